@@ -1,0 +1,46 @@
+# Strata: `make run` and `make test` are the only set-up commands a fresh machine needs.
+SHELL := /bin/bash
+SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
+CONFIG ?= config.toml
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+
+# System packages: RocksDB (C API + pkg-config file) to build; the reference servers and real clients to test
+# and benchmark against.
+RUN_PACKAGES := librocksdb-dev pkg-config
+TEST_PACKAGES := $(RUN_PACKAGES) etcd-client curl
+BENCH_PACKAGES := $(TEST_PACKAGES) etcd-server
+
+.PHONY: run test build build-release bench deps-run deps-test deps-bench clean format lint
+
+run: deps-run build-release
+	.build/release/strata serve --config $(CONFIG)
+
+test: deps-test
+	$(SWIFT) build --build-tests
+	STRATA_BINARY=$(CURDIR)/.build/debug/strata $(SWIFT) test --skip-build
+
+build:
+	$(SWIFT) build
+
+build-release:
+	$(SWIFT) build -c release --product strata
+
+bench: deps-bench build-release
+	python3 Bench/startup.py --strata .build/release/strata --runs 20
+
+# Installs whichever of the listed Debian packages are missing (apt-get update only when something is).
+deps-run:
+	@scripts/apt-install.sh $(RUN_PACKAGES)
+deps-test:
+	@scripts/apt-install.sh $(TEST_PACKAGES)
+deps-bench:
+	@scripts/apt-install.sh $(BENCH_PACKAGES)
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Storage Protocols Tests Bench Package.swift
+
+lint:
+	$(SWIFT) format lint --recursive Sources Storage Protocols Tests Bench Package.swift
+
+clean:
+	rm -rf .build

@@ -1,0 +1,150 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Every Strata target uses the same settings: Swift 6 language mode plus the upcoming features the
+// anchors (grpc-swift-2, hummingbird) turn on, so access levels on imports are explicit.
+let strataSwiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+// -----------------------------------------------------------------------------------------------
+// Dependencies
+
+let dependencies: [Package.Dependency] = [
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+]
+
+// -----------------------------------------------------------------------------------------------
+// Storage: the RocksDB binding (C shim + safe wrapper).
+
+let storageTargets: [Target] = [
+    .systemLibrary(
+        name: "CRocksDB",
+        path: "Storage/CRocksDB",
+        pkgConfig: "rocksdb",
+        providers: [.apt(["librocksdb-dev"])]
+    ),
+    .target(
+        name: "StrataRocksDB",
+        dependencies: ["CRocksDB"],
+        path: "Storage/RocksDB",
+        swiftSettings: strataSwiftSettings
+    ),
+]
+
+// -----------------------------------------------------------------------------------------------
+// Shared subsystems, composition root and the executable.
+
+let sourceTargets: [Target] = [
+    .target(
+        name: "StrataCommon",
+        path: "Sources/StrataCommon",
+        swiftSettings: strataSwiftSettings
+    ),
+    .target(
+        name: "StrataObservability",
+        dependencies: [
+            "StrataCommon",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ],
+        path: "Sources/StrataObservability",
+        swiftSettings: strataSwiftSettings
+    ),
+    .target(
+        name: "StrataConfig",
+        dependencies: [
+            "StrataCommon",
+            "StrataRocksDB",
+            "StrataObservability",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ],
+        path: "Sources/StrataConfig",
+        swiftSettings: strataSwiftSettings
+    ),
+    .target(
+        name: "StrataServer",
+        dependencies: [
+            "StrataCommon",
+            "StrataConfig",
+            "StrataObservability",
+            "StrataRocksDB",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ],
+        path: "Sources/StrataServer",
+        swiftSettings: strataSwiftSettings
+    ),
+    .executableTarget(
+        name: "strata",
+        dependencies: [
+            "StrataCommon",
+            "StrataConfig",
+            "StrataServer",
+            "StrataRocksDB",
+            "StrataObservability",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Sources/strata",
+        swiftSettings: strataSwiftSettings
+    ),
+]
+
+// -----------------------------------------------------------------------------------------------
+// Tests. `StrataTestSupport` is a regular target (temp dirs, free ports, spawning the binary).
+
+let testTargets: [Target] = [
+    .target(
+        name: "StrataTestSupport",
+        dependencies: ["StrataCommon"],
+        path: "Tests/StrataTestSupport",
+        swiftSettings: strataSwiftSettings
+    ),
+    .testTarget(
+        name: "StrataRocksDBTests",
+        dependencies: ["StrataRocksDB", "StrataTestSupport"],
+        path: "Tests/StrataRocksDBTests",
+        swiftSettings: strataSwiftSettings
+    ),
+    .testTarget(
+        name: "StrataConfigTests",
+        dependencies: ["StrataConfig", "StrataRocksDB", "StrataObservability", "StrataCommon", "StrataTestSupport"],
+        path: "Tests/StrataConfigTests",
+        swiftSettings: strataSwiftSettings
+    ),
+    .testTarget(
+        name: "StrataServerTests",
+        dependencies: [
+                "strata", "StrataServer", "StrataConfig", "StrataCommon", "StrataRocksDB", "StrataObservability",
+                "StrataTestSupport",
+            ],
+        path: "Tests/StrataServerTests",
+        swiftSettings: strataSwiftSettings
+    ),
+]
+
+let package = Package(
+    name: "strata",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "strata", targets: ["strata"])
+    ],
+    dependencies: dependencies,
+    targets: storageTargets + sourceTargets + testTargets
+)

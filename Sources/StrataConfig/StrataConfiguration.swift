@@ -1,0 +1,48 @@
+package import Logging
+package import StrataCommon
+package import StrataObservability
+package import StrataRocksDB
+
+/// The whole server configuration, as `config.toml` describes it. Each subsystem's part is that subsystem's own
+/// `Configuration` type; this module only maps TOML onto them.
+package struct StrataConfiguration: Sendable, Hashable {
+    package struct Server: Sendable, Hashable {
+        package var dataDirectory = "data"
+        package var inMemory = false
+        package var logLevel: Logger.Level = .info
+        package init() {}
+    }
+
+    package struct Storage: Sendable, Hashable {
+        package var sync: SyncMode = .always
+        /// fsync period for `sync = "batch"`.
+        package var syncIntervalMilliseconds = 10
+        package var rocksDB = RocksDB.Configuration.defaults
+        package init() {}
+    }
+
+    /// A protocol front-end's listener section (`[etcd]`, `[redis]`).
+    package struct FrontEnd: Sendable, Hashable {
+        package var enabled = true
+        package var listen: ListenAddress
+        package init(listen: ListenAddress) { self.listen = listen }
+    }
+
+    package struct Iceberg: Sendable, Hashable {
+        package var enabled = true
+        package var listen = ListenAddress(host: "127.0.0.1", port: 8181)
+        package var warehouse = "warehouse"
+        package init() {}
+    }
+
+    package var server = Server()
+    package var storage = Storage()
+    package var etcd = FrontEnd(listen: ListenAddress(host: "127.0.0.1", port: 2379))
+    package var redis = FrontEnd(listen: ListenAddress(host: "127.0.0.1", port: 6379))
+    package var iceberg = Iceberg()
+    package var metrics = AdminServer.Configuration.defaults
+
+    package init() {}
+
+    package static var defaults: Self { Self() }
+}

@@ -1,0 +1,42 @@
+extension RocksDB {
+    /// Block compression for SST files. Debian's librocksdb links snappy, lz4, zstd, zlib and bzip2.
+    package enum Compression: String, Sendable, Hashable, CaseIterable {
+        case none, snappy, lz4, zstd
+
+        var cValue: Int32 {
+            switch self {
+            case .none: 0
+            case .snappy: 1
+            case .lz4: 4
+            case .zstd: 7
+            }
+        }
+    }
+
+    /// How a RocksDB instance is opened. Defaults suit a small dev server: bounded memory, bloom filters on.
+    package struct Configuration: Sendable, Hashable {
+        /// Keep the database in RocksDB's in-memory environment: nothing touches disk, nothing survives exit.
+        package var inMemory: Bool = false
+        package var createIfMissing: Bool = true
+        /// Column families to open (created when missing). `"default"` always exists and need not be named.
+        package var columnFamilies: [String] = []
+        /// Shared LRU block cache for all column families.
+        package var blockCacheSizeBytes: Int = 256 << 20
+        /// Full-key bloom filter; 0 disables it.
+        package var bloomFilterBitsPerKey: Double = 10
+        package var compression: Compression = .lz4
+        /// Compression of the last level, where most data lives.
+        package var bottommostCompression: Compression = .zstd
+        package var writeBufferSizeBytes: Int = 64 << 20
+        /// Open-file limit for SST readers; RocksDB's default (-1, unlimited) can exhaust a 1024-fd ulimit.
+        package var maxOpenFiles: Int = 512
+        package var backgroundJobs: Int = 2
+        /// RocksDB's info LOG rotation, so a long-running dev server does not fill its disk with logs.
+        package var infoLogMaxFileSizeBytes: Int = 16 << 20
+        package var infoLogFilesKept: Int = 4
+
+        package init() {}
+
+        package static var defaults: Self { Self() }
+    }
+}

@@ -1,0 +1,335 @@
+internal import CRocksDB
+package import Synchronization
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+
+/// A RocksDB database opened through the C API.
+///
+/// Ownership: this object owns every C handle it creates (the `rocksdb_t`, options, block cache, environment,
+/// column-family handles and the shared read/write options) and destroys each exactly once: in `close()`, or in
+/// `deinit` if it was never closed.
+///
+/// Closing is safe against concurrent use: every operation, and every live iterator or snapshot, holds an "active"
+/// count while it touches the C handles. `close()` first refuses new work, waits for the count to reach zero, then
+/// flushes, syncs the WAL and destroys the handles, so a closed database releases its files and lock at once and no
+/// background RocksDB thread outlives it (which would crash at process exit).
+///
+/// `rocksdb_t` is thread-safe for concurrent reads and writes; everything else here is immutable after `init` or
+/// atomic, which is why the type can be `Sendable`.
+package final class RocksDB: @unchecked Sendable {
+    /// A column family of this database. Only valid while the database that returned it is alive.
+    package struct ColumnFamily: @unchecked Sendable, Hashable {
+        package let name: String
+        let handle: OpaquePointer
+
+        package static func == (lhs: Self, rhs: Self) -> Bool { lhs.handle == rhs.handle }
+        package func hash(into hasher: inout Hasher) { hasher.combine(UInt(bitPattern: Int(bitPattern: handle))) }
+    }
+
+    package let path: String
+    package let configuration: Configuration
+
+    let db: OpaquePointer
+    private let options: OpaquePointer
+    private let cache: OpaquePointer
+    private let env: OpaquePointer?
+    private let cfHandles: [ColumnFamily]
+    let defaultReadOptions: OpaquePointer
+    private let syncWriteOptions: OpaquePointer
+    private let asyncWriteOptions: OpaquePointer
+    private let flushOptions: OpaquePointer
+    private let closed = Atomic<Bool>(false)
+    private let destroyed = Atomic<Bool>(false)
+    /// Operations in flight plus live iterators and snapshots.
+    private let active = Atomic<Int>(0)
+
+    /// The `"default"` column family.
+    package let defaultColumnFamily: ColumnFamily
+
+    /// Opens (or creates) the database at `path`. With `configuration.inMemory` the path only names the
+    /// database inside RocksDB's memory environment.
+    package init(path: String, configuration: Configuration = .defaults) throws {
+        self.path = path
+        self.configuration = configuration
+
+        let options = rocksdb_options_create()!
+        let cache = rocksdb_cache_create_lru(max(configuration.blockCacheSizeBytes, 1 << 20))!
+        let env: OpaquePointer? = configuration.inMemory ? rocksdb_create_mem_env() : nil
+        var opened = false
+        defer {
+            if !opened {
+                rocksdb_options_destroy(options)
+                rocksdb_cache_destroy(cache)
+                if let env { rocksdb_env_destroy(env) }
+            }
+        }
+
+        Self.apply(configuration, to: options, cache: cache, env: env)
+
+        // RocksDB must be opened with every column family it already has, so list them first.
+        var names = ["default"]
+        if !configuration.inMemory, let existing = try? Self.listColumnFamilies(path: path, options: options) {
+            for name in existing where !names.contains(name) { names.append(name) }
+        }
+        for name in configuration.columnFamilies where !names.contains(name) { names.append(name) }
+
+        var handles = [OpaquePointer?](repeating: nil, count: names.count)
+        let cfOptions = [OpaquePointer?](repeating: options, count: names.count)
+        let db: OpaquePointer? = try withCStrings(names) { cNames in
+            try cfOptions.withUnsafeBufferPointer { optionsBuffer in
+                try handles.withUnsafeMutableBufferPointer { handlesBuffer in
+                    try withRocksDBError { err in
+                        rocksdb_open_column_families(
+                            options, path, Int32(names.count), cNames, optionsBuffer.baseAddress,
+                            handlesBuffer.baseAddress, err)
+                    }
+                }
+            }
+        }
+        guard let db else { throw RocksDBError(code: .unknown, message: "rocksdb_open returned no handle") }
+
+        let families = zip(names, handles).map { ColumnFamily(name: $0.0, handle: $0.1!) }
+        self.db = db
+        self.options = options
+        self.cache = cache
+        self.env = env
+        self.cfHandles = families
+        self.defaultColumnFamily = families[0]
+        self.defaultReadOptions = rocksdb_readoptions_create()!
+        self.syncWriteOptions = rocksdb_writeoptions_create()!
+        rocksdb_writeoptions_set_sync(syncWriteOptions, 1)
+        self.asyncWriteOptions = rocksdb_writeoptions_create()!
+        rocksdb_writeoptions_set_sync(asyncWriteOptions, 0)
+        self.flushOptions = rocksdb_flushoptions_create()!
+        rocksdb_flushoptions_set_wait(flushOptions, 1)
+        opened = true
+    }
+
+    deinit {
+        destroyHandles()
+    }
+
+    private func destroyHandles() {
+        guard !destroyed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for family in cfHandles { rocksdb_column_family_handle_destroy(family.handle) }
+        rocksdb_close(db)
+        rocksdb_readoptions_destroy(defaultReadOptions)
+        rocksdb_writeoptions_destroy(syncWriteOptions)
+        rocksdb_writeoptions_destroy(asyncWriteOptions)
+        rocksdb_flushoptions_destroy(flushOptions)
+        rocksdb_options_destroy(options)
+        rocksdb_cache_destroy(cache)
+        if let env { rocksdb_env_destroy(env) }
+    }
+
+    private static func apply(_ configuration: Configuration, to options: OpaquePointer, cache: OpaquePointer, env: OpaquePointer?) {
+        rocksdb_options_set_create_if_missing(options, configuration.createIfMissing ? 1 : 0)
+        rocksdb_options_set_create_missing_column_families(options, 1)
+        rocksdb_options_set_paranoid_checks(options, 1)
+        rocksdb_options_set_max_open_files(options, Int32(configuration.maxOpenFiles))
+        rocksdb_options_set_max_background_jobs(options, Int32(max(configuration.backgroundJobs, 1)))
+        rocksdb_options_set_write_buffer_size(options, configuration.writeBufferSizeBytes)
+        rocksdb_options_set_compression(options, configuration.compression.cValue)
+        rocksdb_options_set_bottommost_compression(options, configuration.bottommostCompression.cValue)
+        rocksdb_options_set_level_compaction_dynamic_level_bytes(options, 1)
+        rocksdb_options_set_bytes_per_sync(options, 1 << 20)
+        rocksdb_options_set_max_log_file_size(options, configuration.infoLogMaxFileSizeBytes)
+        rocksdb_options_set_keep_log_file_num(options, configuration.infoLogFilesKept)
+        if let env { rocksdb_options_set_env(options, env) }
+
+        let table = rocksdb_block_based_options_create()!
+        defer { rocksdb_block_based_options_destroy(table) }
+        rocksdb_block_based_options_set_block_cache(table, cache)
+        rocksdb_block_based_options_set_format_version(table, 5)
+        rocksdb_block_based_options_set_cache_index_and_filter_blocks(table, 1)
+        rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(table, 1)
+        if configuration.bloomFilterBitsPerKey > 0 {
+            // The table options take ownership of the policy.
+            rocksdb_block_based_options_set_filter_policy(
+                table, rocksdb_filterpolicy_create_bloom_full(configuration.bloomFilterBitsPerKey))
+        }
+        rocksdb_options_set_block_based_table_factory(options, table)
+    }
+
+    /// The column families stored in the database at `path`.
+    package static func listColumnFamilies(path: String, options: OpaquePointer? = nil) throws -> [String] {
+        let opts = options ?? rocksdb_options_create()!
+        defer { if options == nil { rocksdb_options_destroy(opts) } }
+        var count = 0
+        let list = try withRocksDBError { err in rocksdb_list_column_families(opts, path, &count, err) }
+        guard let list else { return [] }
+        defer { rocksdb_list_column_families_destroy(list, count) }
+        return (0..<count).map { String(cString: list[$0]!) }
+    }
+
+    /// The column family with this name, if the database was opened with it.
+    package func columnFamily(_ name: String) -> ColumnFamily? {
+        cfHandles.first { $0.name == name }
+    }
+
+    package var columnFamilies: [ColumnFamily] { cfHandles }
+
+    /// Marks the start of work on the C handles; throws once the database is closing.
+    /// Sequentially consistent on both sides (here and in `close`), so either the worker sees `closed` or `close`
+    /// sees the worker.
+    @inline(__always)
+    func enter() throws {
+        active.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        if closed.load(ordering: .sequentiallyConsistent) {
+            active.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+            throw RocksDBError.closedError
+        }
+    }
+
+    @inline(__always)
+    func leave() {
+        active.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+    }
+
+    @inline(__always)
+    func withOpenDatabase<T>(_ body: () throws -> T) throws -> T {
+        try enter()
+        defer { leave() }
+        return try body()
+    }
+
+    package var isClosed: Bool { closed.load(ordering: .relaxed) }
+
+    /// Refuses new work, waits (up to `timeoutSeconds`) for in-flight operations, iterators and snapshots to finish,
+    /// then flushes memtables, syncs the WAL and destroys every handle, releasing RocksDB's lock. Idempotent.
+    package func close(timeoutSeconds: Double = 30) throws {
+        guard !closed.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        var waitedMicroseconds = 0.0
+        while active.load(ordering: .sequentiallyConsistent) > 0 {
+            guard waitedMicroseconds < timeoutSeconds * 1e6 else {
+                throw RocksDBError(
+                    code: .busy,
+                    message: "\(active.load(ordering: .relaxed)) operation(s), iterator(s) or snapshot(s) still open")
+            }
+            usleep(200)
+            waitedMicroseconds += 200
+        }
+        var firstError: (any Error)?
+        if !configuration.inMemory {
+            do {
+                try withRocksDBError { err in rocksdb_flush_wal(db, 1, err) }
+                for family in cfHandles {
+                    try withRocksDBError { err in rocksdb_flush_cf(db, flushOptions, family.handle, err) }
+                }
+            } catch {
+                firstError = error
+            }
+        }
+        rocksdb_cancel_all_background_work(db, 1)
+        destroyHandles()
+        if let firstError { throw firstError }
+    }
+
+    // MARK: Point reads and writes
+
+    /// The value stored under `key`, or nil.
+    package func get(_ key: [UInt8], in family: ColumnFamily? = nil, snapshot: Snapshot? = nil) throws -> [UInt8]? {
+        try enter()
+        defer { leave() }
+        let readOptions = snapshot?.readOptions ?? defaultReadOptions
+        let cf = (family ?? defaultColumnFamily).handle
+        var length = 0
+        let value = try key.withUnsafeBufferPointer { keyBuffer in
+            try withRocksDBError { err in
+                keyBuffer.withMemoryRebound(to: CChar.self) { k in
+                    rocksdb_get_cf(db, readOptions, cf, k.baseAddress, k.count, &length, err)
+                }
+            }
+        }
+        guard let value else { return nil }
+        defer { rocksdb_free(value) }
+        return [UInt8](UnsafeRawBufferPointer(start: value, count: length))
+    }
+
+    package func put(_ key: [UInt8], _ value: [UInt8], in family: ColumnFamily? = nil, sync: Bool = false) throws {
+        try enter()
+        defer { leave() }
+        let cf = (family ?? defaultColumnFamily).handle
+        let writeOptions = sync ? syncWriteOptions : asyncWriteOptions
+        try key.withUnsafeBufferPointer { k in
+            try value.withUnsafeBufferPointer { v in
+                try withRocksDBError { err in
+                    k.withMemoryRebound(to: CChar.self) { k in
+                        v.withMemoryRebound(to: CChar.self) { v in
+                            rocksdb_put_cf(db, writeOptions, cf, k.baseAddress, k.count, v.baseAddress, v.count, err)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    package func delete(_ key: [UInt8], in family: ColumnFamily? = nil, sync: Bool = false) throws {
+        try enter()
+        defer { leave() }
+        let cf = (family ?? defaultColumnFamily).handle
+        let writeOptions = sync ? syncWriteOptions : asyncWriteOptions
+        try key.withUnsafeBufferPointer { k in
+            try withRocksDBError { err in
+                k.withMemoryRebound(to: CChar.self) { k in
+                    rocksdb_delete_cf(db, writeOptions, cf, k.baseAddress, k.count, err)
+                }
+            }
+        }
+    }
+
+    /// Applies every operation in `batch` atomically. With `sync`, the WAL is fsynced before returning.
+    package func write(_ batch: WriteBatch, sync: Bool = false) throws {
+        try enter()
+        defer { leave() }
+        let writeOptions = sync ? syncWriteOptions : asyncWriteOptions
+        try withRocksDBError { err in rocksdb_write(db, writeOptions, batch.handle, err) }
+    }
+
+    /// Fsyncs the write-ahead log: everything written before this call survives a crash afterwards.
+    package func syncWAL() throws {
+        try enter()
+        defer { leave() }
+        guard !configuration.inMemory else { return }
+        try withRocksDBError { err in rocksdb_flush_wal(db, 1, err) }
+    }
+
+    /// Flushes memtables to SST files (all column families when `family` is nil).
+    package func flush(_ family: ColumnFamily? = nil) throws {
+        try enter()
+        defer { leave() }
+        for cf in family.map({ [$0] }) ?? cfHandles {
+            try withRocksDBError { err in rocksdb_flush_cf(db, flushOptions, cf.handle, err) }
+        }
+    }
+
+    /// Compacts the key range `[start, end)` (the whole column family when both are nil).
+    package func compactRange(_ family: ColumnFamily? = nil, start: [UInt8]? = nil, end: [UInt8]? = nil) throws {
+        try enter()
+        defer { leave() }
+        let cf = (family ?? defaultColumnFamily).handle
+        withOptionalBytes(start) { s, sLen in
+            withOptionalBytes(end) { e, eLen in
+                rocksdb_compact_range_cf(db, cf, s, sLen, e, eLen)
+            }
+        }
+    }
+}
+
+/// Calls `body` with C pointers to `strings`, valid for the duration of the call.
+func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) throws -> T) rethrows -> T {
+    let duplicated = strings.map { strdup($0) }
+    defer { duplicated.forEach { free($0) } }
+    let pointers = duplicated.map { UnsafePointer<CChar>($0) }
+    return try pointers.withUnsafeBufferPointer { try body($0.baseAddress!) }
+}
+
+func withOptionalBytes<T>(_ bytes: [UInt8]?, _ body: (UnsafePointer<CChar>?, Int) throws -> T) rethrows -> T {
+    guard let bytes else { return try body(nil, 0) }
+    return try bytes.withUnsafeBufferPointer { buffer in
+        try buffer.withMemoryRebound(to: CChar.self) { try body($0.baseAddress, $0.count) }
+    }
+}

@@ -1,0 +1,83 @@
+import Logging
+import StrataCommon
+import StrataConfig
+import StrataServer
+import StrataRocksDB
+import StrataObservability
+import StrataTestSupport
+import Synchronization
+import Testing
+
+/// Builds the same service group `strata serve` runs, in-process, through `StrataServer`.
+@Suite("StrataServer in process")
+struct ServerInProcessTests {
+    func configuration(dataDirectory: String, inMemory: Bool = false) -> StrataConfiguration {
+        var config = StrataConfiguration.defaults
+        config.server.dataDirectory = dataDirectory
+        config.server.inMemory = inMemory
+        config.etcd.enabled = false
+        config.redis.enabled = false
+        config.iceberg.enabled = false
+        config.metrics.listen = ListenAddress(host: "127.0.0.1", port: 0)
+        return config
+    }
+
+    /// Runs a server, hands its bound admin port to `body`, then shuts it down by cancellation.
+    func withServer(
+        _ config: StrataConfiguration,
+        _ body: @Sendable (StrataServer, Int) async throws -> Void
+    ) async throws {
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let server = try StrataServer(
+            configuration: config, logger: Logger(label: "test"),
+            onAdminListening: { continuation.yield($0.port) })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run(handleSignals: false) }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            try await body(server, port)
+            group.cancelAll()
+        }
+        #expect(server.storage.database.isClosed)
+    }
+
+    @Test func servesHealthAndBecomesUnhealthyWhenStorageCloses() async throws {
+        let directory = TemporaryDirectory()
+        try await withServer(configuration(dataDirectory: directory.appending("data"))) { server, port in
+            #expect(port > 0)
+            #expect(await TestNetwork.fetch(port: port, path: "/health")?.status == 200)
+            #expect(server.frontEnds.isEmpty)
+            server.storage.close()
+            let health = try #require(await TestNetwork.fetch(port: port, path: "/health"))
+            #expect(health.status == 503)
+            #expect(health.body == "{\"health\":\"false\",\"reason\":\"storage: database is closed\"}\n")
+            #expect(await TestNetwork.fetch(port: port, path: "/readyz")?.status == 503)
+        }
+    }
+
+    @Test func inMemoryServerStoresNothingOnDisk() async throws {
+        let directory = TemporaryDirectory()
+        let dataDirectory = directory.appending("data")
+        try await withServer(configuration(dataDirectory: dataDirectory, inMemory: true)) { server, port in
+            try server.storage.database.put(Array("k".utf8), Array("v".utf8), sync: true)
+            #expect(try server.storage.database.get(Array("k".utf8)) == Array("v".utf8))
+            #expect(await TestNetwork.fetch(port: port, path: "/health")?.status == 200)
+        }
+        #expect(!FileManager.default.fileExists(atPath: dataDirectory))
+    }
+
+    @Test func lockedDirectoryFailsConstruction() throws {
+        let directory = TemporaryDirectory()
+        let config = configuration(dataDirectory: directory.appending("data"))
+        let first = try StrataServer(configuration: config, logger: Logger(label: "test"))
+        let error = #expect(throws: DataDirectoryLock.LockedError.self) {
+            _ = try StrataServer(configuration: config, logger: Logger(label: "test"))
+        }
+        #expect(error?.ownerPID == getpid())
+        first.storage.close()
+        // Closing releases the lock for the next server.
+        _ = try StrataServer(configuration: config, logger: Logger(label: "test"))
+    }
+}
+
+import Foundation

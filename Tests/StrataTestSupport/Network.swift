@@ -1,0 +1,105 @@
+package import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Network helpers for end-to-end tests: free loopback ports and a minimal HTTP/1.1 client, so tests depend on no
+/// HTTP library and talk to the server exactly as curl would.
+package enum TestNetwork {
+    /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+    package static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        precondition(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        precondition(bound)
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Opens a listening socket on `port` and keeps it until the returned descriptor is closed (to make a port busy).
+    package static func occupy(port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let ok = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        precondition(ok && listen(fd, 1) == 0)
+        return fd
+    }
+
+    package struct HTTPResponse: Sendable {
+        package var status: Int
+        package var headers: [String: String]
+        package var body: String
+    }
+
+    /// `GET path` on 127.0.0.1:port with `Connection: close`; nil when nothing answers.
+    package static func get(port: Int, path: String, timeoutSeconds: Int = 5) -> HTTPResponse? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard connected else { return nil }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { return nil }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { return nil }
+        let head = text[..<split.lowerBound].split(separator: "\r\n")
+        guard let statusLine = head.first else { return nil }
+        let parts = statusLine.split(separator: " ")
+        guard parts.count >= 2, let status = Int(parts[1]) else { return nil }
+        var headers: [String: String] = [:]
+        for line in head.dropFirst() {
+            if let colon = line.firstIndex(of: ":") {
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return HTTPResponse(status: status, headers: headers, body: String(text[split.upperBound...]))
+    }
+}
+
+extension TestNetwork {
+    /// ``get(port:path:timeoutSeconds:)`` on its own thread, for async tests: a blocking socket call must not occupy
+    /// one of the few cooperative-pool threads the server under test also needs.
+    package static func fetch(port: Int, path: String, timeoutSeconds: Int = 5) async -> HTTPResponse? {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: get(port: port, path: path, timeoutSeconds: timeoutSeconds))
+            }
+            thread.start()
+        }
+    }
+}
