@@ -39,6 +39,21 @@ let storageTargets: [Target] = [
         path: "Storage/RocksDB",
         swiftSettings: strataSwiftSettings
     ),
+    .target(
+        name: "StrataLease",
+        path: "Storage/Lease",
+        swiftSettings: strataSwiftSettings
+    ),
+    .target(
+        name: "StrataMVCC",
+        dependencies: [
+            "StrataRocksDB",
+            "StrataLease",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ],
+        path: "Storage/MVCC",
+        swiftSettings: strataSwiftSettings
+    ),
 ]
 
 // -----------------------------------------------------------------------------------------------
@@ -120,6 +135,18 @@ let testTargets: [Target] = [
         name: "StrataRocksDBTests",
         dependencies: ["StrataRocksDB", "StrataTestSupport"],
         path: "Tests/StrataRocksDBTests",
+        swiftSettings: strataSwiftSettings
+    ),
+    .testTarget(
+        name: "StrataLeaseTests",
+        dependencies: ["StrataLease"],
+        path: "Tests/StrataLeaseTests",
+        swiftSettings: strataSwiftSettings
+    ),
+    .testTarget(
+        name: "StrataMVCCTests",
+        dependencies: ["StrataMVCC", "StrataLease", "StrataRocksDB", "StrataTestSupport"],
+        path: "Tests/StrataMVCCTests",
         swiftSettings: strataSwiftSettings
     ),
     .testTarget(

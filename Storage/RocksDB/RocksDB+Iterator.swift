@@ -81,14 +81,14 @@ extension RocksDB {
         package var value: [UInt8] { withValue { [UInt8]($0) } }
 
         /// Borrows the current key without copying; the bytes are valid only inside `body`.
-        package func withKey<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        package func withKey<T, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> T) throws(E) -> T {
             var length = 0
             let pointer = rocksdb_iter_key(iterator, &length)
             return try body(UnsafeRawBufferPointer(start: pointer, count: length))
         }
 
         /// Borrows the current value without copying; the bytes are valid only inside `body`.
-        package func withValue<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        package func withValue<T, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> T) throws(E) -> T {
             var length = 0
             let pointer = rocksdb_iter_value(iterator, &length)
             return try body(UnsafeRawBufferPointer(start: pointer, count: length))

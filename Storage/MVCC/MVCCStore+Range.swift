@@ -1,0 +1,219 @@
+internal import CoreMetrics
+internal import StrataLease
+internal import Synchronization
+package import StrataRocksDB
+
+extension MVCCStore {
+    /// A range read at the latest or a historical revision, with etcd's options and semantics.
+    package func range(_ keyspace: Keyspace, _ request: RangeRequest) throws(MVCCError) -> RangeResult {
+        metrics.ranges.increment()
+        guard !request.range.key.isEmpty else { throw .emptyKey }
+        let view = try openReadView()
+        let revision = request.revision <= 0 ? view.revision : request.revision
+        guard revision <= view.revision else { throw .futureRevision }
+        guard revision >= view.compactRevision else { throw .compacted(compactRevision: view.compactRevision) }
+        let source = ReadSource(snapshot: view.snapshot, latestRevision: view.revision)
+        return try executeRange(keyspace, request, at: revision, source: source, overlay: nil, headerRevision: view.revision)
+    }
+
+    /// The latest state of one key, or nil.
+    package func get(_ keyspace: Keyspace, _ key: [UInt8]) throws(MVCCError) -> KeyValue? {
+        let view = try openReadView()
+        let bytes = try Self.storage {
+            try database.get(StorageEncoding.latestKey(keyspace, key), in: latest, snapshot: view.snapshot)
+        }
+        return try bytes.map { bytes throws(MVCCError) in try StorageEncoding.decodeLive(key: key, bytes) }
+    }
+
+    /// Where reads come from: a published snapshot, or (inside a write transaction) the live database.
+    struct ReadSource {
+        var snapshot: RocksDB.Snapshot?
+        /// Reads at this revision use the latest family; older ones the history.
+        var latestRevision: Revision
+    }
+
+    /// Applies etcd's range pipeline: fetch (limit+1 when the order allows), filter, sort, truncate.
+    func executeRange(
+        _ keyspace: Keyspace,
+        _ request: RangeRequest,
+        at revision: Revision,
+        source: ReadSource,
+        overlay: TxnOverlay?,
+        headerRevision: Revision
+    ) throws(MVCCError) -> RangeResult {
+        var fetchLimit = 0
+        if request.isDefaultOrdering && !request.hasRevisionFilters && request.limit > 0 && request.limit < Int64.max {
+            fetchLimit = Int(request.limit) + 1
+        }
+        var (kvs, count) = try collect(
+            keyspace, request.range, at: revision, source: source, overlay: overlay, limit: fetchLimit,
+            keysOnly: request.keysOnly, countOnly: request.countOnly)
+
+        if request.maxModRevision != 0 { kvs.removeAll { $0.modRevision > request.maxModRevision } }
+        if request.minModRevision != 0 { kvs.removeAll { $0.modRevision < request.minModRevision } }
+        if request.maxCreateRevision != 0 { kvs.removeAll { $0.createRevision > request.maxCreateRevision } }
+        if request.minCreateRevision != 0 { kvs.removeAll { $0.createRevision < request.minCreateRevision } }
+
+        var order = request.sortOrder
+        if request.sortTarget != .key && order == .none { order = .ascending }
+        if !(order == .none || (request.sortTarget == .key && order == .ascending)) {
+            let ascending: (KeyValue, KeyValue) -> Bool
+            switch request.sortTarget {
+            case .key: ascending = { $0.key.lexicographicallyPrecedes($1.key) }
+            case .version: ascending = { $0.version < $1.version }
+            case .create: ascending = { $0.createRevision < $1.createRevision }
+            case .mod: ascending = { $0.modRevision < $1.modRevision }
+            case .value: ascending = { $0.value.lexicographicallyPrecedes($1.value) }
+            }
+            // Stable, like Go's sort on already key-ordered input is not guaranteed to be; ties keep key order.
+            let indexed = kvs.enumerated().map { ($0.offset, $0.element) }
+            let sorted = indexed.sorted { a, b in
+                if order == .descending {
+                    if ascending(b.1, a.1) { return true }
+                    if ascending(a.1, b.1) { return false }
+                    return a.0 > b.0
+                }
+                if ascending(a.1, b.1) { return true }
+                if ascending(b.1, a.1) { return false }
+                return a.0 < b.0
+            }
+            kvs = sorted.map(\.1)
+        }
+
+        var more = false
+        if request.limit > 0 && kvs.count > Int(request.limit) {
+            kvs.removeLast(kvs.count - Int(request.limit))
+            more = true
+        }
+        return RangeResult(kvs: kvs, more: more, count: Int64(count), revision: headerRevision)
+    }
+
+    /// Keys in `range` at `revision`: up to `limit` key-values (0 = all) and the total count.
+    func collect(
+        _ keyspace: Keyspace,
+        _ range: KeyRange,
+        at revision: Revision,
+        source: ReadSource,
+        overlay: TxnOverlay?,
+        limit: Int,
+        keysOnly: Bool,
+        countOnly: Bool
+    ) throws(MVCCError) -> (kvs: [KeyValue], count: Int) {
+        if let overlay, overlay.touches(range) {
+            // Inside a transaction that already wrote in this range: merge its writes over the stored state.
+            var merged: [[UInt8]: KeyValue] = [:]
+            let (stored, _) = try collect(
+                keyspace, range, at: revision, source: source, overlay: nil, limit: 0, keysOnly: keysOnly,
+                countOnly: false)
+            for kv in stored { merged[kv.key] = kv }
+            overlay.apply(to: &merged, in: range, keysOnly: keysOnly)
+            let sorted = merged.values.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            let kvs = countOnly ? [] : (limit > 0 ? Array(sorted.prefix(limit)) : sorted)
+            return (kvs, sorted.count)
+        }
+        if revision >= source.latestRevision {
+            return try collectLatest(keyspace, range, snapshot: source.snapshot, limit: limit, keysOnly: keysOnly, countOnly: countOnly)
+        }
+        guard keyspace.keepsHistory else { throw .unsupported("historical reads in the \(keyspace) keyspace") }
+        return try collectHistory(
+            keyspace, range, at: revision, snapshot: source.snapshot, limit: limit, keysOnly: keysOnly,
+            countOnly: countOnly)
+    }
+
+    private func collectLatest(
+        _ keyspace: Keyspace,
+        _ range: KeyRange,
+        snapshot: RocksDB.Snapshot?,
+        limit: Int,
+        keysOnly: Bool,
+        countOnly: Bool
+    ) throws(MVCCError) -> (kvs: [KeyValue], count: Int) {
+        if range.isSingleKey {
+            let bytes = try Self.storage {
+                try database.get(StorageEncoding.latestKey(keyspace, range.key), in: latest, snapshot: snapshot)
+            }
+            guard let bytes else { return ([], 0) }
+            if countOnly { return ([], 1) }
+            var kv = try StorageEncoding.decodeLive(key: range.key, bytes)
+            if keysOnly { kv.value = [] }
+            return ([kv], 1)
+        }
+        let (lower, upper) = StorageEncoding.latestBounds(keyspace, range)
+        let iterator = try Self.storage {
+            try database.makeIterator(latest, lowerBound: lower, upperBound: upper, snapshot: snapshot)
+        }
+        var kvs: [KeyValue] = []
+        var count = 0
+        iterator.seekToFirst()
+        while iterator.isValid {
+            count += 1
+            if !countOnly && (limit == 0 || kvs.count < limit) {
+                let key = iterator.withKey { [UInt8]($0.dropFirst()) }
+                let record = try iterator.withValue { value throws(MVCCError) in
+                    try StorageEncoding.decodeRecord(key: key, value, keysOnly: keysOnly)
+                }
+                if case .live(let kv) = record { kvs.append(kv) }
+            }
+            iterator.next()
+        }
+        try Self.storage { try iterator.checkError() }
+        return (kvs, count)
+    }
+
+    private func collectHistory(
+        _ keyspace: Keyspace,
+        _ range: KeyRange,
+        at revision: Revision,
+        snapshot: RocksDB.Snapshot?,
+        limit: Int,
+        keysOnly: Bool,
+        countOnly: Bool
+    ) throws(MVCCError) -> (kvs: [KeyValue], count: Int) {
+        let (lower, upper) = StorageEncoding.historyBounds(keyspace, range)
+        let iterator = try Self.storage {
+            try database.makeIterator(history, lowerBound: lower, upperBound: upper, snapshot: snapshot)
+        }
+        var kvs: [KeyValue] = []
+        var count = 0
+        iterator.seekToFirst()
+        while iterator.isValid {
+            guard let (key, entryRevision) = iterator.withKey({ StorageEncoding.decodeHistoryKey($0) }) else {
+                throw .storage("corrupt history key")
+            }
+            let prefix = StorageEncoding.historyPrefix(keyspace, key)
+            if entryRevision > revision {
+                iterator.seek(StorageEncoding.historyKey(keyspace, key, revision))
+                guard iterator.isValid else { break }
+                let samePrefix = iterator.withKey { $0.starts(with: prefix) }
+                if !samePrefix { continue }  // no version of this key at or below the revision
+            }
+            let record = try iterator.withValue { value throws(MVCCError) in
+                try StorageEncoding.decodeRecord(key: key, value, keysOnly: keysOnly)
+            }
+            if case .live(let kv) = record, range.contains(key) {
+                count += 1
+                if !countOnly && (limit == 0 || kvs.count < limit) { kvs.append(kv) }
+            }
+            // Skip the older versions of this key.
+            iterator.seek(prefix + [UInt8](repeating: 0xFF, count: 9))
+        }
+        try Self.storage { try iterator.checkError() }
+        return (kvs, count)
+    }
+
+    /// The version of `key` visible at `revision` (nil if absent or deleted then), from the history family.
+    func historicalValue(_ keyspace: Keyspace, _ key: [UInt8], at revision: Revision, snapshot: RocksDB.Snapshot?) throws(MVCCError) -> KeyValue? {
+        let prefix = StorageEncoding.historyPrefix(keyspace, key)
+        let iterator = try Self.storage {
+            try database.makeIterator(history, lowerBound: prefix, upperBound: prefix + [UInt8](repeating: 0xFF, count: 9), snapshot: snapshot)
+        }
+        iterator.seek(StorageEncoding.historyKey(keyspace, key, revision))
+        guard iterator.isValid else {
+            try Self.storage { try iterator.checkError() }
+            return nil
+        }
+        let record = try iterator.withValue { value throws(MVCCError) in try StorageEncoding.decodeRecord(key: key, value) }
+        if case .live(let kv) = record { return kv }
+        return nil
+    }
+}

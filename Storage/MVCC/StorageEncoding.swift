@@ -1,0 +1,265 @@
+internal import CoreMetrics
+internal import StrataLease
+internal import StrataRocksDB
+internal import Synchronization
+/// The on-disk encoding (docs/storage-format.md). Every byte layout here is part of format version 1: change it only
+/// together with the version and a migration.
+enum StorageEncoding {
+    static let formatVersion: UInt32 = 1
+
+    // Column families.
+    static let latestFamily = "latest"
+    static let historyFamily = "history"
+    static let logFamily = "log"
+    static let leaseFamily = "lease"
+    static let leaseKeysFamily = "leasekeys"
+    static let families = [latestFamily, historyFamily, logFamily, leaseFamily, leaseKeysFamily]
+
+    // Meta keys in the default column family.
+    static let formatKey = Array("strata/format".utf8)
+    static let revisionKey = Array("strata/revision".utf8)
+    static let compactRevisionKey = Array("strata/compact".utf8)
+    static let compactDoneKey = Array("strata/compact-done".utf8)
+
+    // MARK: Integers
+
+    @inline(__always)
+    static func append(_ value: UInt64, to bytes: inout [UInt8]) {
+        var be = value.bigEndian
+        withUnsafeBytes(of: &be) { bytes.append(contentsOf: $0) }
+    }
+
+    @inline(__always)
+    static func append(_ value: Int64, to bytes: inout [UInt8]) {
+        append(UInt64(bitPattern: value), to: &bytes)
+    }
+
+    @inline(__always)
+    static func readUInt64<C: Collection<UInt8>>(_ bytes: C, at offset: C.Index) -> UInt64 {
+        var value: UInt64 = 0
+        var index = offset
+        for _ in 0..<8 {
+            value = value << 8 | UInt64(bytes[index])
+            index = bytes.index(after: index)
+        }
+        return value
+    }
+
+    static func encode(_ value: Int64) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(8)
+        append(value, to: &bytes)
+        return bytes
+    }
+
+    static func decodeInt64(_ bytes: [UInt8]) -> Int64? {
+        guard bytes.count == 8 else { return nil }
+        return Int64(bitPattern: readUInt64(bytes, at: 0))
+    }
+
+    // MARK: latest: [keyspace][key] -> record
+
+    @inline(__always)
+    static func latestKey(_ keyspace: Keyspace, _ key: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(key.count + 1)
+        bytes.append(keyspace.id)
+        bytes.append(contentsOf: key)
+        return bytes
+    }
+
+    /// Bounds of `range` inside the latest family (upper nil = end of keyspace).
+    static func latestBounds(_ keyspace: Keyspace, _ range: KeyRange) -> (lower: [UInt8], upper: [UInt8]) {
+        let lower = latestKey(keyspace, range.key)
+        let upper = range.upperBound.map { latestKey(keyspace, $0) } ?? [keyspace.id + 1]
+        return (lower, upper)
+    }
+
+    // MARK: history: [keyspace][escaped key][0x00 0x01][~revision] -> record
+
+    /// Escapes 0x00 as 0x00 0xFF and ends with 0x00 0x01, so escaped keys sort like the raw keys and no key's
+    /// entries interleave with another's.
+    static func appendEscaped(_ key: [UInt8], to bytes: inout [UInt8]) {
+        for byte in key {
+            bytes.append(byte)
+            if byte == 0 { bytes.append(0xFF) }
+        }
+    }
+
+    static func historyPrefix(_ keyspace: Keyspace, _ key: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = [keyspace.id]
+        bytes.reserveCapacity(key.count + 12)
+        appendEscaped(key, to: &bytes)
+        bytes.append(0x00)
+        bytes.append(0x01)
+        return bytes
+    }
+
+    static func historyKey(_ keyspace: Keyspace, _ key: [UInt8], _ revision: Revision) -> [UInt8] {
+        var bytes = historyPrefix(keyspace, key)
+        append(UInt64.max - UInt64(revision), to: &bytes)
+        return bytes
+    }
+
+    /// A bound in the history family that sorts just before every entry of keys `>= key`.
+    static func historyLowerBound(_ keyspace: Keyspace, _ key: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = [keyspace.id]
+        appendEscaped(key, to: &bytes)
+        return bytes
+    }
+
+    static func historyBounds(_ keyspace: Keyspace, _ range: KeyRange) -> (lower: [UInt8], upper: [UInt8]) {
+        let lower = historyLowerBound(keyspace, range.key)
+        let upper = range.upperBound.map { historyLowerBound(keyspace, $0) } ?? [keyspace.id + 1]
+        return (lower, upper)
+    }
+
+    /// Splits a history entry's key into the raw user key and revision.
+    static func decodeHistoryKey(_ bytes: UnsafeRawBufferPointer) -> (key: [UInt8], revision: Revision)? {
+        guard bytes.count >= 1 + 2 + 8 else { return nil }
+        var key: [UInt8] = []
+        key.reserveCapacity(bytes.count - 11)
+        var index = 1
+        let end = bytes.count - 8
+        while index < end {
+            let byte = bytes[index]
+            if byte == 0 {
+                guard index + 1 < end + 8 else { return nil }
+                let next = bytes[index + 1]
+                if next == 0xFF {
+                    key.append(0)
+                    index += 2
+                    continue
+                }
+                if next == 0x01 && index + 2 == end { break }
+                return nil
+            }
+            key.append(byte)
+            index += 1
+        }
+        var inverted: UInt64 = 0
+        for offset in end..<bytes.count { inverted = inverted << 8 | UInt64(bytes[offset]) }
+        return (key, Revision(bitPattern: UInt64.max - inverted))
+    }
+
+    // MARK: Records (latest and history values)
+
+    /// `[0][create][mod][version][lease][value]` for a live version, `[1][mod]` for a deletion.
+    static func encodeRecord(_ kv: KeyValue) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(33 + kv.value.count)
+        bytes.append(0)
+        append(kv.createRevision, to: &bytes)
+        append(kv.modRevision, to: &bytes)
+        append(kv.version, to: &bytes)
+        append(kv.lease, to: &bytes)
+        bytes.append(contentsOf: kv.value)
+        return bytes
+    }
+
+    static func encodeTombstone(_ revision: Revision) -> [UInt8] {
+        var bytes: [UInt8] = [1]
+        append(revision, to: &bytes)
+        return bytes
+    }
+
+    enum Record {
+        case live(KeyValue)
+        case tombstone(Revision)
+    }
+
+    static func decodeRecord(key: [UInt8], _ bytes: UnsafeRawBufferPointer, keysOnly: Bool = false) throws(MVCCError)
+        -> Record
+    {
+        guard let kind = bytes.first else { throw .storage("empty record for key \(key)") }
+        if kind == 1 {
+            guard bytes.count >= 9 else { throw .storage("short tombstone") }
+            return .tombstone(Revision(bitPattern: readUInt64(bytes, at: 1)))
+        }
+        guard kind == 0, bytes.count >= 33 else { throw .storage("corrupt record (kind \(kind), \(bytes.count) bytes)") }
+        return .live(
+            KeyValue(
+                key: key,
+                createRevision: Revision(bitPattern: readUInt64(bytes, at: 1)),
+                modRevision: Revision(bitPattern: readUInt64(bytes, at: 9)),
+                version: Int64(bitPattern: readUInt64(bytes, at: 17)),
+                lease: Int64(bitPattern: readUInt64(bytes, at: 25)),
+                value: keysOnly ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: bytes[33...]))))
+    }
+
+    static func decodeLive(key: [UInt8], _ bytes: [UInt8]) throws(MVCCError) -> KeyValue {
+        let record: Result<Record, MVCCError> = bytes.withUnsafeBytes { buffer in
+            Result { () throws(MVCCError) in try decodeRecord(key: key, buffer) }
+        }
+        guard case .live(let kv) = try record.get() else { throw .storage("tombstone in latest family") }
+        return kv
+    }
+
+    // MARK: log: [revision] -> events of that revision (keyspace, kind, key)
+
+    static func logKey(_ revision: Revision) -> [UInt8] { encode(revision) }
+
+    static func encodeLogEntry(_ changes: [(keyspace: UInt8, kind: Event.Kind, key: [UInt8])]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        appendVarint(UInt64(changes.count), to: &bytes)
+        for change in changes {
+            bytes.append(change.keyspace)
+            bytes.append(change.kind.rawValue)
+            appendVarint(UInt64(change.key.count), to: &bytes)
+            bytes.append(contentsOf: change.key)
+        }
+        return bytes
+    }
+
+    static func decodeLogEntry(_ bytes: [UInt8]) throws(MVCCError) -> [(keyspace: UInt8, kind: Event.Kind, key: [UInt8])] {
+        var offset = 0
+        func varint() throws(MVCCError) -> Int {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while offset < bytes.count {
+                let byte = bytes[offset]
+                offset += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 { return Int(value) }
+                shift += 7
+                if shift > 63 { break }
+            }
+            throw .storage("corrupt revision log entry")
+        }
+        let count = try varint()
+        var changes: [(keyspace: UInt8, kind: Event.Kind, key: [UInt8])] = []
+        changes.reserveCapacity(count)
+        for _ in 0..<count {
+            guard offset + 2 <= bytes.count, let kind = Event.Kind(rawValue: bytes[offset + 1]) else {
+                throw .storage("corrupt revision log entry")
+            }
+            let keyspace = bytes[offset]
+            offset += 2
+            let length = try varint()
+            guard offset + length <= bytes.count else { throw .storage("corrupt revision log entry") }
+            changes.append((keyspace, kind, Array(bytes[offset..<(offset + length)])))
+            offset += length
+        }
+        return changes
+    }
+
+    static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(value & 0x7F) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+
+    // MARK: leases: [id] -> ttl; leasekeys: [id][keyspace][key] -> ()
+
+    static func leaseKey(_ id: Int64) -> [UInt8] { encode(id) }
+
+    static func leaseKeysKey(_ id: Int64, _ keyspace: Keyspace, _ key: [UInt8]) -> [UInt8] {
+        var bytes = encode(id)
+        bytes.append(keyspace.id)
+        bytes.append(contentsOf: key)
+        return bytes
+    }
+}

@@ -1,0 +1,450 @@
+internal import CoreMetrics
+internal import StrataRocksDB
+internal import StrataLease
+internal import Synchronization
+
+/// What a watcher asks for.
+package struct WatchRequest: Sendable, Hashable {
+    package var keyspace: Keyspace
+    package var range: KeyRange
+    /// 0 = from the next revision; otherwise replay history from this revision first.
+    package var startRevision: Revision = 0
+    package var prevKV = false
+    package var noPut = false
+    package var noDelete = false
+    /// Periodic progress notifications while idle and caught up.
+    package var progressNotify = false
+
+    package init(keyspace: Keyspace, range: KeyRange) {
+        self.keyspace = keyspace
+        self.range = range
+    }
+}
+
+/// One item a watcher receives.
+package enum WatchUpdate: Sendable, Hashable {
+    /// The watcher's events of one revision, in order.
+    case events(revision: Revision, events: [Event])
+    /// Caught up: nothing for this watcher up to `revision`.
+    case progress(revision: Revision)
+    /// The watch cannot continue: it needs history below the compaction revision. Last item.
+    case compacted(compactRevision: Revision)
+}
+
+/// Fans committed events out to watchers, replaying history for those that start in the past or fall behind.
+///
+/// Writers never wait for watchers: publishing appends to a bounded per-watcher buffer, and a watcher whose buffer
+/// is full stops receiving live events and is marked unsynced. Its own consumer then catches it up from the revision
+/// log (in its own task, at most `maxRevisionsPerCatchUp` per read) and switches back to live delivery atomically
+/// under the hub lock, so there is no gap and no duplicate at the hand-over. Watchers are indexed by exact key and
+/// by prefix, so an event costs nothing for watchers on unrelated keys.
+package final class WatchHub: Sendable {
+    package struct Configuration: Sendable, Hashable {
+        /// Updates buffered per watcher before it is switched to catch-up from the log.
+        package var bufferedUpdatesPerWatcher = 128
+        /// Revisions read from the log per catch-up step (etcd: watchBatchMaxRevs = 1000).
+        package var maxRevisionsPerCatchUp = 1000
+        /// Interval of progress notifications for watchers that asked for them (etcd's default: 10 minutes).
+        package var progressNotifyIntervalSeconds: Double = 600
+        package init() {}
+        package static var defaults: Self { Self() }
+    }
+
+    enum Mode {
+        case live
+        /// Receiving nothing live; the consumer reads the log from `next`.
+        case catchingUp(next: Revision)
+    }
+
+    struct WatcherState {
+        let request: WatchRequest
+        var mode: Mode
+        var buffer: [WatchUpdate] = []
+        var bufferStart = 0
+        var waiting: CheckedContinuation<Void, Never>?
+        var closed = false
+        var sentSinceTick = false
+        var bufferedCount: Int { buffer.count - bufferStart }
+
+        mutating func popFirst() -> WatchUpdate? {
+            guard bufferStart < buffer.count else { return nil }
+            let first = buffer[bufferStart]
+            bufferStart += 1
+            if bufferStart > 64 && bufferStart * 2 > buffer.count {
+                buffer.removeFirst(bufferStart)
+                bufferStart = 0
+            }
+            return first
+        }
+
+        mutating func append(_ update: WatchUpdate) -> CheckedContinuation<Void, Never>? {
+            buffer.append(update)
+            defer { waiting = nil }
+            return waiting
+        }
+    }
+
+    struct State {
+        var watchers: [Int: WatcherState] = [:]
+        var index = WatcherIndex()
+        var nextID = 1
+        var published: Revision = 0
+    }
+
+    package let configuration: Configuration
+    let clock: any StrataClock
+    let metrics: MVCCMetrics
+    let state = Mutex(State())
+    private let storeBox = Mutex<WeakStore>(WeakStore())
+
+    struct WeakStore: @unchecked Sendable {
+        weak var store: MVCCStore?
+    }
+
+    init(configuration: Configuration, clock: any StrataClock, metrics: MVCCMetrics) {
+        self.configuration = configuration
+        self.clock = clock
+        self.metrics = metrics
+    }
+
+    func attach(store: MVCCStore) {
+        let revision = store.readView().revision
+        storeBox.withLock { $0.store = store }
+        state.withLock { $0.published = revision }
+    }
+
+    var store: MVCCStore? { storeBox.withLock { $0.store } }
+
+    /// Number of watchers, and how many are catching up.
+    package var counts: (watchers: Int, unsynced: Int) {
+        state.withLock { state in
+            let unsynced = state.watchers.values.filter {
+                if case .catchingUp = $0.mode { return true }
+                return false
+            }.count
+            return (state.watchers.count, unsynced)
+        }
+    }
+
+    // MARK: Creating and ending watches
+
+    /// Starts a watch. A start revision below the compaction point yields one `.compacted` update and ends.
+    package func watch(_ request: WatchRequest) throws(MVCCError) -> Watcher {
+        guard !request.range.isEmpty else { throw .emptyWatchRange }
+        guard let store else { throw .closed }
+        let view = store.readView()
+        if request.startRevision > 0 && request.startRevision <= view.revision && !request.keyspace.keepsHistory {
+            throw .unsupported("watching history in the \(request.keyspace) keyspace")
+        }
+        let id = state.withLock { state -> Int in
+            let id = state.nextID
+            state.nextID += 1
+            var watcher: WatcherState
+            if request.startRevision > 0 && request.startRevision < view.compactRevision {
+                watcher = WatcherState(request: request, mode: .live)
+                watcher.buffer = [.compacted(compactRevision: view.compactRevision)]
+                watcher.closed = true
+            } else if request.startRevision > 0 && request.startRevision <= state.published {
+                watcher = WatcherState(request: request, mode: .catchingUp(next: request.startRevision))
+                state.index.insert(id, request.keyspace, request.range)
+            } else {
+                watcher = WatcherState(request: request, mode: .live)
+                state.index.insert(id, request.keyspace, request.range)
+            }
+            state.watchers[id] = watcher
+            return id
+        }
+        updateGauges()
+        return Watcher(id: id, hub: self)
+    }
+
+    func cancel(_ id: Int) {
+        let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard var watcher = state.watchers.removeValue(forKey: id) else { return nil }
+            state.index.remove(id, watcher.request.keyspace, watcher.request.range)
+            watcher.closed = true
+            return watcher.waiting
+        }
+        waiting?.resume()
+        updateGauges()
+    }
+
+    /// Ends every watch (server shutdown): consumers see the end of their stream.
+    func closeAll() {
+        let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            var waiting: [CheckedContinuation<Void, Never>] = []
+            for id in state.watchers.keys {
+                state.watchers[id]!.closed = true
+                if let continuation = state.watchers[id]!.waiting { waiting.append(continuation) }
+                state.watchers[id]!.waiting = nil
+            }
+            return waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    private func updateGauges() {
+        let (watchers, unsynced) = counts
+        metrics.watchers.record(watchers)
+        metrics.unsyncedWatchers.record(unsynced)
+    }
+
+    // MARK: Publishing (called in revision order by the commit path)
+
+    func publish(revision: Revision, changes: [(Keyspace, Event)]) {
+        var resumed: [CheckedContinuation<Void, Never>] = []
+        var switchedToCatchUp = false
+        state.withLock { state in
+            state.published = revision
+            var matched: [Int: [Event]] = [:]
+            for (keyspace, event) in changes {
+                state.index.forEachMatch(keyspace, event.kv.key) { id in matched[id, default: []].append(event) }
+            }
+            for (id, events) in matched {
+                guard var watcher = state.watchers[id], !watcher.closed, case .live = watcher.mode else { continue }
+                guard revision >= watcher.request.startRevision else { continue }
+                let delivered = Self.filter(events, for: watcher.request)
+                guard !delivered.isEmpty else { continue }
+                if watcher.bufferedCount >= configuration.bufferedUpdatesPerWatcher {
+                    if watcher.request.keyspace.keepsHistory {
+                        watcher.mode = .catchingUp(next: revision)
+                        switchedToCatchUp = true
+                    } else {
+                        // No log to catch up from: end the watch rather than drop events silently.
+                        if let continuation = watcher.append(.compacted(compactRevision: revision)) {
+                            resumed.append(continuation)
+                        }
+                        watcher.closed = true
+                    }
+                } else if let continuation = watcher.append(.events(revision: revision, events: delivered)) {
+                    resumed.append(continuation)
+                }
+                watcher.sentSinceTick = true
+                state.watchers[id] = watcher
+            }
+        }
+        for continuation in resumed { continuation.resume() }
+        if switchedToCatchUp { updateGauges() }
+    }
+
+    static func filter(_ events: [Event], for request: WatchRequest) -> [Event] {
+        var result: [Event] = []
+        result.reserveCapacity(events.count)
+        for var event in events {
+            if event.kind == .put && request.noPut { continue }
+            if event.kind == .delete && request.noDelete { continue }
+            if !request.prevKV { event.prevKV = nil }
+            result.append(event)
+        }
+        return result
+    }
+
+    // MARK: Progress
+
+    /// Queues a progress notification for a caught-up watcher with nothing buffered; false if it is not caught up.
+    func requestProgress(_ id: Int) -> Bool {
+        let (queued, continuation) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard var watcher = state.watchers[id], !watcher.closed, case .live = watcher.mode,
+                watcher.bufferedCount == 0, state.published >= watcher.request.startRevision - 1
+            else { return (false, nil) }
+            let continuation = watcher.append(.progress(revision: state.published))
+            state.watchers[id] = watcher
+            return (true, continuation)
+        }
+        continuation?.resume()
+        return queued
+    }
+
+    /// One tick of periodic progress: every caught-up watcher that asked for it and got nothing since the last tick
+    /// receives the current revision.
+    package func tickProgress() {
+        var resumed: [CheckedContinuation<Void, Never>] = []
+        state.withLock { state in
+            let published = state.published
+            for id in state.watchers.keys {
+                var watcher = state.watchers[id]!
+                defer { state.watchers[id] = watcher }
+                let idle = !watcher.sentSinceTick
+                watcher.sentSinceTick = false
+                guard watcher.request.progressNotify, idle, !watcher.closed, case .live = watcher.mode,
+                    watcher.bufferedCount == 0
+                else { continue }
+                if let continuation = watcher.append(.progress(revision: published)) { resumed.append(continuation) }
+            }
+        }
+        for continuation in resumed { continuation.resume() }
+    }
+
+    /// Sends periodic progress notifications until cancelled; one task for all watchers.
+    package func runProgressNotifications() async throws {
+        let interval = Int64(configuration.progressNotifyIntervalSeconds * 1e9)
+        while !Task.isCancelled {
+            try await clock.sleep(for: interval)
+            tickProgress()
+        }
+    }
+
+    // MARK: Consuming
+
+    enum NextStep {
+        case deliver(WatchUpdate)
+        case end
+        case catchUp(from: Revision, to: Revision)
+        case wait
+    }
+
+    func next(_ id: Int) async throws(MVCCError) -> WatchUpdate? {
+        while true {
+            let step = state.withLock { state -> NextStep in
+                guard var watcher = state.watchers[id] else { return .end }
+                defer { state.watchers[id] = watcher }
+                if let update = watcher.popFirst() { return .deliver(update) }
+                if watcher.closed { return .end }
+                if case .catchingUp(let next) = watcher.mode {
+                    if next > state.published {
+                        watcher.mode = .live
+                        return .wait
+                    }
+                    return .catchUp(from: next, to: state.published)
+                }
+                return .wait
+            }
+            switch step {
+            case .deliver(let update):
+                if case .events(_, let events) = update { metrics.eventsSent.increment(by: events.count) }
+                return update
+            case .end:
+                if state.withLock({ $0.watchers[id]?.closed ?? false }) { cancel(id) }
+                return nil
+            case .catchUp(let from, let to):
+                try await catchUp(id, from: from, to: to)
+            case .wait:
+                updateGauges()
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLock { state -> Bool in
+                        guard var watcher = state.watchers[id] else { return true }
+                        if watcher.bufferedCount > 0 || watcher.closed { return true }
+                        if case .catchingUp = watcher.mode { return true }
+                        watcher.waiting = continuation
+                        state.watchers[id] = watcher
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+                if Task.isCancelled { return nil }
+            }
+        }
+    }
+
+    /// Reads revisions `[from, to]` (at most `maxRevisionsPerCatchUp`) from the log into the watcher's buffer.
+    private func catchUp(_ id: Int, from: Revision, to: Revision) async throws(MVCCError) {
+        guard let store else { throw .closed }
+        guard let request = state.withLock({ $0.watchers[id]?.request }) else { return }
+        let view = store.readView()
+        let last = min(to, from + Revision(configuration.maxRevisionsPerCatchUp) - 1, view.revision)
+        var updates: [WatchUpdate]
+        if from < view.compactRevision {
+            updates = [.compacted(compactRevision: view.compactRevision)]
+        } else {
+            updates = try store.replay(request, from: from, through: last, view: view).map {
+                .events(revision: $0.revision, events: $0.events)
+            }
+        }
+        let compacted = updates.contains { if case .compacted = $0 { return true } else { return false } }
+        state.withLock { state in
+            guard var watcher = state.watchers[id], case .catchingUp(let next) = watcher.mode, next == from else { return }
+            for update in updates { _ = watcher.append(update) }
+            watcher.mode = .catchingUp(next: last + 1)
+            if compacted {
+                watcher.closed = true
+                state.index.remove(id, request.keyspace, request.range)
+            }
+            state.watchers[id] = watcher
+        }
+    }
+}
+
+/// The consumer's handle on one watch: an async sequence of updates, ended by `cancel()` or shutdown.
+package final class Watcher: Sendable, AsyncSequence {
+    package typealias Element = WatchUpdate
+    package let id: Int
+    private let hub: WatchHub
+
+    init(id: Int, hub: WatchHub) {
+        self.id = id
+        self.hub = hub
+    }
+
+    deinit { hub.cancel(id) }
+
+    /// The next update; nil when the watch has ended.
+    package func next() async throws(MVCCError) -> WatchUpdate? {
+        try await hub.next(id)
+    }
+
+    /// Asks for a progress notification now; false when the watcher is still catching up or has updates pending.
+    @discardableResult
+    package func requestProgress() -> Bool { hub.requestProgress(id) }
+
+    package func cancel() { hub.cancel(id) }
+
+    package struct AsyncIterator: AsyncIteratorProtocol {
+        let watcher: Watcher
+        package mutating func next() async throws(MVCCError) -> WatchUpdate? { try await watcher.next() }
+    }
+
+    package func makeAsyncIterator() -> AsyncIterator { AsyncIterator(watcher: self) }
+}
+
+/// Watchers by key range: exact keys and prefixes in hash maps (an event looks up only its own key and its
+/// prefixes), other ranges in a list checked one by one.
+struct WatcherIndex {
+    private var exact: [[UInt8]: Set<Int>] = [:]
+    private var prefixes: [[UInt8]: Set<Int>] = [:]
+    private var prefixLengths: [Int: Int] = [:]
+    private var others: [Int: (Keyspace, KeyRange)] = [:]
+
+    private static func isPrefixRange(_ range: KeyRange) -> Bool {
+        !range.isSingleKey && !range.isUnbounded && range.end == KeyRange.prefixEnd(range.key)
+    }
+
+    mutating func insert(_ id: Int, _ keyspace: Keyspace, _ range: KeyRange) {
+        if range.isSingleKey {
+            exact[[keyspace.id] + range.key, default: []].insert(id)
+        } else if Self.isPrefixRange(range) {
+            prefixes[[keyspace.id] + range.key, default: []].insert(id)
+            prefixLengths[range.key.count, default: 0] += 1
+        } else {
+            others[id] = (keyspace, range)
+        }
+    }
+
+    mutating func remove(_ id: Int, _ keyspace: Keyspace, _ range: KeyRange) {
+        if range.isSingleKey {
+            let key = [keyspace.id] + range.key
+            exact[key]?.remove(id)
+            if exact[key]?.isEmpty == true { exact[key] = nil }
+        } else if Self.isPrefixRange(range) {
+            let key = [keyspace.id] + range.key
+            if prefixes[key]?.remove(id) != nil {
+                prefixLengths[range.key.count]! -= 1
+                if prefixLengths[range.key.count] == 0 { prefixLengths[range.key.count] = nil }
+            }
+            if prefixes[key]?.isEmpty == true { prefixes[key] = nil }
+        } else {
+            others[id] = nil
+        }
+    }
+
+    func forEachMatch(_ keyspace: Keyspace, _ key: [UInt8], _ body: (Int) -> Void) {
+        var lookup = [keyspace.id]
+        lookup.append(contentsOf: key)
+        exact[lookup]?.forEach(body)
+        for length in prefixLengths.keys where length <= key.count {
+            prefixes[Array(lookup[0...length])]?.forEach(body)
+        }
+        for (id, (watchedKeyspace, range)) in others where watchedKeyspace == keyspace && range.contains(key) {
+            body(id)
+        }
+    }
+}
