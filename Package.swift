@@ -138,12 +138,6 @@ let testTargets: [Target] = [
         swiftSettings: strataSwiftSettings
     ),
     .testTarget(
-        name: "StrataLeaseTests",
-        dependencies: ["StrataLease"],
-        path: "Tests/StrataLeaseTests",
-        swiftSettings: strataSwiftSettings
-    ),
-    .testTarget(
         name: "StrataMVCCTests",
         dependencies: ["StrataMVCC", "StrataLease", "StrataRocksDB", "StrataTestSupport"],
         path: "Tests/StrataMVCCTests",

@@ -354,7 +354,8 @@ package final class WatchHub: Sendable {
         state.withLock { state in
             guard var watcher = state.watchers[id], case .catchingUp(let next) = watcher.mode, next == from else { return }
             for update in updates { _ = watcher.append(update) }
-            watcher.mode = .catchingUp(next: last + 1)
+            // Caught up with everything published: back to live delivery, atomically with publishers.
+            watcher.mode = last + 1 > state.published ? .live : .catchingUp(next: last + 1)
             if compacted {
                 watcher.closed = true
                 state.index.remove(id, request.keyspace, request.range)

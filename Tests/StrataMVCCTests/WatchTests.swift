@@ -1,0 +1,126 @@
+import StrataMVCC
+import StrataRocksDB
+import Testing
+
+/// Collects `.events` updates until `count` events arrived (or the stream ends).
+func collectEvents(_ watcher: Watcher, count: Int) async throws -> [(Revision, Event)] {
+    var events: [(Revision, Event)] = []
+    while events.count < count, let update = try await watcher.next() {
+        if case .events(let revision, let batch) = update { events += batch.map { (revision, $0) } }
+    }
+    return events
+}
+
+@Suite("Watch")
+struct WatchTests {
+    @Test func liveEventsWithFiltersAndPrevKV() async throws {
+        let f = try StoreFixture()
+        try await f.put("p/a", "0")
+        var request = WatchRequest(keyspace: .etcd, range: .prefix(b("p/")))
+        request.prevKV = true
+        let watcher = try f.store.watch(request)
+        var noDelete = WatchRequest(keyspace: .etcd, range: .prefix(b("p/")))
+        noDelete.noDelete = true
+        let putsOnly = try f.store.watch(noDelete)
+        try await f.put("p/a", "1")
+        try await f.put("other", "x")
+        try await f.delete("p/a")
+        let events = try await collectEvents(watcher, count: 2)
+        #expect(events.map(\.0) == [3, 5])
+        #expect(events[0].1.kind == .put && s(events[0].1.kv.value) == "1" && events[0].1.prevKV.map { s($0.value) } == "0")
+        #expect(events[1].1.kind == .delete && events[1].1.kv.modRevision == 5 && events[1].1.kv.value.isEmpty)
+        #expect(events[1].1.prevKV.map { s($0.value) } == "1")
+        let puts = try await collectEvents(putsOnly, count: 1)
+        #expect(puts.map(\.0) == [3] && puts[0].1.prevKV == nil)
+        watcher.cancel()
+        #expect(try await watcher.next() == nil)
+    }
+
+    @Test func replayFromHistoryThenLiveWithoutGapsOrDuplicates() async throws {
+        let f = try StoreFixture(sync: .always)
+        for i in 0..<50 { try await f.put("k\(i % 5)", "\(i)") }  // revisions 2...51
+        var request = WatchRequest(keyspace: .etcd, range: KeyRange(key: [0], end: [0]))
+        request.startRevision = 10
+        request.prevKV = true
+        let watcher = try f.store.watch(request)
+        // Keep writing while the watcher replays.
+        async let writes: Void = {
+            for i in 50..<150 { try await f.put("k\(i % 5)", "\(i)") }
+        }()
+        let events = try await collectEvents(watcher, count: 142)  // revisions 10...151
+        try await writes
+        #expect(events.map(\.0) == Array(10...151))
+        #expect(events.allSatisfy { $0.1.kv.modRevision == $0.0 })
+        #expect(events.first.map { s($0.1.kv.value) } == "8")
+        #expect(events.first?.1.prevKV.map { s($0.value) } == "3")
+    }
+
+    @Test func slowWatcherFallsBackToLogAndLosesNothing() async throws {
+        let f = try StoreFixture { $0.watch.bufferedUpdatesPerWatcher = 4 }
+        let watcher = try f.store.watch(WatchRequest(keyspace: .etcd, range: .prefix(b("s/"))))
+        for i in 0..<100 { try await f.put("s/\(i % 3)", "\(i)") }  // nobody reads meanwhile
+        #expect(f.store.watchHub.counts.unsynced == 1)
+        let events = try await collectEvents(watcher, count: 100)
+        #expect(events.map(\.0) == Array(2...101))
+        #expect(events.map { s($0.1.kv.value) } == (0..<100).map { "\($0)" })
+        try await f.put("s/live", "after")
+        let live = try await collectEvents(watcher, count: 1)
+        #expect(live.map(\.0) == [102])
+        #expect(f.store.watchHub.counts.unsynced == 0)
+    }
+
+    @Test func compactedStartEndsTheWatch() async throws {
+        let f = try StoreFixture()
+        for i in 0..<10 { try await f.put("k", "\(i)") }
+        try await f.store.compact(6, physical: true)
+        var request = WatchRequest(keyspace: .etcd, range: KeyRange(key: b("k")))
+        request.startRevision = 3
+        let watcher = try f.store.watch(request)
+        #expect(try await watcher.next() == .compacted(compactRevision: 6))
+        #expect(try await watcher.next() == nil)
+        request.startRevision = 6
+        let ok = try f.store.watch(request)
+        #expect(try await collectEvents(ok, count: 6).map(\.0) == Array(6...11))
+    }
+
+    @Test func progressNotifications() async throws {
+        let f = try StoreFixture()
+        var request = WatchRequest(keyspace: .etcd, range: KeyRange(key: b("quiet")))
+        request.progressNotify = true
+        let watcher = try f.store.watch(request)
+        try await f.put("elsewhere", "x")
+        #expect(watcher.requestProgress())
+        #expect(try await watcher.next() == .progress(revision: 2))
+        f.store.watchHub.tickProgress()
+        #expect(try await watcher.next() == .progress(revision: 2))
+        try await f.put("quiet", "now")
+        f.store.watchHub.tickProgress()  // it received an event this interval: no progress
+        #expect(try await collectEvents(watcher, count: 1).map(\.0) == [3])
+        f.store.watchHub.tickProgress()
+        #expect(try await watcher.next() == .progress(revision: 3))
+    }
+
+    @Test func emptyRangeIsRejectedAndFutureStartWaits() async throws {
+        let f = try StoreFixture()
+        #expect(throws: MVCCError.emptyWatchRange) {
+            _ = try f.store.watch(WatchRequest(keyspace: .etcd, range: KeyRange(key: b("b"), end: b("a"))))
+        }
+        var request = WatchRequest(keyspace: .etcd, range: KeyRange(key: b("k")))
+        request.startRevision = 4
+        let watcher = try f.store.watch(request)
+        try await f.put("k", "2")
+        try await f.put("k", "3")
+        try await f.put("k", "4")
+        #expect(try await collectEvents(watcher, count: 1).map(\.0) == [4])
+    }
+
+    @Test func blockedWatcherDoesNotBlockWriters() async throws {
+        let f = try StoreFixture { $0.watch.bufferedUpdatesPerWatcher = 8 }
+        let watchers = try (0..<50).map { _ in try f.store.watch(WatchRequest(keyspace: .etcd, range: .prefix(b("")))) }
+        // Nobody consumes; writes must still complete (the test would hang otherwise).
+        for i in 0..<500 { try await f.put("key\(i)", "v") }
+        #expect(f.store.currentRevision == 501)
+        #expect(f.store.watchHub.counts.unsynced == 50)
+        _ = watchers
+    }
+}
