@@ -43,6 +43,13 @@ package struct RangeResult: Sendable, Hashable {
     package var count: Int64
     /// The store's current revision when the read was served (etcd reports this even for historical reads).
     package var revision: Revision
+
+    package init(kvs: [KeyValue], more: Bool, count: Int64, revision: Revision) {
+        self.kvs = kvs
+        self.more = more
+        self.count = count
+        self.revision = revision
+    }
 }
 
 package struct PutRequest: Sendable, Hashable {
