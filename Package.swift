@@ -137,9 +137,15 @@ let testTargets: [Target] = [
         path: "Tests/StrataRocksDBTests",
         swiftSettings: strataSwiftSettings
     ),
+    .executableTarget(
+        name: "StrataCrashWriter",
+        dependencies: ["StrataMVCC", "StrataRocksDB"],
+        path: "Tests/StrataCrashWriter",
+        swiftSettings: strataSwiftSettings
+    ),
     .testTarget(
         name: "StrataMVCCTests",
-        dependencies: ["StrataMVCC", "StrataLease", "StrataRocksDB", "StrataTestSupport"],
+        dependencies: ["StrataMVCC", "StrataLease", "StrataRocksDB", "StrataTestSupport", "StrataCrashWriter"],
         path: "Tests/StrataMVCCTests",
         swiftSettings: strataSwiftSettings
     ),

@@ -1,0 +1,42 @@
+// A child process for the crash test: writes with sync = always from several tasks and prints one line per
+// acknowledged write ("<revision> <key>") with an unbuffered write(2), so the parent knows exactly what was
+// acknowledged when it sends SIGKILL.
+import StrataMVCC
+import StrataRocksDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let arguments = CommandLine.arguments
+guard arguments.count == 3 else {
+    print("usage: StrataCrashWriter <db-path> <key-prefix>")
+    exit(2)
+}
+var rocks = RocksDB.Configuration.defaults
+rocks.columnFamilies = MVCCStore.columnFamilies
+let database = try RocksDB(path: arguments[1], configuration: rocks)
+var configuration = MVCCStore.Configuration.defaults
+configuration.sync = .always
+let store = try MVCCStore(database: database, configuration: configuration)
+let prefix = arguments[2]
+
+func acknowledge(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+}
+
+try await withThrowingTaskGroup(of: Void.self) { group in
+    for writer in 0..<8 {
+        group.addTask {
+            var i = 0
+            while true {
+                let key = "\(prefix)/\(writer)/\(i)"
+                let result = try await store.put(.etcd, PutRequest(key: Array(key.utf8), value: Array("value-\(i)".utf8)))
+                acknowledge("\(result.revision) \(key)")
+                i += 1
+            }
+        }
+    }
+    try await group.waitForAll()
+}

@@ -1,0 +1,62 @@
+import Foundation
+import StrataMVCC
+import StrataRocksDB
+import StrataTestSupport
+import Testing
+
+/// Kills a writing child process with SIGKILL at random moments and checks that every write it acknowledged
+/// (with sync = always) survived, and that revisions have no gap.
+@Suite("Crash safety")
+struct CrashTests {
+    static var writerPath: String {
+        let directory = URL(fileURLWithPath: StrataProcess.binaryPath).deletingLastPathComponent()
+        return directory.appendingPathComponent("StrataCrashWriter").path
+    }
+
+    @Test func acknowledgedWritesSurviveSIGKILL() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.appending("db")
+        var random = SeededGenerator(seed: UInt64(Date().timeIntervalSince1970))
+        var acknowledged: [String: Revision] = [:]
+        for round in 0..<5 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.writerPath)
+            process.arguments = [path, "r\(round)"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            // Let it write for a random while (at least until the first acknowledgement), then kill it.
+            let deadline = Date().addingTimeInterval(Double.random(in: 0.05...0.4, using: &random))
+            var output = Data()
+            while output.isEmpty || Date() < deadline {
+                output.append(pipe.fileHandleForReading.availableData)
+                if !process.isRunning { break }
+            }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            output.append(pipe.fileHandleForReading.readDataToEndOfFile())
+            for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
+                let parts = line.split(separator: " ")
+                guard parts.count == 2, let revision = Revision(parts[0]) else { continue }
+                acknowledged[String(parts[1])] = revision
+            }
+            #expect(process.terminationReason == .uncaughtSignal, "round \(round): the writer exited on its own")
+
+            // Reopen like a restarted server and check.
+            var rocks = RocksDB.Configuration.defaults
+            rocks.columnFamilies = MVCCStore.columnFamilies
+            let database = try RocksDB(path: path, configuration: rocks)
+            let store = try MVCCStore(database: database)
+            let all = try store.range(.etcd, RangeRequest(key: [0], end: [0]))
+            let stored = Dictionary(uniqueKeysWithValues: all.kvs.map { (String(decoding: $0.key, as: UTF8.self), $0.modRevision) })
+            let lost = acknowledged.filter { stored[$0.key] != $0.value }
+            #expect(lost.isEmpty, "round \(round): \(lost.count) acknowledged writes lost, e.g. \(lost.first.map { "\($0)" } ?? "")")
+            // Every key is written once, so the mod revisions must be exactly 2...current.
+            let revisions = all.kvs.map(\.modRevision).sorted()
+            #expect(revisions == Array(2...max(store.currentRevision, 1)), "round \(round): revision gap")
+            #expect(acknowledged.count > 0)
+            store.close()
+            try database.close()
+        }
+    }
+}
