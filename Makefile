@@ -26,6 +26,8 @@ build-release:
 	$(SWIFT) build -c release --product strata
 
 bench: deps-bench build-release
+	$(SWIFT) build -c release --product StrataBench
+	.build/release/StrataBench 100000
 	python3 Bench/startup.py --strata .build/release/strata --runs 20
 
 # Installs whichever of the listed Debian packages are missing (apt-get update only when something is).

@@ -96,6 +96,8 @@ let sourceTargets: [Target] = [
             "StrataConfig",
             "StrataObservability",
             "StrataRocksDB",
+            "StrataMVCC",
+            "StrataLease",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -119,6 +121,18 @@ let sourceTargets: [Target] = [
         path: "Sources/strata",
         swiftSettings: strataSwiftSettings
     ),
+]
+
+// -----------------------------------------------------------------------------------------------
+// Benchmarks (`make bench`): plain executables, so ordinary builds stay light.
+
+let benchTargets: [Target] = [
+    .executableTarget(
+        name: "StrataBench",
+        dependencies: ["StrataMVCC", "StrataRocksDB", "StrataLease"],
+        path: "Bench/StrataBench",
+        swiftSettings: strataSwiftSettings
+    )
 ]
 
 // -----------------------------------------------------------------------------------------------
@@ -173,5 +187,5 @@ let package = Package(
         .executable(name: "strata", targets: ["strata"])
     ],
     dependencies: dependencies,
-    targets: storageTargets + sourceTargets + testTargets
+    targets: storageTargets + sourceTargets + benchTargets + testTargets
 )

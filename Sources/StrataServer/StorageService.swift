@@ -3,54 +3,79 @@ private import Prometheus
 internal import ServiceLifecycle
 package import StrataObservability
 package import StrataRocksDB
+package import StrataMVCC
+private import StrataLease
 private import Synchronization
 
-/// Owns the data directory: its lock file and the RocksDB instance under `<data dir>/db`.
+/// Owns the data directory (its lock file and the RocksDB instance under `<data dir>/db`) and the MVCC store over it.
 ///
 /// Opened eagerly in `init` so a locked or corrupt directory stops start-up before any listener binds. As a
-/// `Service` it does nothing until graceful shutdown, then flushes and closes the database and releases the lock.
-/// It is the first service in the group, so it shuts down last, after every front-end has drained.
+/// `Service` it runs the core's background work (lease expiry, physical compaction, progress notifications) until
+/// graceful shutdown, then closes the store, flushes and closes the database and releases the lock. It is the first
+/// service in the group, so it shuts down last, after every front-end has drained.
 package final class StorageService: Service, HealthCheck, Sendable {
     package struct Configuration: Sendable, Hashable {
         package var dataDirectory: String
         package var inMemory: Bool
         package var rocksDB: RocksDB.Configuration
-        package init(dataDirectory: String, inMemory: Bool, rocksDB: RocksDB.Configuration = .defaults) {
+        package var mvcc: MVCCStore.Configuration
+        package init(
+            dataDirectory: String, inMemory: Bool, rocksDB: RocksDB.Configuration = .defaults,
+            mvcc: MVCCStore.Configuration = .defaults
+        ) {
             self.dataDirectory = dataDirectory
             self.inMemory = inMemory
             self.rocksDB = rocksDB
+            self.mvcc = mvcc
         }
     }
 
     package let configuration: Configuration
     package let database: RocksDB
+    package let store: MVCCStore
     private let lock: Mutex<DataDirectoryLock?>
     private let logger: Logger
 
-    package init(configuration: Configuration, logger: Logger) throws {
+    package init(configuration: Configuration, metrics: StrataMetrics, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         var rocksConfiguration = configuration.rocksDB
         rocksConfiguration.inMemory = configuration.inMemory
+        rocksConfiguration.columnFamilies = MVCCStore.columnFamilies
+        let lock: DataDirectoryLock?
+        let database: RocksDB
         if configuration.inMemory {
-            self.lock = Mutex(nil)
-            self.database = try RocksDB(path: "/strata-memory/db", configuration: rocksConfiguration)
+            lock = nil
+            database = try RocksDB(path: "/strata-memory/db", configuration: rocksConfiguration)
         } else {
-            let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
-            self.lock = Mutex(lock)
-            self.database = try RocksDB(path: configuration.dataDirectory + "/db", configuration: rocksConfiguration)
+            lock = try DataDirectoryLock(directory: configuration.dataDirectory)
+            database = try RocksDB(path: configuration.dataDirectory + "/db", configuration: rocksConfiguration)
+        }
+        self.lock = Mutex(lock)
+        self.database = database
+        do {
+            self.store = try MVCCStore(
+                database: database, configuration: configuration.mvcc, metricsFactory: metrics.factory)
+        } catch {
+            try? database.close()
+            throw error
         }
     }
 
     package func run() async throws {
-        // Wait for shutdown; cancellation (another service failed) ends the wait too, and we still close cleanly.
-        try? await gracefulShutdown()
+        // Background work until shutdown; cancellation (another service failed) ends it too, and we still close.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await self.store.runBackgroundTasks() }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         close()
     }
 
-    /// Flushes and closes the database, then releases the directory lock. Idempotent.
+    /// Closes the store, flushes and closes the database, then releases the directory lock. Idempotent.
     package func close() {
         guard !database.isClosed else { return }
+        store.close()
         do {
             try database.close()
             logger.info("storage closed", metadata: ["data_dir": "\(configuration.dataDirectory)"])
@@ -66,6 +91,7 @@ package final class StorageService: Service, HealthCheck, Sendable {
 
     package func checkHealth() async -> HealthStatus {
         if database.isClosed { return .unhealthy("database is closed") }
+        if let failure = store.fatalError { return .unhealthy(failure) }
         if let errors = database.property(.backgroundErrors), errors > 0 {
             return .unhealthy("RocksDB reported \(errors) background error(s)")
         }
@@ -94,7 +120,14 @@ package final class StorageService: Service, HealthCheck, Sendable {
         ]
         let cacheUsage = registry.gauge("strata_storage_block_cache_bytes", help: "Block cache memory in use in bytes.")
         let cacheCapacity = registry.gauge("strata_storage_block_cache_capacity_bytes", help: "Configured block cache size in bytes.")
+        let keys = registry.gauge("strata_mvcc_keys", help: "Live keys in all keyspaces (RocksDB estimate).")
+        let dbSize = registry.gauge("strata_storage_db_bytes", help: "SST files plus memtables in bytes.")
         let database = self.database
+        metrics.addCollector {
+            guard !database.isClosed else { return }
+            keys.set(Double(database.property(.estimatedKeys, in: database.columnFamily("latest")) ?? 0))
+            dbSize.set(Double(database.totalProperty(.totalSSTFilesSize) + database.totalProperty(.memtablesSize)))
+        }
         metrics.addCollector {
             guard !database.isClosed else { return }
             for (property, gauge) in gauges { gauge.set(Double(database.totalProperty(property))) }

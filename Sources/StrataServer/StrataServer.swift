@@ -6,6 +6,7 @@ package import StrataConfig
 package import StrataCommon
 package import StrataObservability
 private import StrataRocksDB
+private import StrataMVCC
 
 /// The composition root: builds every service from a configuration, in the order they must start.
 ///
@@ -35,11 +36,16 @@ package struct StrataServer: Sendable {
         self.metrics = metrics
         self.logger = logger
 
+        var mvcc = MVCCStore.Configuration.defaults
+        mvcc.sync = configuration.storage.sync
+        mvcc.syncIntervalMilliseconds = configuration.storage.syncIntervalMilliseconds
         let storage = try StorageService(
             configuration: .init(
                 dataDirectory: configuration.server.dataDirectory,
                 inMemory: configuration.server.inMemory,
-                rocksDB: configuration.storage.rocksDB),
+                rocksDB: configuration.storage.rocksDB,
+                mvcc: mvcc),
+            metrics: metrics,
             logger: logger)
         storage.registerMetrics(metrics)
         self.storage = storage

@@ -127,8 +127,11 @@ extension MVCCStore {
         }
         if !logChanges.isEmpty {
             context.batch.put(StorageEncoding.logKey(revision), StorageEncoding.encodeLogEntry(logChanges), in: log)
+        } else {
+            // No log entry records this revision (latest-only keyspaces): keep it in the meta key instead. On open
+            // the revision is the larger of the two, so history writes skip this extra insert.
+            context.batch.put(StorageEncoding.revisionKey, StorageEncoding.encode(revision), in: database.defaultColumnFamily)
         }
-        context.batch.put(StorageEncoding.revisionKey, StorageEncoding.encode(revision), in: database.defaultColumnFamily)
         // The WAL write happens here; fsync (sync = always) is shared by the committer's group commit.
         try Self.storage { try database.write(context.batch, sync: false) }
     }

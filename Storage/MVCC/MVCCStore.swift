@@ -137,7 +137,15 @@ package final class MVCCStore: Sendable {
                     sync: true)
             }
         }
-        let revision = try storage { try database.get(StorageEncoding.revisionKey) }.flatMap(StorageEncoding.decodeInt64) ?? 1
+        let metaRevision = try storage { try database.get(StorageEncoding.revisionKey) }.flatMap(StorageEncoding.decodeInt64) ?? 1
+        let lastLogged: Revision = try storage { () throws -> Revision in
+            guard let log = database.columnFamily(StorageEncoding.logFamily) else { return 0 }
+            let iterator = try database.makeIterator(log)
+            iterator.seekToLast()
+            guard iterator.isValid else { return 0 }
+            return iterator.withKey { Revision(bitPattern: StorageEncoding.readUInt64($0, at: 0)) }
+        }
+        let revision = max(metaRevision, lastLogged)
         let compact = try storage { try database.get(StorageEncoding.compactRevisionKey) }.flatMap(StorageEncoding.decodeInt64) ?? 0
         return (revision, compact)
     }

@@ -30,10 +30,20 @@ struct ServerEndToEndTests {
         for name in [
             "process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
             "strata_storage_keys_estimated", "strata_storage_sst_bytes", "strata_storage_memtable_bytes",
-            "strata_storage_block_cache_capacity_bytes",
+            "strata_storage_block_cache_capacity_bytes", "strata_storage_db_bytes", "strata_mvcc_keys",
+            "strata_mvcc_revision", "strata_mvcc_compact_revision", "strata_watch_watchers",
+            "strata_watch_unsynced_watchers", "strata_lease_leases",
         ] {
             #expect(metrics.body.contains("\n# TYPE \(name) gauge\n"), "missing \(name)")
         }
+        for name in [
+            "strata_mvcc_put_total", "strata_mvcc_range_total", "strata_mvcc_txn_total", "strata_mvcc_delete_total",
+            "strata_mvcc_fsync_total", "strata_watch_events_sent_total", "strata_lease_expired_total",
+        ] {
+            #expect(metrics.body.contains("\n# TYPE \(name) counter\n"), "missing \(name)")
+        }
+        #expect(metrics.body.contains("# TYPE strata_mvcc_commit_duration_seconds histogram"))
+        #expect(metrics.body.contains("# TYPE strata_mvcc_group_commit_size histogram"))
         #expect(metrics.body.contains("strata_build_info{version=\"0.1.0\"} 1"))
         let rss = metrics.body.split(separator: "\n").first { $0.hasPrefix("process_resident_memory_bytes ") }
         #expect((rss.flatMap { Double($0.split(separator: " ")[1]) } ?? 0) > 1_000_000)
