@@ -80,7 +80,14 @@ if arguments.count > 2 && arguments[2] == "floor" {
             for (i, key) in keys.enumerated() {
                 if withGet { _ = try database.get(key, in: families[0]) }
                 let batch = RocksDB.WriteBatch()
-                for p in 0..<puts { batch.put(p == 2 ? Array("\(i)".utf8) : key + [UInt8(p)], value, in: families[p]) }
+                for p in 0..<puts {
+                    if p == 1 {
+                        var be = UInt64(i).bigEndian
+                        batch.put(withUnsafeBytes(of: &be) { Array($0) }, value, in: families[p])
+                    } else {
+                        batch.put(key + [UInt8(p)], value, in: families[p])
+                    }
+                }
                 try database.write(batch)
             }
             print("batch of \(puts) puts\(withGet ? " + get" : ""): \(fmt(Double(count) / (now() - start), 0)) ops/s")

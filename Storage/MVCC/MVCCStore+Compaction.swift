@@ -34,8 +34,15 @@ extension MVCCStore {
         if physical { try runPendingCompaction() }
     }
 
-    /// Runs the physical part of the newest requested compaction, if any. Safe alongside writers: it deletes only
-    /// versions at or below the compaction revision, which no writer touches and no allowed read needs.
+    /// Runs the physical part of the newest requested compaction, if any, alongside writers:
+    ///
+    /// 1. For every key changed in the revision log below the compaction revision C, find its "base": the newest
+    ///    version at or below C. If that base is no longer the key's latest version and lives in a log entry about to
+    ///    go, copy it into the history family (reads at revisions >= C may still need it). Writers do the same for
+    ///    any version they supersede that is older than C, so a key changed during this step is covered too.
+    /// 2. Delete the log entries below C and record the progress.
+    /// 3. Drop tombstones at or below C from the latest family (the key is absent at every readable revision), and
+    ///    history entries older than each key's base.
     func runPendingCompaction() throws(MVCCError) {
         let target: Revision? = compaction.withLock { state in
             guard let pending = state.pending, !state.running else { return nil }
@@ -53,43 +60,112 @@ extension MVCCStore {
                 if state.pending == target { state.pending = nil }
             }
         }
-        try compactHistory(through: target)
+        let done = try Self.storage { try database.get(StorageEncoding.compactDoneKey) }.flatMap(StorageEncoding.decodeInt64) ?? 0
+        guard done < target else { return }
+        let snapshot = try Self.storage { try database.snapshot() }
+        var tombstones: [(Keyspace, [UInt8], Revision)] = []
+
+        // 1. Preserve bases, in chunks of distinct keys.
+        let iterator = try Self.storage {
+            try database.makeIterator(
+                log, lowerBound: StorageEncoding.logKey(done), upperBound: StorageEncoding.logKey(target), snapshot: snapshot)
+        }
+        var pendingKeys = Set<[UInt8]>()
+        func flush() throws(MVCCError) {
+            let batch = RocksDB.WriteBatch()
+            for storageKey in pendingKeys {
+                guard let keyspace = keyspace(storageKey[0]) else { continue }
+                let key = Array(storageKey.dropFirst())
+                guard let latestRecord = try latestRecord(keyspace, key, snapshot: snapshot) else { continue }
+                if latestRecord.modRevision <= target {
+                    if case .tombstone(let revision, _) = latestRecord { tombstones.append((keyspace, key, revision)) }
+                    continue
+                }
+                var current = latestRecord
+                var base: StorageEncoding.Record? = nil
+                while true {
+                    let previous = current.previous
+                    guard previous > 0 else { break }
+                    if let older = try logRecord(keyspace, key, at: previous, snapshot: snapshot) {
+                        if older.modRevision <= target {
+                            base = older
+                            break
+                        }
+                        current = older
+                    } else {
+                        break  // already below an earlier compaction: its base is in history
+                    }
+                }
+                if let base, base.modRevision < target {
+                    batch.put(StorageEncoding.historyKey(keyspace, key, base.modRevision), base.encoded(), in: history)
+                }
+            }
+            pendingKeys.removeAll(keepingCapacity: true)
+            if batch.count > 0 { try Self.storage { try database.write(batch) } }
+        }
+        iterator.seekToFirst()
+        while iterator.isValid {
+            for change in try StorageEncoding.decodeLogEntry(iterator.value) {
+                pendingKeys.insert([change.keyspace] + change.key)
+            }
+            if pendingKeys.count >= configuration.compactionBatchSize { try flush() }
+            iterator.next()
+        }
+        try Self.storage { try iterator.checkError() }
+        try flush()
+
+        // 2. Drop the log below the compaction revision.
         let batch = RocksDB.WriteBatch()
         batch.deleteRange(StorageEncoding.logKey(0), StorageEncoding.logKey(target), in: log)
         batch.put(StorageEncoding.compactDoneKey, StorageEncoding.encode(target), in: database.defaultColumnFamily)
         try Self.storage { try database.write(batch, sync: configuration.sync != .none) }
+
+        // 3. Tombstones (under the writer lock: a writer may be re-creating the key) and stale history.
+        for chunk in stride(from: 0, to: tombstones.count, by: max(configuration.compactionBatchSize, 1)) {
+            let slice = tombstones[chunk..<min(chunk + configuration.compactionBatchSize, tombstones.count)]
+            try writer.withLock { _ throws(MVCCError) in
+                let batch = RocksDB.WriteBatch()
+                for (keyspace, key, revision) in slice {
+                    if case .tombstone(let current, _) = try latestRecord(keyspace, key, snapshot: nil), current == revision {
+                        batch.delete(StorageEncoding.latestKey(keyspace, key), in: latest)
+                    }
+                }
+                if batch.count > 0 { try Self.storage { try database.write(batch) } }
+            }
+        }
+        try pruneHistory(through: target)
     }
 
-    private func compactHistory(through revision: Revision) throws(MVCCError) {
+    /// Keeps, per key, only the newest history entry at or below `revision` (and none when the key's latest version
+    /// is itself at or below it).
+    private func pruneHistory(through revision: Revision) throws(MVCCError) {
         let iterator = try Self.storage { try database.makeIterator(history) }
         let batch = RocksDB.WriteBatch()
         var currentPrefix: [UInt8] = []
-        var keptAtOrBelow = false
+        var keptBase = false
         iterator.seekToFirst()
         while iterator.isValid {
             let (entryKey, decoded) = iterator.withKey { ([UInt8]($0), StorageEncoding.decodeHistoryKey($0)) }
-            guard let (key, entryRevision) = decoded, let keyspaceID = entryKey.first, let keyspace = keyspace(keyspaceID)
-            else {
-                iterator.next()
+            defer { iterator.next() }
+            guard let (key, entryRevision) = decoded, let keyspace = keyspace(entryKey[0]), entryRevision <= revision else {
                 continue
             }
             let prefix = StorageEncoding.historyPrefix(keyspace, key)
             if prefix != currentPrefix {
                 currentPrefix = prefix
-                keptAtOrBelow = false
+                let latestRevision = try latestRecord(keyspace, key, snapshot: nil)?.modRevision ?? 0
+                // When the latest version is itself at or below the compaction point, no history is needed.
+                keptBase = latestRevision <= revision
             }
-            if entryRevision <= revision {
-                let isTombstone = iterator.withValue { $0.first == 1 }
-                if keptAtOrBelow || isTombstone {
-                    batch.delete(entryKey, in: history)
-                }
-                keptAtOrBelow = true
+            if keptBase {
+                batch.delete(entryKey, in: history)
+            } else {
+                keptBase = true  // the first (newest) entry at or below the compaction point stays
             }
             if batch.count >= configuration.compactionBatchSize {
                 try Self.storage { try database.write(batch) }
                 batch.clear()
             }
-            iterator.next()
         }
         try Self.storage { try iterator.checkError() }
         if batch.count > 0 { try Self.storage { try database.write(batch) } }

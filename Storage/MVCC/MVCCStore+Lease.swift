@@ -35,7 +35,7 @@ extension MVCCStore {
             let attached = try attachedKeys(id)
             for (keyspace, key) in attached {
                 if let kv = try current(keyspace, key, context: context), kv.lease == id {
-                    recordDelete(keyspace, kv, context: &context)
+                    try recordDelete(keyspace, kv, context: &context)
                 }
             }
             for (keyspace, key) in attached {

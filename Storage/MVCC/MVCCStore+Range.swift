@@ -19,16 +19,20 @@ extension MVCCStore {
     /// The latest state of one key, or nil.
     package func get(_ keyspace: Keyspace, _ key: [UInt8]) throws(MVCCError) -> KeyValue? {
         let view = try openReadView()
-        let bytes = try Self.storage {
-            try database.get(StorageEncoding.latestKey(keyspace, key), in: latest, snapshot: view.snapshot)
-        }
-        return try bytes.map { bytes throws(MVCCError) in try StorageEncoding.decodeLive(key: key, bytes) }
+        return try latestRecord(keyspace, key, snapshot: view.snapshot)?.live
+    }
+
+    /// The newest record of a key in the latest family (a deletion not yet compacted away shows as a tombstone).
+    func latestRecord(_ keyspace: Keyspace, _ key: [UInt8], snapshot: RocksDB.Snapshot?) throws(MVCCError) -> StorageEncoding.Record? {
+        let bytes = try Self.storage { try database.get(StorageEncoding.latestKey(keyspace, key), in: latest, snapshot: snapshot) }
+        guard let bytes else { return nil }
+        return try StorageEncoding.decodeRecord(key: key, bytes)
     }
 
     /// Where reads come from: a published snapshot, or (inside a write transaction) the live database.
     struct ReadSource {
         var snapshot: RocksDB.Snapshot?
-        /// Reads at this revision use the latest family; older ones the history.
+        /// Reads at this revision use the latest family directly; older ones walk each key's version chain.
         var latestRevision: Revision
     }
 
@@ -111,109 +115,104 @@ extension MVCCStore {
             let kvs = countOnly ? [] : (limit > 0 ? Array(sorted.prefix(limit)) : sorted)
             return (kvs, sorted.count)
         }
-        if revision >= source.latestRevision {
-            return try collectLatest(keyspace, range, snapshot: source.snapshot, limit: limit, keysOnly: keysOnly, countOnly: countOnly)
+        let historical = revision < source.latestRevision
+        if historical && !keyspace.keepsHistory {
+            throw .unsupported("historical reads in the \(keyspace) keyspace")
         }
-        guard keyspace.keepsHistory else { throw .unsupported("historical reads in the \(keyspace) keyspace") }
-        return try collectHistory(
-            keyspace, range, at: revision, snapshot: source.snapshot, limit: limit, keysOnly: keysOnly,
-            countOnly: countOnly)
-    }
-
-    private func collectLatest(
-        _ keyspace: Keyspace,
-        _ range: KeyRange,
-        snapshot: RocksDB.Snapshot?,
-        limit: Int,
-        keysOnly: Bool,
-        countOnly: Bool
-    ) throws(MVCCError) -> (kvs: [KeyValue], count: Int) {
         if range.isSingleKey {
-            let bytes = try Self.storage {
-                try database.get(StorageEncoding.latestKey(keyspace, range.key), in: latest, snapshot: snapshot)
-            }
-            guard let bytes else { return ([], 0) }
+            guard let record = try latestRecord(keyspace, range.key, snapshot: source.snapshot) else { return ([], 0) }
+            let version = historical ? try walk(keyspace, range.key, from: record, to: revision, snapshot: source.snapshot) : record.live
+            guard var kv = version else { return ([], 0) }
             if countOnly { return ([], 1) }
-            var kv = try StorageEncoding.decodeLive(key: range.key, bytes)
             if keysOnly { kv.value = [] }
             return ([kv], 1)
         }
         let (lower, upper) = StorageEncoding.latestBounds(keyspace, range)
         let iterator = try Self.storage {
-            try database.makeIterator(latest, lowerBound: lower, upperBound: upper, snapshot: snapshot)
+            try database.makeIterator(latest, lowerBound: lower, upperBound: upper, snapshot: source.snapshot)
         }
         var kvs: [KeyValue] = []
         var count = 0
         iterator.seekToFirst()
         while iterator.isValid {
-            count += 1
-            if !countOnly && (limit == 0 || kvs.count < limit) {
-                let key = iterator.withKey { [UInt8]($0.dropFirst()) }
-                let record = try iterator.withValue { value throws(MVCCError) in
-                    try StorageEncoding.decodeRecord(key: key, value, keysOnly: keysOnly)
-                }
-                if case .live(let kv) = record { kvs.append(kv) }
-            }
-            iterator.next()
-        }
-        try Self.storage { try iterator.checkError() }
-        return (kvs, count)
-    }
-
-    private func collectHistory(
-        _ keyspace: Keyspace,
-        _ range: KeyRange,
-        at revision: Revision,
-        snapshot: RocksDB.Snapshot?,
-        limit: Int,
-        keysOnly: Bool,
-        countOnly: Bool
-    ) throws(MVCCError) -> (kvs: [KeyValue], count: Int) {
-        let (lower, upper) = StorageEncoding.historyBounds(keyspace, range)
-        let iterator = try Self.storage {
-            try database.makeIterator(history, lowerBound: lower, upperBound: upper, snapshot: snapshot)
-        }
-        var kvs: [KeyValue] = []
-        var count = 0
-        iterator.seekToFirst()
-        while iterator.isValid {
-            guard let (key, entryRevision) = iterator.withKey({ StorageEncoding.decodeHistoryKey($0) }) else {
-                throw .storage("corrupt history key")
-            }
-            let prefix = StorageEncoding.historyPrefix(keyspace, key)
-            if entryRevision > revision {
-                iterator.seek(StorageEncoding.historyKey(keyspace, key, revision))
-                guard iterator.isValid else { break }
-                let samePrefix = iterator.withKey { $0.starts(with: prefix) }
-                if !samePrefix { continue }  // no version of this key at or below the revision
-            }
-            let record = try iterator.withValue { value throws(MVCCError) in
-                try StorageEncoding.decodeRecord(key: key, value, keysOnly: keysOnly)
-            }
-            if case .live(let kv) = record, range.contains(key) {
+            defer { iterator.next() }
+            let wanted = !countOnly && (limit == 0 || kvs.count < limit)
+            if !historical {
+                // Tombstones (deletions not yet compacted) are skipped: their first byte is 1.
+                guard iterator.withValue({ $0.first == 0 }) else { continue }
                 count += 1
-                if !countOnly && (limit == 0 || kvs.count < limit) { kvs.append(kv) }
+                guard wanted else { continue }
             }
-            // Skip the older versions of this key.
-            iterator.seek(prefix + [UInt8](repeating: 0xFF, count: 9))
+            let key = iterator.withKey { [UInt8]($0.dropFirst()) }
+            let record = try iterator.withValue { value throws(MVCCError) in
+                try StorageEncoding.decodeRecord(key: key, value, keysOnly: keysOnly && !historical)
+            }
+            var version = record.live
+            if historical {
+                version = try walk(keyspace, key, from: record, to: revision, snapshot: source.snapshot)
+                guard version != nil else { continue }
+                count += 1
+                guard wanted else { continue }
+            }
+            if var kv = version {
+                if keysOnly { kv.value = [] }
+                kvs.append(kv)
+            }
         }
         try Self.storage { try iterator.checkError() }
         return (kvs, count)
     }
 
-    /// The version of `key` visible at `revision` (nil if absent or deleted then), from the history family.
-    func historicalValue(_ keyspace: Keyspace, _ key: [UInt8], at revision: Revision, snapshot: RocksDB.Snapshot?) throws(MVCCError) -> KeyValue? {
+    /// The version of `key` visible at `revision`, walking back from `record` (its newest) through the revision log,
+    /// and to the history family for versions compaction moved out of the log. nil if absent or deleted then.
+    func walk(
+        _ keyspace: Keyspace,
+        _ key: [UInt8],
+        from record: StorageEncoding.Record,
+        to revision: Revision,
+        snapshot: RocksDB.Snapshot?
+    ) throws(MVCCError) -> KeyValue? {
+        var current = record
+        while current.modRevision > revision {
+            let previous = current.previous
+            guard previous > 0 else { return nil }
+            if let older = try logRecord(keyspace, key, at: previous, snapshot: snapshot) {
+                current = older
+            } else {
+                return try historyRecord(keyspace, key, atOrBelow: revision, snapshot: snapshot)?.live
+            }
+        }
+        return current.live
+    }
+
+    /// The record `key` got at `revision`, from the revision log (nil when that entry was compacted away).
+    func logRecord(_ keyspace: Keyspace, _ key: [UInt8], at revision: Revision, snapshot: RocksDB.Snapshot?) throws(MVCCError) -> StorageEncoding.Record? {
+        let bytes = try Self.storage { try database.get(StorageEncoding.logKey(revision), in: log, snapshot: snapshot) }
+        guard let bytes else { return nil }
+        for change in try StorageEncoding.decodeLogEntry(bytes) where change.keyspace == keyspace.id && change.key == key {
+            return try StorageEncoding.decodeRecord(key: key, change.record)
+        }
+        throw .storage("revision \(revision) does not record key \(key)")
+    }
+
+    /// The newest record of `key` at or below `revision` kept in the history family.
+    func historyRecord(_ keyspace: Keyspace, _ key: [UInt8], atOrBelow revision: Revision, snapshot: RocksDB.Snapshot?) throws(MVCCError) -> StorageEncoding.Record? {
         let prefix = StorageEncoding.historyPrefix(keyspace, key)
         let iterator = try Self.storage {
-            try database.makeIterator(history, lowerBound: prefix, upperBound: prefix + [UInt8](repeating: 0xFF, count: 9), snapshot: snapshot)
+            try database.makeIterator(
+                history, lowerBound: prefix, upperBound: prefix + [UInt8](repeating: 0xFF, count: 9), snapshot: snapshot)
         }
         iterator.seek(StorageEncoding.historyKey(keyspace, key, revision))
         guard iterator.isValid else {
             try Self.storage { try iterator.checkError() }
             return nil
         }
-        let record = try iterator.withValue { value throws(MVCCError) in try StorageEncoding.decodeRecord(key: key, value) }
-        if case .live(let kv) = record { return kv }
-        return nil
+        return try iterator.withValue { value throws(MVCCError) in try StorageEncoding.decodeRecord(key: key, value) }
+    }
+
+    /// The version of `key` visible at `revision` (nil if absent or deleted then).
+    func historicalValue(_ keyspace: Keyspace, _ key: [UInt8], at revision: Revision, snapshot: RocksDB.Snapshot?) throws(MVCCError) -> KeyValue? {
+        guard let record = try latestRecord(keyspace, key, snapshot: snapshot) else { return nil }
+        return try walk(keyspace, key, from: record, to: revision, snapshot: snapshot)
     }
 }

@@ -3,20 +3,20 @@ internal import StrataLease
 package import StrataRocksDB
 internal import Synchronization
 
-/// This transaction's own writes in one keyspace, so its later reads see them (nil = deleted).
+/// This transaction's own writes in one keyspace, so its later reads see them.
 struct TxnOverlay {
     var keyspace: Keyspace
-    var entries: [[UInt8]: KeyValue?] = [:]
+    var entries: [[UInt8]: StorageEncoding.Record] = [:]
 
     func touches(_ range: KeyRange) -> Bool {
         entries.keys.contains { range.contains($0) }
     }
 
-    func lookup(_ key: [UInt8]) -> KeyValue?? { entries[key] }
+    func lookup(_ key: [UInt8]) -> StorageEncoding.Record? { entries[key] }
 
     func apply(to merged: inout [[UInt8]: KeyValue], in range: KeyRange, keysOnly: Bool) {
-        for (key, kv) in entries where range.contains(key) {
-            if var kv {
+        for (key, record) in entries where range.contains(key) {
+            if var kv = record.live {
                 if keysOnly { kv.value = [] }
                 merged[key] = kv
             } else {
@@ -31,7 +31,7 @@ struct TxnContext {
     let beginRevision: Revision
     let compactRevision: Revision
     var overlays: [UInt8: TxnOverlay] = [:]
-    var changes: [(keyspace: Keyspace, event: Event)] = []
+    var changes: [(keyspace: Keyspace, event: Event, record: [UInt8])] = []
     let batch = RocksDB.WriteBatch()
 
     var hasChanges: Bool { !changes.isEmpty }
@@ -60,8 +60,11 @@ extension MVCCStore {
     /// An etcd transaction: compares, then the success or failure branch, atomically at one revision.
     package func txn(_ keyspace: Keyspace, _ request: TxnRequest) async throws(MVCCError) -> TxnResult {
         try validate(request, maxOperations: configuration.maxTxnOperations)
-        _ = try Self.checkIntervals(request.success)
-        _ = try Self.checkIntervals(request.failure)
+        if request.success.count + request.failure.count > 1 {
+            // A single operation cannot write a key twice; skip the interval check on the plain put/delete path.
+            _ = try Self.checkIntervals(request.success)
+            _ = try Self.checkIntervals(request.failure)
+        }
         let started = lessor.clock.now()
         let (result, revision) = try write { context throws(MVCCError) -> TxnResult in
             let path = try comparePath(keyspace, request)
@@ -109,27 +112,24 @@ extension MVCCStore {
             } else {
                 let snapshot = try Self.storage { try database.snapshot() }
                 publish(revision: revision, compactRevision: state.compactRevision, snapshot: snapshot)
-                watchHub.publish(revision: revision, changes: context.changes.map { ($0.keyspace, $0.event) })
+                let changes = context.changes
+                watchHub.publish(revision: revision) { changes.map { ($0.keyspace, $0.event) } }
             }
             return (result, revision)
         }
     }
 
     private func commit(_ context: inout TxnContext, revision: Revision) throws(MVCCError) {
-        var logChanges: [(keyspace: UInt8, kind: Event.Kind, key: [UInt8])] = []
-        for (keyspace, event) in context.changes where keyspace.keepsHistory {
-            let historyKey = StorageEncoding.historyKey(keyspace, event.kv.key, revision)
-            switch event.kind {
-            case .put: context.batch.put(historyKey, StorageEncoding.encodeRecord(event.kv), in: history)
-            case .delete: context.batch.put(historyKey, StorageEncoding.encodeTombstone(revision), in: history)
-            }
-            logChanges.append((keyspace.id, event.kind, event.kv.key))
+        var logChanges: [StorageEncoding.LogChange] = []
+        for change in context.changes where change.keyspace.keepsHistory {
+            logChanges.append(StorageEncoding.LogChange(keyspace: change.keyspace.id, key: change.event.kv.key, record: change.record))
         }
         if !logChanges.isEmpty {
+            // The log entry is the history: every version, reachable by revision and chained per key.
             context.batch.put(StorageEncoding.logKey(revision), StorageEncoding.encodeLogEntry(logChanges), in: log)
         } else {
             // No log entry records this revision (latest-only keyspaces): keep it in the meta key instead. On open
-            // the revision is the larger of the two, so history writes skip this extra insert.
+            // the revision is the larger of the two.
             context.batch.put(StorageEncoding.revisionKey, StorageEncoding.encode(revision), in: database.defaultColumnFamily)
         }
         // The WAL write happens here; fsync (sync = always) is shared by the committer's group commit.
@@ -145,9 +145,13 @@ extension MVCCStore {
 
     /// The current state of `key` as the transaction sees it (its own writes included).
     func current(_ keyspace: Keyspace, _ key: [UInt8], context: TxnContext) throws(MVCCError) -> KeyValue? {
-        if let overlay = context.overlay(keyspace), let entry = overlay.lookup(key) { return entry }
-        let bytes = try Self.storage { try database.get(StorageEncoding.latestKey(keyspace, key), in: latest) }
-        return try bytes.map { bytes throws(MVCCError) in try StorageEncoding.decodeLive(key: key, bytes) }
+        try currentRecord(keyspace, key, context: context)?.live
+    }
+
+    /// The newest record of `key` (live or a not-yet-compacted deletion), as the transaction sees it.
+    func currentRecord(_ keyspace: Keyspace, _ key: [UInt8], context: TxnContext) throws(MVCCError) -> StorageEncoding.Record? {
+        if let overlay = context.overlay(keyspace), let record = overlay.lookup(key) { return record }
+        return try latestRecord(keyspace, key, snapshot: nil)
     }
 
     func liveSource(_ context: TxnContext) -> ReadSource {
@@ -165,28 +169,51 @@ extension MVCCStore {
 
     // MARK: Mutations (record into the context; nothing is visible until commit)
 
-    func recordPut(_ keyspace: Keyspace, _ kv: KeyValue, previous: KeyValue?, context: inout TxnContext) {
-        let storageKey = StorageEncoding.latestKey(keyspace, kv.key)
-        context.batch.put(storageKey, StorageEncoding.encodeRecord(kv), in: latest)
-        if let previous, previous.lease != 0, previous.lease != kv.lease {
-            context.batch.delete(StorageEncoding.leaseKeysKey(previous.lease, keyspace, kv.key), in: leaseKeys)
+    func recordPut(_ keyspace: Keyspace, _ kv: KeyValue, previous: StorageEncoding.Record?, context: inout TxnContext) {
+        let previousRevision = keyspace.keepsHistory ? (previous?.modRevision ?? 0) : 0
+        let record = StorageEncoding.encodeRecord(kv, previous: previousRevision)
+        context.batch.put(StorageEncoding.latestKey(keyspace, kv.key), record, in: latest)
+        if let previous { preserveIfCompacted(keyspace, kv.key, previous, context: &context) }
+        let previousLease = previous?.live?.lease ?? 0
+        if previousLease != 0, previousLease != kv.lease {
+            context.batch.delete(StorageEncoding.leaseKeysKey(previousLease, keyspace, kv.key), in: leaseKeys)
         }
         if kv.lease != 0 {
             context.batch.put(StorageEncoding.leaseKeysKey(kv.lease, keyspace, kv.key), [], in: leaseKeys)
         }
-        context.overlays[keyspace.id, default: TxnOverlay(keyspace: keyspace)].entries[kv.key] = kv
-        context.changes.append((keyspace, Event(kind: .put, kv: kv, prevKV: previous)))
+        context.overlays[keyspace.id, default: TxnOverlay(keyspace: keyspace)].entries[kv.key] = .live(kv, previous: previousRevision)
+        context.changes.append((keyspace, Event(kind: .put, kv: kv, prevKV: previous?.live), record))
     }
 
-    func recordDelete(_ keyspace: Keyspace, _ previous: KeyValue, context: inout TxnContext) {
+    func recordDelete(_ keyspace: Keyspace, _ previous: KeyValue, context: inout TxnContext) throws(MVCCError) {
         let storageKey = StorageEncoding.latestKey(keyspace, previous.key)
-        context.batch.delete(storageKey, in: latest)
+        let revision = context.writeRevision
+        let record = StorageEncoding.encodeTombstone(revision, previous: previous.modRevision)
+        if keyspace.keepsHistory {
+            // The tombstone stays in the latest family until compaction passes it, so historical reads find the key.
+            context.batch.put(storageKey, record, in: latest)
+            if previous.modRevision < context.compactRevision,
+                let full = try currentRecord(keyspace, previous.key, context: context)
+            {
+                preserveIfCompacted(keyspace, previous.key, full, context: &context)
+            }
+        } else {
+            context.batch.delete(storageKey, in: latest)
+        }
         if previous.lease != 0 {
             context.batch.delete(StorageEncoding.leaseKeysKey(previous.lease, keyspace, previous.key), in: leaseKeys)
         }
-        context.overlays[keyspace.id, default: TxnOverlay(keyspace: keyspace)].entries[previous.key] = .some(nil)
-        let tombstone = KeyValue(key: previous.key, createRevision: 0, modRevision: context.writeRevision, version: 0, value: [])
-        context.changes.append((keyspace, Event(kind: .delete, kv: tombstone, prevKV: previous)))
+        context.overlays[keyspace.id, default: TxnOverlay(keyspace: keyspace)].entries[previous.key] =
+            .tombstone(revision, previous: previous.modRevision)
+        let tombstone = KeyValue(key: previous.key, createRevision: 0, modRevision: revision, version: 0, value: [])
+        context.changes.append((keyspace, Event(kind: .delete, kv: tombstone, prevKV: previous), record))
+    }
+
+    /// A version about to be superseded whose revision log entry compaction may already have removed: keep it in
+    /// the history family, where reads between the compaction point and the new version find it.
+    private func preserveIfCompacted(_ keyspace: Keyspace, _ key: [UInt8], _ previous: StorageEncoding.Record, context: inout TxnContext) {
+        guard keyspace.keepsHistory, previous.modRevision < context.compactRevision else { return }
+        context.batch.put(StorageEncoding.historyKey(keyspace, key, previous.modRevision), previous.encoded(), in: history)
     }
 
     // MARK: Execution
@@ -209,8 +236,7 @@ extension MVCCStore {
     private func evaluate(_ keyspace: Keyspace, _ compare: Compare) throws(MVCCError) -> Bool {
         let kvs: [KeyValue]
         if compare.range.isSingleKey {
-            let bytes = try Self.storage { try database.get(StorageEncoding.latestKey(keyspace, compare.range.key), in: latest) }
-            kvs = try bytes.map { bytes throws(MVCCError) in [try StorageEncoding.decodeLive(key: compare.range.key, bytes)] } ?? []
+            kvs = try latestRecord(keyspace, compare.range.key, snapshot: nil)?.live.map { [$0] } ?? []
         } else {
             kvs = try collect(
                 keyspace, compare.range, at: .max, source: ReadSource(snapshot: nil, latestRevision: .max), overlay: nil,
@@ -293,7 +319,7 @@ extension MVCCStore {
                 results.append(.put(try executePut(keyspace, put, context: &context)))
             case .deleteRange(let delete):
                 let previous = try currentKeys(keyspace, delete.range, context: context)
-                for kv in previous { recordDelete(keyspace, kv, context: &context) }
+                for kv in previous { try recordDelete(keyspace, kv, context: &context) }
                 results.append(
                     .deleteRange(
                         DeleteRangeResult(
@@ -309,7 +335,8 @@ extension MVCCStore {
     }
 
     private func executePut(_ keyspace: Keyspace, _ put: PutRequest, context: inout TxnContext) throws(MVCCError) -> PutResult {
-        let previous = try current(keyspace, put.key, context: context)
+        let previousRecord = try currentRecord(keyspace, put.key, context: context)
+        let previous = previousRecord?.live
         if (put.ignoreValue || put.ignoreLease) && previous == nil { throw .keyNotFound }
         let revision = context.writeRevision
         let kv = KeyValue(
@@ -319,7 +346,7 @@ extension MVCCStore {
             version: (previous?.version ?? 0) + 1,
             lease: put.ignoreLease ? previous!.lease : put.lease,
             value: put.ignoreValue ? previous!.value : put.value)
-        recordPut(keyspace, kv, previous: previous, context: &context)
+        recordPut(keyspace, kv, previous: previousRecord, context: &context)
         return PutResult(revision: revision, prevKV: put.prevKV ? previous : nil)
     }
 

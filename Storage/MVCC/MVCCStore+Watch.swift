@@ -25,22 +25,20 @@ extension MVCCStore {
         iterator.seekToFirst()
         while iterator.isValid {
             let revision = iterator.withKey { Revision(bitPattern: StorageEncoding.readUInt64($0, at: 0)) }
-            let changes = try StorageEncoding.decodeLogEntry(iterator.value)
             var events: [Event] = []
-            for change in changes where change.keyspace == request.keyspace.id && request.range.contains(change.key) {
-                if change.kind == .put && request.noPut { continue }
-                if change.kind == .delete && request.noDelete { continue }
+            for change in try StorageEncoding.decodeLogEntry(iterator.value)
+            where change.keyspace == request.keyspace.id && request.range.contains(change.key) {
+                let record = try StorageEncoding.decodeRecord(key: change.key, change.record)
                 var prevKV: KeyValue? = nil
-                if request.prevKV && revision - 1 >= view.compactRevision {
-                    prevKV = try historicalValue(request.keyspace, change.key, at: revision - 1, snapshot: view.snapshot)
+                if request.prevKV && record.previous > 0 {
+                    prevKV = try previousVersion(request.keyspace, change.key, before: record, snapshot: view.snapshot)
                 }
-                switch change.kind {
-                case .put:
-                    guard let kv = try historicalValue(request.keyspace, change.key, at: revision, snapshot: view.snapshot),
-                        kv.modRevision == revision
-                    else { throw .storage("revision log entry \(revision) has no matching history") }
+                switch record {
+                case .live(let kv, _):
+                    if request.noPut { continue }
                     events.append(Event(kind: .put, kv: kv, prevKV: prevKV))
-                case .delete:
+                case .tombstone:
+                    if request.noDelete { continue }
                     let tombstone = KeyValue(key: change.key, createRevision: 0, modRevision: revision, version: 0, value: [])
                     events.append(Event(kind: .delete, kv: tombstone, prevKV: prevKV))
                 }
@@ -50,5 +48,12 @@ extension MVCCStore {
         }
         try Self.storage { try iterator.checkError() }
         return result
+    }
+
+    /// The live version just before `record` (for `prev_kv`), or nil if it was a deletion or compacted away.
+    private func previousVersion(_ keyspace: Keyspace, _ key: [UInt8], before record: StorageEncoding.Record, snapshot: RocksDB.Snapshot?) throws(MVCCError) -> KeyValue? {
+        let previous = record.previous
+        if let older = try logRecord(keyspace, key, at: previous, snapshot: snapshot) { return older.live }
+        return try historyRecord(keyspace, key, atOrBelow: previous, snapshot: snapshot)?.live
     }
 }

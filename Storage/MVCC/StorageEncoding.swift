@@ -14,6 +14,7 @@ enum StorageEncoding {
     static let leaseFamily = "lease"
     static let leaseKeysFamily = "leasekeys"
     static let families = [latestFamily, historyFamily, logFamily, leaseFamily, leaseKeysFamily]
+    // (`history` holds only versions the revision log no longer can: see docs/storage-format.md.)
 
     // Meta keys in the default column family.
     static let formatKey = Array("strata/format".utf8)
@@ -142,30 +143,61 @@ enum StorageEncoding {
         return (key, Revision(bitPattern: UInt64.max - inverted))
     }
 
-    // MARK: Records (latest and history values)
+    // MARK: Records (latest, history and log values)
 
-    /// `[0][create][mod][version][lease][value]` for a live version, `[1][mod]` for a deletion.
-    static func encodeRecord(_ kv: KeyValue) -> [UInt8] {
+    /// `[0][create][mod][version][lease][prev][value]` for a live version, `[1][mod][prev]` for a deletion.
+    /// `prev` is the revision of the key's previous version (live or deletion), 0 if none: versions form a chain
+    /// through the revision log, so history costs no extra write.
+    static func encodeRecord(_ kv: KeyValue, previous: Revision) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(33 + kv.value.count)
+        bytes.reserveCapacity(41 + kv.value.count)
         bytes.append(0)
         append(kv.createRevision, to: &bytes)
         append(kv.modRevision, to: &bytes)
         append(kv.version, to: &bytes)
         append(kv.lease, to: &bytes)
+        append(previous, to: &bytes)
         bytes.append(contentsOf: kv.value)
         return bytes
     }
 
-    static func encodeTombstone(_ revision: Revision) -> [UInt8] {
+    static func encodeTombstone(_ revision: Revision, previous: Revision) -> [UInt8] {
         var bytes: [UInt8] = [1]
+        bytes.reserveCapacity(17)
         append(revision, to: &bytes)
+        append(previous, to: &bytes)
         return bytes
     }
 
+    /// A decoded version: live or a deletion, with the revision of the version before it.
     enum Record {
-        case live(KeyValue)
-        case tombstone(Revision)
+        case live(KeyValue, previous: Revision)
+        case tombstone(Revision, previous: Revision)
+
+        var modRevision: Revision {
+            switch self {
+            case .live(let kv, _): kv.modRevision
+            case .tombstone(let revision, _): revision
+            }
+        }
+
+        var previous: Revision {
+            switch self {
+            case .live(_, let previous), .tombstone(_, let previous): previous
+            }
+        }
+
+        var live: KeyValue? {
+            if case .live(let kv, _) = self { return kv }
+            return nil
+        }
+
+        func encoded() -> [UInt8] {
+            switch self {
+            case .live(let kv, let previous): StorageEncoding.encodeRecord(kv, previous: previous)
+            case .tombstone(let revision, let previous): StorageEncoding.encodeTombstone(revision, previous: previous)
+            }
+        }
     }
 
     static func decodeRecord(key: [UInt8], _ bytes: UnsafeRawBufferPointer, keysOnly: Bool = false) throws(MVCCError)
@@ -173,10 +205,11 @@ enum StorageEncoding {
     {
         guard let kind = bytes.first else { throw .storage("empty record for key \(key)") }
         if kind == 1 {
-            guard bytes.count >= 9 else { throw .storage("short tombstone") }
-            return .tombstone(Revision(bitPattern: readUInt64(bytes, at: 1)))
+            guard bytes.count >= 17 else { throw .storage("short tombstone") }
+            return .tombstone(
+                Revision(bitPattern: readUInt64(bytes, at: 1)), previous: Revision(bitPattern: readUInt64(bytes, at: 9)))
         }
-        guard kind == 0, bytes.count >= 33 else { throw .storage("corrupt record (kind \(kind), \(bytes.count) bytes)") }
+        guard kind == 0, bytes.count >= 41 else { throw .storage("corrupt record (kind \(kind), \(bytes.count) bytes)") }
         return .live(
             KeyValue(
                 key: key,
@@ -184,34 +217,43 @@ enum StorageEncoding {
                 modRevision: Revision(bitPattern: readUInt64(bytes, at: 9)),
                 version: Int64(bitPattern: readUInt64(bytes, at: 17)),
                 lease: Int64(bitPattern: readUInt64(bytes, at: 25)),
-                value: keysOnly ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: bytes[33...]))))
+                value: keysOnly ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: bytes[41...]))),
+            previous: Revision(bitPattern: readUInt64(bytes, at: 33)))
     }
 
-    static func decodeLive(key: [UInt8], _ bytes: [UInt8]) throws(MVCCError) -> KeyValue {
+    static func decodeRecord(key: [UInt8], _ bytes: [UInt8]) throws(MVCCError) -> Record {
         let record: Result<Record, MVCCError> = bytes.withUnsafeBytes { buffer in
             Result { () throws(MVCCError) in try decodeRecord(key: key, buffer) }
         }
-        guard case .live(let kv) = try record.get() else { throw .storage("tombstone in latest family") }
-        return kv
+        return try record.get()
     }
 
-    // MARK: log: [revision] -> events of that revision (keyspace, kind, key)
+    // MARK: log: [revision] -> every change of that revision, with full records
+
+    struct LogChange {
+        var keyspace: UInt8
+        var key: [UInt8]
+        var record: [UInt8]
+    }
 
     static func logKey(_ revision: Revision) -> [UInt8] { encode(revision) }
 
-    static func encodeLogEntry(_ changes: [(keyspace: UInt8, kind: Event.Kind, key: [UInt8])]) -> [UInt8] {
+    /// `varint count`, then per change `[keyspace][varint key length][key][varint record length][record]`.
+    static func encodeLogEntry(_ changes: [LogChange]) -> [UInt8] {
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(changes.reduce(4) { $0 + $1.key.count + $1.record.count + 8 })
         appendVarint(UInt64(changes.count), to: &bytes)
         for change in changes {
             bytes.append(change.keyspace)
-            bytes.append(change.kind.rawValue)
             appendVarint(UInt64(change.key.count), to: &bytes)
             bytes.append(contentsOf: change.key)
+            appendVarint(UInt64(change.record.count), to: &bytes)
+            bytes.append(contentsOf: change.record)
         }
         return bytes
     }
 
-    static func decodeLogEntry(_ bytes: [UInt8]) throws(MVCCError) -> [(keyspace: UInt8, kind: Event.Kind, key: [UInt8])] {
+    static func decodeLogEntry(_ bytes: [UInt8]) throws(MVCCError) -> [LogChange] {
         var offset = 0
         func varint() throws(MVCCError) -> Int {
             var value: UInt64 = 0
@@ -226,19 +268,21 @@ enum StorageEncoding {
             }
             throw .storage("corrupt revision log entry")
         }
+        func slice(_ length: Int) throws(MVCCError) -> [UInt8] {
+            guard length >= 0, offset + length <= bytes.count else { throw .storage("corrupt revision log entry") }
+            defer { offset += length }
+            return Array(bytes[offset..<(offset + length)])
+        }
         let count = try varint()
-        var changes: [(keyspace: UInt8, kind: Event.Kind, key: [UInt8])] = []
-        changes.reserveCapacity(count)
+        var changes: [LogChange] = []
+        changes.reserveCapacity(min(count, 1024))
         for _ in 0..<count {
-            guard offset + 2 <= bytes.count, let kind = Event.Kind(rawValue: bytes[offset + 1]) else {
-                throw .storage("corrupt revision log entry")
-            }
+            guard offset < bytes.count else { throw .storage("corrupt revision log entry") }
             let keyspace = bytes[offset]
-            offset += 2
-            let length = try varint()
-            guard offset + length <= bytes.count else { throw .storage("corrupt revision log entry") }
-            changes.append((keyspace, kind, Array(bytes[offset..<(offset + length)])))
-            offset += length
+            offset += 1
+            let key = try slice(try varint())
+            let record = try slice(try varint())
+            changes.append(LogChange(keyspace: keyspace, key: key, record: record))
         }
         return changes
     }

@@ -136,7 +136,7 @@ package final class WatchHub: Sendable {
         if request.startRevision > 0 && request.startRevision <= view.revision && !request.keyspace.keepsHistory {
             throw .unsupported("watching history in the \(request.keyspace) keyspace")
         }
-        let id = state.withLock { state -> Int in
+        let (id, createdRevision) = state.withLock { state -> (Int, Revision) in
             let id = state.nextID
             state.nextID += 1
             var watcher: WatcherState
@@ -152,10 +152,10 @@ package final class WatchHub: Sendable {
                 state.index.insert(id, request.keyspace, request.range)
             }
             state.watchers[id] = watcher
-            return id
+            return (id, state.published)
         }
         updateGauges()
-        return Watcher(id: id, hub: self)
+        return Watcher(id: id, hub: self, createdRevision: createdRevision)
     }
 
     func cancel(_ id: Int) {
@@ -192,10 +192,18 @@ package final class WatchHub: Sendable {
     // MARK: Publishing (called in revision order by the commit path)
 
     func publish(revision: Revision, changes: [(Keyspace, Event)]) {
+        publish(revision: revision) { changes }
+    }
+
+    /// Publishes one revision; `changes` is only evaluated when some watch is open (checked under the hub lock, so a
+    /// watch created concurrently either sees this revision as already published or receives its events).
+    func publish(revision: Revision, changes makeChanges: () -> [(Keyspace, Event)]) {
         var resumed: [CheckedContinuation<Void, Never>] = []
         var switchedToCatchUp = false
         state.withLock { state in
             state.published = revision
+            guard !state.watchers.isEmpty else { return }
+            let changes = makeChanges()
             var matched: [Int: [Event]] = [:]
             for (keyspace, event) in changes {
                 state.index.forEachMatch(keyspace, event.kv.key) { id in matched[id, default: []].append(event) }
@@ -369,11 +377,15 @@ package final class WatchHub: Sendable {
 package final class Watcher: Sendable, AsyncSequence {
     package typealias Element = WatchUpdate
     package let id: Int
+    /// The revision published when the watch was created: with start revision 0, every event after it is delivered
+    /// and none at or before it (what etcd reports in the "created" response header).
+    package let createdRevision: Revision
     private let hub: WatchHub
 
-    init(id: Int, hub: WatchHub) {
+    init(id: Int, hub: WatchHub, createdRevision: Revision) {
         self.id = id
         self.hub = hub
+        self.createdRevision = createdRevision
     }
 
     deinit { hub.cancel(id) }

@@ -24,6 +24,9 @@ extension RocksDB {
         package var blockCacheSizeBytes: Int = 256 << 20
         /// Full-key bloom filter; 0 disables it.
         package var bloomFilterBitsPerKey: Double = 10
+        /// Memtable bloom filter (fraction of the write buffer), so reading a key that is not in the memtable skips
+        /// the skiplist search: the MVCC write path reads every key's previous version, usually absent for creates.
+        package var memtableBloomSizeRatio: Double = 0.05
         package var compression: Compression = .lz4
         /// Compression of the last level, where most data lives.
         package var bottommostCompression: Compression = .zstd

@@ -135,6 +135,10 @@ package final class RocksDB: @unchecked Sendable {
         rocksdb_options_set_compression(options, configuration.compression.cValue)
         rocksdb_options_set_bottommost_compression(options, configuration.bottommostCompression.cValue)
         rocksdb_options_set_level_compaction_dynamic_level_bytes(options, 1)
+        if configuration.memtableBloomSizeRatio > 0 {
+            rocksdb_options_set_memtable_prefix_bloom_size_ratio(options, configuration.memtableBloomSizeRatio)
+            rocksdb_options_set_memtable_whole_key_filtering(options, 1)
+        }
         rocksdb_options_set_bytes_per_sync(options, 1 << 20)
         rocksdb_options_set_max_log_file_size(options, configuration.infoLogMaxFileSizeBytes)
         rocksdb_options_set_keep_log_file_num(options, configuration.infoLogFilesKept)
