@@ -328,16 +328,25 @@ package final class WatchHub: Sendable {
                 try await catchUp(id, from: from, to: to)
             case .wait:
                 updateGauges()
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow = state.withLock { state -> Bool in
-                        guard var watcher = state.watchers[id] else { return true }
-                        if watcher.bufferedCount > 0 || watcher.closed { return true }
-                        if case .catchingUp = watcher.mode { return true }
-                        watcher.waiting = continuation
-                        state.watchers[id] = watcher
-                        return false
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        let resumeNow = state.withLock { state -> Bool in
+                            guard var watcher = state.watchers[id] else { return true }
+                            if watcher.bufferedCount > 0 || watcher.closed || Task.isCancelled { return true }
+                            if case .catchingUp = watcher.mode { return true }
+                            watcher.waiting = continuation
+                            state.watchers[id] = watcher
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
                     }
-                    if resumeNow { continuation.resume() }
+                } onCancel: {
+                    // The consumer's task ended: wake it so `next()` returns instead of waiting for an event.
+                    let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                        defer { state.watchers[id]?.waiting = nil }
+                        return state.watchers[id]?.waiting
+                    }
+                    waiting?.resume()
                 }
                 if Task.isCancelled { return nil }
             }

@@ -114,6 +114,16 @@ struct WatchTests {
         #expect(try await collectEvents(watcher, count: 1).map(\.0) == [4])
     }
 
+    @Test func cancellingTheConsumerTaskEndsAWaitingNext() async throws {
+        let f = try StoreFixture()
+        let watcher = try f.store.watch(WatchRequest(keyspace: .etcd, range: KeyRange(key: b("never"))))
+        let consumer = Task { try await watcher.next() }
+        while f.store.watchHub.counts.watchers == 0 { await Task.yield() }
+        try await Task.sleep(nanoseconds: 20_000_000)  // let it park
+        consumer.cancel()
+        #expect(try await consumer.value == nil)
+    }
+
     @Test func blockedWatcherDoesNotBlockWriters() async throws {
         let f = try StoreFixture { $0.watch.bufferedUpdatesPerWatcher = 8 }
         let watchers = try (0..<50).map { _ in try f.store.watch(WatchRequest(keyspace: .etcd, range: .prefix(b("")))) }
