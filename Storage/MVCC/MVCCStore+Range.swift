@@ -8,18 +8,18 @@ extension MVCCStore {
     package func range(_ keyspace: Keyspace, _ request: RangeRequest) throws(MVCCError) -> RangeResult {
         metrics.ranges.increment()
         guard !request.range.key.isEmpty else { throw .emptyKey }
-        let view = try openReadView()
+        let (view, snapshot) = try openReadView()
         let revision = request.revision <= 0 ? view.revision : request.revision
         guard revision <= view.revision else { throw .futureRevision }
         guard revision >= view.compactRevision else { throw .compacted(compactRevision: view.compactRevision) }
-        let source = ReadSource(snapshot: view.snapshot, latestRevision: view.revision)
+        let source = ReadSource(snapshot: snapshot, latestRevision: view.revision)
         return try executeRange(keyspace, request, at: revision, source: source, overlay: nil, headerRevision: view.revision)
     }
 
     /// The latest state of one key, or nil.
     package func get(_ keyspace: Keyspace, _ key: [UInt8]) throws(MVCCError) -> KeyValue? {
-        let view = try openReadView()
-        return try latestRecord(keyspace, key, snapshot: view.snapshot)?.live
+        let (_, snapshot) = try openReadView()
+        return try latestRecord(keyspace, key, snapshot: snapshot)?.live
     }
 
     /// The newest record of a key in the latest family (a deletion not yet compacted away shows as a tombstone).

@@ -110,8 +110,8 @@ extension MVCCStore {
             if let committer, committer.mode == .always {
                 state.unpublished.append((revision, context.changes.map { ($0.keyspace, $0.event) }))
             } else {
-                let snapshot = try Self.storage { try database.snapshot() }
-                publish(revision: revision, compactRevision: state.compactRevision, snapshot: snapshot)
+                // Published without a snapshot: the first reader takes it (openReadView), so write bursts pay none.
+                publish(revision: revision, compactRevision: state.compactRevision, snapshot: nil)
                 let changes = context.changes
                 watchHub.publish(revision: revision) { changes.map { ($0.keyspace, $0.event) } }
             }
@@ -356,7 +356,7 @@ extension MVCCStore {
         let operations = max(request.compares.count, request.success.count, request.failure.count)
         if operations > maxOperations { throw .tooManyOperations }
         for compare in request.compares where compare.range.key.isEmpty { throw .emptyKey }
-        for operation in request.success + request.failure {
+        for operation in [request.success, request.failure].joined() {
             switch operation {
             case .range(let range): if range.range.key.isEmpty { throw .emptyKey }
             case .put(let put):

@@ -16,10 +16,11 @@ extension MVCCStore {
         view: ReadView
     ) throws(MVCCError) -> [(revision: Revision, events: [Event])] {
         guard from <= through else { return [] }
+        let snapshot = view.snapshot
         let iterator = try Self.storage {
             try database.makeIterator(
                 log, lowerBound: StorageEncoding.logKey(from), upperBound: StorageEncoding.logKey(through + 1),
-                snapshot: view.snapshot)
+                snapshot: snapshot)
         }
         var result: [(revision: Revision, events: [Event])] = []
         iterator.seekToFirst()
@@ -31,7 +32,7 @@ extension MVCCStore {
                 let record = try StorageEncoding.decodeRecord(key: change.key, change.record)
                 var prevKV: KeyValue? = nil
                 if request.prevKV && record.previous > 0 {
-                    prevKV = try previousVersion(request.keyspace, change.key, before: record, snapshot: view.snapshot)
+                    prevKV = try previousVersion(request.keyspace, change.key, before: record, snapshot: snapshot)
                 }
                 switch record {
                 case .live(let kv, _):

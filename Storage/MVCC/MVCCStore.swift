@@ -28,16 +28,37 @@ package final class MVCCStore: Sendable {
     }
 
     /// A consistent, published state: reads at `revision` see exactly the writes up to it.
+    ///
+    /// Its RocksDB snapshot is taken lazily: a write-only stream of puts (sync none/batch) never pays for one. The
+    /// first reader of a view without a snapshot takes it under the writer lock while the view is still the newest,
+    /// so the snapshot shows exactly `revision` (see ``MVCCStore/openReadView()``).
     package final class ReadView: Sendable {
         package let revision: Revision
         package let compactRevision: Revision
-        /// nil only after `close()`: reads then fail with ``MVCCError/closed``.
-        let snapshot: RocksDB.Snapshot?
+        private let snapshotBox: Mutex<RocksDB.Snapshot?>
 
         init(revision: Revision, compactRevision: Revision, snapshot: RocksDB.Snapshot?) {
             self.revision = revision
             self.compactRevision = compactRevision
-            self.snapshot = snapshot
+            self.snapshotBox = Mutex(snapshot)
+        }
+
+        var snapshot: RocksDB.Snapshot? { snapshotBox.withLock { $0 } }
+
+        func setSnapshotIfAbsent(_ make: () throws(MVCCError) -> RocksDB.Snapshot) throws(MVCCError) -> RocksDB.Snapshot {
+            try snapshotBox.withLock { box throws(MVCCError) -> RocksDB.Snapshot in
+                if let existing = box { return existing }
+                let created = try make()
+                box = created
+                return created
+            }
+        }
+
+        func dropSnapshot() -> RocksDB.Snapshot? {
+            snapshotBox.withLock { box in
+                defer { box = nil }
+                return box
+            }
         }
     }
 
@@ -98,8 +119,7 @@ package final class MVCCStore: Sendable {
 
         let (revision, compactRevision) = try Self.openMeta(database)
         self.writer = Mutex(WriterState(revision: revision, compactRevision: compactRevision))
-        let snapshot = try Self.storage { try database.snapshot() }
-        self.view = Mutex(ReadView(revision: revision, compactRevision: compactRevision, snapshot: snapshot))
+        self.view = Mutex(ReadView(revision: revision, compactRevision: compactRevision, snapshot: nil))
         self.watchHub = WatchHub(configuration: configuration.watch, clock: clock, metrics: metrics)
         switch configuration.sync {
         case .always, .batch: self.committer = Committer(mode: configuration.sync, interval: configuration.syncIntervalMilliseconds)
@@ -169,11 +189,22 @@ package final class MVCCStore: Sendable {
         view.withLock { $0 }
     }
 
-    /// The published view for a read; fails once the store is closed.
-    func openReadView() throws(MVCCError) -> ReadView {
+    /// The newest published view, with its snapshot, for a read; fails once the store is closed.
+    func openReadView() throws(MVCCError) -> (view: ReadView, snapshot: RocksDB.Snapshot) {
+        if isClosed.load(ordering: .acquiring) { throw .closed }
         let view = readView()
-        guard view.snapshot != nil else { throw .closed }
-        return view
+        if let snapshot = view.snapshot { return (view, snapshot) }
+        // Take the snapshot under the writer lock, where no write can slip in after the newest view's revision.
+        return try writer.withLock { state throws(MVCCError) -> (view: ReadView, snapshot: RocksDB.Snapshot) in
+            if isClosed.load(ordering: .acquiring) { throw .closed }
+            let newest = readView()
+            if let snapshot = newest.snapshot { return (newest, snapshot) }
+            guard state.revision == newest.revision else {
+                throw .storage("published view \(newest.revision) has no snapshot behind written revision \(state.revision)")
+            }
+            let snapshot = try newest.setSnapshotIfAbsent { () throws(MVCCError) in try Self.storage { try database.snapshot() } }
+            return (newest, snapshot)
+        }
     }
 
     package var currentRevision: Revision { readView().revision }
@@ -191,13 +222,13 @@ package final class MVCCStore: Sendable {
         committer?.stop()
         watchHub.closeAll()
         try? database.syncWAL()
-        // Drop the published snapshot so the database can close.
+        // Refuse new reads, then drop the published snapshot so the database can close.
+        isClosed.store(true, ordering: .releasing)
         let old = view.withLock { current -> ReadView in
             defer { current = ReadView(revision: current.revision, compactRevision: current.compactRevision, snapshot: nil) }
             return current
         }
-        _ = old
-        isClosed.store(true, ordering: .releasing)
+        _ = old.dropSnapshot()
     }
 
     /// Publishes a new view. Called with the writer lock held (sync none/batch) or by the committer (always),

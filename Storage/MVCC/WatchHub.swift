@@ -357,7 +357,7 @@ package final class WatchHub: Sendable {
     private func catchUp(_ id: Int, from: Revision, to: Revision) async throws(MVCCError) {
         guard let store else { throw .closed }
         guard let request = state.withLock({ $0.watchers[id]?.request }) else { return }
-        let view = store.readView()
+        let (view, _) = try store.openReadView()
         let last = min(to, from + Revision(configuration.maxRevisionsPerCatchUp) - 1, view.revision)
         var updates: [WatchUpdate]
         if from < view.compactRevision {
