@@ -134,3 +134,38 @@ struct WatchTests {
         _ = watchers
     }
 }
+
+@Suite("Watcher index")
+struct WatcherIndexTests {
+    @Test func intervalIndexMatchesBruteForce() {
+        var random = SeededGenerator(seed: 42)
+        var index = IntervalIndexProbe()
+        var intervals: [Int: ([UInt8], [UInt8])] = [:]
+        func randomKey() -> [UInt8] { (0..<Int.random(in: 1...3, using: &random)).map { _ in UInt8.random(in: 97...100, using: &random) } }
+        for id in 0..<300 {
+            let a = randomKey()
+            let b = randomKey()
+            let (start, end) = a.lexicographicallyPrecedes(b) ? (a, b) : (b, a + [0])
+            intervals[id] = (start, end)
+            index.insert(id, start: start, end: end)
+            if id % 7 == 0, let victim = intervals.keys.randomElement(using: &random) {
+                intervals[victim] = nil
+                index.remove(victim)
+            }
+        }
+        for _ in 0..<500 {
+            let key = randomKey()
+            let expected = Set(intervals.filter { !key.lexicographicallyPrecedes($0.value.0) && key.lexicographicallyPrecedes($0.value.1) }.keys)
+            #expect(index.matches(key) == expected, "key \(key)")
+        }
+    }
+
+    @Test func arbitraryRangeWatchersReceiveOnlyTheirKeys() async throws {
+        let f = try StoreFixture()
+        let middle = try f.store.watch(WatchRequest(keyspace: .etcd, range: KeyRange(key: b("c"), end: b("f"))))
+        let fromKey = try f.store.watch(WatchRequest(keyspace: .etcd, range: KeyRange(key: b("e"), end: [0])))
+        for key in ["a", "c", "d", "e", "g"] { try await f.put(key, "v") }
+        #expect(try await collectEvents(middle, count: 3).map { s($0.1.kv.key) } == ["c", "d", "e"])
+        #expect(try await collectEvents(fromKey, count: 2).map { s($0.1.kv.key) } == ["e", "g"])
+    }
+}
