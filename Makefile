@@ -39,10 +39,10 @@ deps-bench:
 	@scripts/apt-install.sh $(BENCH_PACKAGES)
 
 format:
-	$(SWIFT) format --in-place --recursive Sources Storage Protocols Tests Bench Package.swift
+	$(SWIFT) format --in-place --recursive Sources Storage Tests Bench Package.swift
 
 lint:
-	$(SWIFT) format lint --recursive Sources Storage Protocols Tests Bench Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Storage Tests Bench Package.swift
 
 clean:
 	rm -rf .build

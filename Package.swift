@@ -172,9 +172,9 @@ let testTargets: [Target] = [
     .testTarget(
         name: "StrataServerTests",
         dependencies: [
-                "strata", "StrataServer", "StrataConfig", "StrataCommon", "StrataRocksDB", "StrataObservability",
-                "StrataTestSupport",
-            ],
+            "strata", "StrataServer", "StrataConfig", "StrataCommon", "StrataRocksDB", "StrataObservability",
+            "StrataTestSupport",
+        ],
         path: "Tests/StrataServerTests",
         swiftSettings: strataSwiftSettings
     ),

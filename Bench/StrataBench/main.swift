@@ -5,7 +5,7 @@ import StrataMVCC
 import StrataRocksDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Fixed-point formatting without Foundation.
@@ -16,7 +16,7 @@ func fmt(_ value: Double, _ digits: Int) -> String {
     let scaled = (value * scale).rounded()
     let integer = Int(scaled / scale)
     guard digits > 0 else { return "\(integer)" }
-    let fraction = Int(abs(scaled) .truncatingRemainder(dividingBy: scale))
+    let fraction = Int(abs(scaled).truncatingRemainder(dividingBy: scale))
     let text = String(fraction)
     return "\(integer).\(String(repeating: "0", count: digits - text.count))\(text)"
 }
@@ -75,7 +75,8 @@ if arguments.count > 2 && arguments[2] == "floor" {
         for withGet in [false, true] {
             let directory = temporaryDirectory()
             let database = try openRocks(directory, families: MVCCStore.columnFamilies)
-            let families = MVCCStore.columnFamilies.compactMap { database.columnFamily($0) } + [database.defaultColumnFamily]
+            let families =
+                MVCCStore.columnFamilies.compactMap { database.columnFamily($0) } + [database.defaultColumnFamily]
             let start = now()
             for (i, key) in keys.enumerated() {
                 if withGet { _ = try database.get(key, in: families[0]) }
@@ -176,14 +177,22 @@ func syncedPuts(writers: Int, perWriter: Int) async throws -> Double {
 let single = try await syncedPuts(writers: 1, perWriter: 500)
 let grouped = try await syncedPuts(writers: 64, perWriter: 100)
 rows.append(Row(name: "MVCC put sync=always, 1 writer", opsPerSecond: single))
-rows.append(Row(name: "MVCC put sync=always, 64 writers", opsPerSecond: grouped, note: "\(fmt(grouped / single, 1))x one writer"))
+rows.append(
+    Row(
+        name: "MVCC put sync=always, 64 writers",
+        opsPerSecond: grouped,
+        note: "\(fmt(grouped / single, 1))x one writer"
+    )
+)
 
 // Watch fan-out: 1000 watchers on one prefix, events delivered per second.
 do {
     let directory = temporaryDirectory()
     defer { removeDirectory(directory) }
     let (database, store) = try openStore(directory, sync: .none)
-    let watchers = try (0..<1000).map { _ in try store.watch(WatchRequest(keyspace: .etcd, range: .prefix(Array("fan/".utf8)))) }
+    let watchers = try (0..<1000).map { _ in
+        try store.watch(WatchRequest(keyspace: .etcd, range: .prefix(Array("fan/".utf8))))
+    }
     let writes = 200
     let start = now()
     let delivered = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -197,7 +206,9 @@ do {
             }
         }
         group.addTask {
-            for i in 0..<writes { _ = try await store.put(.etcd, PutRequest(key: Array("fan/\(i % 10)".utf8), value: value)) }
+            for i in 0..<writes {
+                _ = try await store.put(.etcd, PutRequest(key: Array("fan/\(i % 10)".utf8), value: value))
+            }
             return 0
         }
         var total = 0

@@ -25,7 +25,8 @@ package struct ByteSize: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     package var description: String {
-        for (unit, size) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= size && bytes % size == 0 {
+        for (unit, size) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        where bytes >= size && bytes % size == 0 {
             return "\(bytes / size)\(unit)"
         }
         return "\(bytes)"

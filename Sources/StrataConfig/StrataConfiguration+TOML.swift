@@ -1,7 +1,7 @@
 private import Logging
 private import StrataCommon
-private import StrataRocksDB
 private import StrataObservability
+private import StrataRocksDB
 private import TOMLKit
 
 extension StrataConfiguration {
@@ -13,7 +13,11 @@ extension StrataConfiguration {
         do {
             document = try TOMLDecoder(strictDecoding: true).decode(ConfigFile.self, from: text)
         } catch let error as TOMLParseError {
-            throw ConfigError(file: file, line: Int(error.source.begin.line), message: "syntax error: \(error.description)")
+            throw ConfigError(
+                file: file,
+                line: Int(error.source.begin.line),
+                message: "syntax error: \(error.description)"
+            )
         } catch let error as UnexpectedKeysError {
             throw Self.unknownKeyError(error, locator: locator, file: file)
         } catch let error as DecodingError {
@@ -24,11 +28,15 @@ extension StrataConfiguration {
         return try document.resolve(locator: locator, file: file)
     }
 
-    private static func unknownKeyError(_ error: UnexpectedKeysError, locator: TOMLKeyLocator, file: String) -> ConfigError {
+    private static func unknownKeyError(_ error: UnexpectedKeysError, locator: TOMLKeyLocator, file: String)
+        -> ConfigError
+    {
         let paths = error.keys.map { key, codingPath in Self.keyPath(codingPath, key) }
         // Report the first unknown key in file order.
         let located = paths.map { (path: $0, line: locator.line(of: $0)) }
-            .sorted { ($0.line ?? .max, $0.path.joined(separator: ".")) < ($1.line ?? .max, $1.path.joined(separator: ".")) }
+            .sorted {
+                ($0.line ?? .max, $0.path.joined(separator: ".")) < ($1.line ?? .max, $1.path.joined(separator: "."))
+            }
         let first = located[0]
         var message = "unknown key '\(first.path.joined(separator: "."))'"
         if let suggestion = ConfigFile.suggestion(for: first.path) {
@@ -56,8 +64,10 @@ extension StrataConfiguration {
             detail = "\(error)"
         }
         return ConfigError(
-            file: file, line: locator.line(of: path),
-            message: "invalid value for '\(path.joined(separator: "."))': \(detail)")
+            file: file,
+            line: locator.line(of: path),
+            message: "invalid value for '\(path.joined(separator: "."))': \(detail)"
+        )
     }
 
     /// TOMLKit's coding paths sometimes already end with the key itself.
@@ -165,10 +175,14 @@ private struct ConfigFile: Decodable {
         var config = StrataConfiguration.defaults
         func fail(_ path: [String], _ message: String) -> ConfigError {
             ConfigError(
-                file: file, line: locator.line(of: path),
-                message: "invalid value for '\(path.joined(separator: "."))': \(message)")
+                file: file,
+                line: locator.line(of: path),
+                message: "invalid value for '\(path.joined(separator: "."))': \(message)"
+            )
         }
-        func address(_ text: String?, _ path: [String], default value: ListenAddress) throws(ConfigError) -> ListenAddress {
+        func address(_ text: String?, _ path: [String], default value: ListenAddress) throws(ConfigError)
+            -> ListenAddress
+        {
             guard let text else { return value }
             do {
                 return try ListenAddress(parsing: text)
@@ -217,7 +231,10 @@ private struct ConfigFile: Decodable {
             }
             if let compression = storage.compression {
                 guard let parsed = RocksDB.Compression(rawValue: compression) else {
-                    throw fail(["storage", "compression"], "\"\(compression)\" (expected \"none\", \"snappy\", \"lz4\" or \"zstd\")")
+                    throw fail(
+                        ["storage", "compression"],
+                        "\"\(compression)\" (expected \"none\", \"snappy\", \"lz4\" or \"zstd\")"
+                    )
                 }
                 config.storage.rocksDB.compression = parsed
             }
@@ -257,8 +274,10 @@ extension StrataConfiguration {
         for (section, enabled, address) in listeners where enabled && address.port != 0 {
             if let other = seen[address.port] {
                 throw ConfigError(
-                    file: file, line: locator.line(of: [section, "listen"]) ?? locator.line(of: [other, "listen"]),
-                    message: "'\(section).listen' uses port \(address.port), already used by '\(other).listen'")
+                    file: file,
+                    line: locator.line(of: [section, "listen"]) ?? locator.line(of: [other, "listen"]),
+                    message: "'\(section).listen' uses port \(address.port), already used by '\(other).listen'"
+                )
             }
             seen[address.port] = section
         }

@@ -61,7 +61,8 @@ package struct AdminServer: Sendable {
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: body)))
+                body: .init(byteBuffer: ByteBuffer(bytes: body))
+            )
         }
         // etcd answers /health with {"health":"true","reason":""} (200) or "false" and a reason (503).
         // Query parameters etcd accepts (exclude=NOSPACE, serializable=true) are accepted and need no handling yet.
@@ -74,26 +75,33 @@ package struct AdminServer: Sendable {
         router.get("/readyz") { _, _ in
             let status = await health()
             return status.isHealthy
-                ? Self.text("ok\n", status: .ok) : Self.text("not ready: \(status.reason)\n", status: .serviceUnavailable)
+                ? Self.text("ok\n", status: .ok)
+                : Self.text("not ready: \(status.reason)\n", status: .serviceUnavailable)
         }
         router.get("/version") { _, _ in
             let frontEnds = versionInfo.frontEnds.map(JSONText.quoted).joined(separator: ",")
             return Self.json(
-                #"{"version":\#(JSONText.quoted(versionInfo.version)),"frontends":[\#(frontEnds)]}"#, status: .ok)
+                #"{"version":\#(JSONText.quoted(versionInfo.version)),"frontends":[\#(frontEnds)]}"#,
+                status: .ok
+            )
         }
         return router
     }
 
     private static func json(_ body: String, status: HTTPResponse.Status) -> Response {
         Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: body + "\n"))
+        )
     }
 
     private static func text(_ body: String, status: HTTPResponse.Status) -> Response {
         Response(
-            status: status, headers: [.contentType: "text/plain; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: body)))
+            status: status,
+            headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: body))
+        )
     }
 
     /// Serves until graceful shutdown. A bind failure is reported as a ``ListenError`` naming the address.

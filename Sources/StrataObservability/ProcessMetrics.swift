@@ -1,7 +1,7 @@
 package import Prometheus
 
 #if canImport(Glibc)
-private import Glibc
+    private import Glibc
 #endif
 
 /// The standard `process_*` metrics (as Go's and Java's Prometheus clients name them), read from /proc at scrape time.
@@ -18,10 +18,16 @@ package struct ProcessMetrics: Sendable {
     package init(registry: PrometheusCollectorRegistry) {
         residentMemory = registry.gauge("process_resident_memory_bytes", help: "Resident memory size in bytes.")
         virtualMemory = registry.gauge("process_virtual_memory_bytes", help: "Virtual memory size in bytes.")
-        cpuSeconds = registry.gauge("process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.")
+        cpuSeconds = registry.gauge(
+            "process_cpu_seconds_total",
+            help: "Total user and system CPU time spent in seconds."
+        )
         openFDs = registry.gauge("process_open_fds", help: "Number of open file descriptors.")
         maxFDs = registry.gauge("process_max_fds", help: "Maximum number of open file descriptors.")
-        startTime = registry.gauge("process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.")
+        startTime = registry.gauge(
+            "process_start_time_seconds",
+            help: "Start time of the process since unix epoch in seconds."
+        )
         threads = registry.gauge("process_threads", help: "Number of OS threads in the process.")
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)

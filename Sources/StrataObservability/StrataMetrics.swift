@@ -1,4 +1,5 @@
 package import Prometheus
+private import Synchronization
 
 /// The Prometheus registry every subsystem reports into, and the swift-metrics factory that writes to it.
 ///
@@ -34,8 +35,6 @@ package final class StrataMetrics: Sendable {
         return registry.emitToBuffer()
     }
 }
-
-private import Synchronization
 
 private final class NIOLockedCollectors: Sendable {
     private let collectors = Mutex<[@Sendable () -> Void]>([])

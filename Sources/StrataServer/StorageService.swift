@@ -1,10 +1,10 @@
 package import Logging
 private import Prometheus
 internal import ServiceLifecycle
+private import StrataLease
+package import StrataMVCC
 package import StrataObservability
 package import StrataRocksDB
-package import StrataMVCC
-private import StrataLease
 private import Synchronization
 
 /// Owns the data directory (its lock file and the RocksDB instance under `<data dir>/db`) and the MVCC store over it.
@@ -20,7 +20,9 @@ package final class StorageService: Service, HealthCheck, Sendable {
         package var rocksDB: RocksDB.Configuration
         package var mvcc: MVCCStore.Configuration
         package init(
-            dataDirectory: String, inMemory: Bool, rocksDB: RocksDB.Configuration = .defaults,
+            dataDirectory: String,
+            inMemory: Bool,
+            rocksDB: RocksDB.Configuration = .defaults,
             mvcc: MVCCStore.Configuration = .defaults
         ) {
             self.dataDirectory = dataDirectory
@@ -55,7 +57,10 @@ package final class StorageService: Service, HealthCheck, Sendable {
         self.database = database
         do {
             self.store = try MVCCStore(
-                database: database, configuration: configuration.mvcc, metricsFactory: metrics.factory)
+                database: database,
+                configuration: configuration.mvcc,
+                metricsFactory: metrics.factory
+            )
         } catch {
             try? database.close()
             throw error
@@ -110,16 +115,46 @@ package final class StorageService: Service, HealthCheck, Sendable {
     package func registerMetrics(_ metrics: StrataMetrics) {
         let registry = metrics.registry
         let gauges: [(RocksDB.Property, Gauge)] = [
-            (.estimatedKeys, registry.gauge("strata_storage_keys_estimated", help: "Estimated number of keys in RocksDB (all column families).")),
+            (
+                .estimatedKeys,
+                registry.gauge(
+                    "strata_storage_keys_estimated",
+                    help: "Estimated number of keys in RocksDB (all column families)."
+                )
+            ),
             (.totalSSTFilesSize, registry.gauge("strata_storage_sst_bytes", help: "Total size of SST files in bytes.")),
-            (.liveSSTFilesSize, registry.gauge("strata_storage_live_sst_bytes", help: "Size of SST files of the current version in bytes.")),
+            (
+                .liveSSTFilesSize,
+                registry.gauge(
+                    "strata_storage_live_sst_bytes",
+                    help: "Size of SST files of the current version in bytes."
+                )
+            ),
             (.memtablesSize, registry.gauge("strata_storage_memtable_bytes", help: "Size of all memtables in bytes.")),
-            (.estimatedLiveDataSize, registry.gauge("strata_storage_live_data_bytes_estimated", help: "Estimated size of live data in bytes.")),
-            (.backgroundErrors, registry.gauge("strata_storage_background_errors", help: "RocksDB background errors since open.")),
-            (.pendingCompactionBytes, registry.gauge("strata_storage_pending_compaction_bytes", help: "Estimated bytes compaction still has to rewrite.")),
+            (
+                .estimatedLiveDataSize,
+                registry.gauge(
+                    "strata_storage_live_data_bytes_estimated",
+                    help: "Estimated size of live data in bytes."
+                )
+            ),
+            (
+                .backgroundErrors,
+                registry.gauge("strata_storage_background_errors", help: "RocksDB background errors since open.")
+            ),
+            (
+                .pendingCompactionBytes,
+                registry.gauge(
+                    "strata_storage_pending_compaction_bytes",
+                    help: "Estimated bytes compaction still has to rewrite."
+                )
+            ),
         ]
         let cacheUsage = registry.gauge("strata_storage_block_cache_bytes", help: "Block cache memory in use in bytes.")
-        let cacheCapacity = registry.gauge("strata_storage_block_cache_capacity_bytes", help: "Configured block cache size in bytes.")
+        let cacheCapacity = registry.gauge(
+            "strata_storage_block_cache_capacity_bytes",
+            help: "Configured block cache size in bytes."
+        )
         let keys = registry.gauge("strata_mvcc_keys", help: "Live keys in all keyspaces (RocksDB estimate).")
         let dbSize = registry.gauge("strata_storage_db_bytes", help: "SST files plus memtables in bytes.")
         let database = self.database

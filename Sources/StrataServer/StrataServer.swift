@@ -1,12 +1,12 @@
 package import Logging
 private import Prometheus
 package import ServiceLifecycle
-private import UnixSignals
-package import StrataConfig
 package import StrataCommon
+package import StrataConfig
+private import StrataMVCC
 package import StrataObservability
 private import StrataRocksDB
-private import StrataMVCC
+private import UnixSignals
 
 /// The composition root: builds every service from a configuration, in the order they must start.
 ///
@@ -44,16 +44,19 @@ package struct StrataServer: Sendable {
                 dataDirectory: configuration.server.dataDirectory,
                 inMemory: configuration.server.inMemory,
                 rocksDB: configuration.storage.rocksDB,
-                mvcc: mvcc),
+                mvcc: mvcc
+            ),
             metrics: metrics,
-            logger: logger)
+            logger: logger
+        )
         storage.registerMetrics(metrics)
         self.storage = storage
 
         let processMetrics = ProcessMetrics(registry: metrics.registry)
         metrics.addCollector { processMetrics.collect() }
         metrics.registry.gauge(
-            "strata_build_info", help: "Always 1; labels carry the build's version.",
+            "strata_build_info",
+            help: "Always 1; labels carry the build's version.",
             labels: [("version", StrataVersion.current)]
         ).set(Int64(1))
 
@@ -71,8 +74,12 @@ package struct StrataServer: Sendable {
         self.frontEnds = frontEnds
 
         let admin = AdminServer(
-            configuration: configuration.metrics, metrics: metrics, healthChecks: [storage],
-            versionInfo: .init(frontEnds: frontEnds), logger: logger)
+            configuration: configuration.metrics,
+            metrics: metrics,
+            healthChecks: [storage],
+            versionInfo: .init(frontEnds: frontEnds),
+            logger: logger
+        )
         self.admin = admin
         self.services = [storage, AdminService(server: admin, onListening: onAdminListening)]
     }
@@ -83,7 +90,9 @@ package struct StrataServer: Sendable {
             configuration: .init(
                 services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
-                logger: logger))
+                logger: logger
+            )
+        )
     }
 
     /// Runs until shutdown; storage is closed whatever happened.
@@ -93,7 +102,8 @@ package struct StrataServer: Sendable {
             metadata: [
                 "data_dir": "\(configuration.server.inMemory ? "(in memory)" : configuration.server.dataDirectory)",
                 "sync": "\(configuration.storage.sync.rawValue)",
-            ])
+            ]
+        )
         defer { storage.close() }
         try await makeServiceGroup(handleSignals: handleSignals).run()
     }

@@ -2,12 +2,12 @@ internal import ArgumentParser
 private import Logging
 private import StrataCommon
 private import StrataConfig
-private import StrataServer
-private import StrataRocksDB
 private import StrataObservability
+private import StrataRocksDB
+private import StrataServer
 
 #if canImport(Glibc)
-private import Glibc
+    private import Glibc
 #endif
 
 @main
@@ -63,11 +63,14 @@ extension StrataCommand {
 
     struct Config: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Configuration tools.", subcommands: [Check.self])
+            abstract: "Configuration tools.",
+            subcommands: [Check.self]
+        )
 
         struct Check: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Validate a configuration file and print the effective settings.")
+                abstract: "Validate a configuration file and print the effective settings."
+            )
 
             @Argument(help: "The TOML file to check.")
             var file: String

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-private import Glibc
-#endif
 private import Synchronization
+
+#if canImport(Glibc)
+    private import Glibc
+#endif
 
 /// Monotonic time in nanoseconds, injectable so lease and TTL tests never sleep for real.
 package protocol StrataClock: Sendable {

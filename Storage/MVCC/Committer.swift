@@ -1,6 +1,6 @@
 internal import CoreMetrics
-internal import StrataLease
 internal import Dispatch
+internal import StrataLease
 package import StrataRocksDB
 internal import Synchronization
 
@@ -133,7 +133,8 @@ extension MVCCStore {
             }
             return
         }
-        let boundary = writer.withLock { state -> (Revision, Revision, RocksDB.Snapshot?, [(revision: Revision, events: [(Keyspace, Event)])])? in
+        let boundary = writer.withLock {
+            state -> (Revision, Revision, RocksDB.Snapshot?, [(revision: Revision, events: [(Keyspace, Event)])])? in
             guard !state.unpublished.isEmpty else { return nil }
             let snapshot = try? database.snapshot()
             defer { state.unpublished = [] }

@@ -2,6 +2,7 @@ internal import CoreMetrics
 internal import StrataLease
 internal import StrataRocksDB
 internal import Synchronization
+
 /// A revision of the one store-wide sequence. An empty store is at revision 1; every write transaction that changes
 /// something takes the next one.
 package typealias Revision = Int64
@@ -20,7 +21,11 @@ package struct KeyValue: Sendable, Hashable {
     package var value: [UInt8]
 
     package init(
-        key: [UInt8], createRevision: Revision, modRevision: Revision, version: Int64, lease: Int64 = 0,
+        key: [UInt8],
+        createRevision: Revision,
+        modRevision: Revision,
+        version: Int64,
+        lease: Int64 = 0,
         value: [UInt8]
     ) {
         self.key = key

@@ -2,6 +2,7 @@ internal import CoreMetrics
 internal import StrataLease
 internal import StrataRocksDB
 internal import Synchronization
+
 /// Errors of the MVCC core, in domain terms. Each front-end maps them to exact wire errors in one table.
 package enum MVCCError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A read or watch below the compaction revision.

@@ -20,8 +20,11 @@ extension MVCCStore {
             guard revision <= current.revision else { throw .futureRevision }
             try Self.storage {
                 try database.put(
-                    StorageEncoding.compactRevisionKey, StorageEncoding.encode(revision), in: database.defaultColumnFamily,
-                    sync: configuration.sync != .none)
+                    StorageEncoding.compactRevisionKey,
+                    StorageEncoding.encode(revision),
+                    in: database.defaultColumnFamily,
+                    sync: configuration.sync != .none
+                )
             }
             state.compactRevision = revision
             let latestView = readView()
@@ -60,7 +63,9 @@ extension MVCCStore {
                 if state.pending == target { state.pending = nil }
             }
         }
-        let done = try Self.storage { try database.get(StorageEncoding.compactDoneKey) }.flatMap(StorageEncoding.decodeInt64) ?? 0
+        let done =
+            try Self.storage { try database.get(StorageEncoding.compactDoneKey) }.flatMap(StorageEncoding.decodeInt64)
+            ?? 0
         guard done < target else { return }
         let snapshot = try Self.storage { try database.snapshot() }
         var tombstones: [(Keyspace, [UInt8], Revision)] = []
@@ -68,7 +73,11 @@ extension MVCCStore {
         // 1. Preserve bases, in chunks of distinct keys.
         let iterator = try Self.storage {
             try database.makeIterator(
-                log, lowerBound: StorageEncoding.logKey(done), upperBound: StorageEncoding.logKey(target), snapshot: snapshot)
+                log,
+                lowerBound: StorageEncoding.logKey(done),
+                upperBound: StorageEncoding.logKey(target),
+                snapshot: snapshot
+            )
         }
         var pendingKeys = Set<[UInt8]>()
         func flush() throws(MVCCError) {
@@ -126,7 +135,9 @@ extension MVCCStore {
             try writer.withLock { _ throws(MVCCError) in
                 let batch = RocksDB.WriteBatch()
                 for (keyspace, key, revision) in slice {
-                    if case .tombstone(let current, _) = try latestRecord(keyspace, key, snapshot: nil), current == revision {
+                    if case .tombstone(let current, _) = try latestRecord(keyspace, key, snapshot: nil),
+                        current == revision
+                    {
                         batch.delete(StorageEncoding.latestKey(keyspace, key), in: latest)
                     }
                 }
@@ -147,7 +158,8 @@ extension MVCCStore {
         while iterator.isValid {
             let (entryKey, decoded) = iterator.withKey { ([UInt8]($0), StorageEncoding.decodeHistoryKey($0)) }
             defer { iterator.next() }
-            guard let (key, entryRevision) = decoded, let keyspace = keyspace(entryKey[0]), entryRevision <= revision else {
+            guard let (key, entryRevision) = decoded, let keyspace = keyspace(entryKey[0]), entryRevision <= revision
+            else {
                 continue
             }
             let prefix = StorageEncoding.historyPrefix(keyspace, key)
@@ -192,5 +204,5 @@ extension MVCCStore {
 }
 
 #if canImport(Glibc)
-private import Glibc
+    private import Glibc
 #endif

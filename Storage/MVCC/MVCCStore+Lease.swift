@@ -1,7 +1,7 @@
 internal import CoreMetrics
-internal import Synchronization
 package import StrataLease
 internal import StrataRocksDB
+internal import Synchronization
 
 extension MVCCStore {
     /// Grants a lease (ID 0 = chosen by the server) and persists it. TTLs below the minimum are raised.
@@ -14,8 +14,11 @@ extension MVCCStore {
         }
         try Self.storage {
             try database.put(
-                StorageEncoding.leaseKey(lease.id), StorageEncoding.encode(lease.ttl), in: leaseFamily,
-                sync: configuration.sync == .always)
+                StorageEncoding.leaseKey(lease.id),
+                StorageEncoding.encode(lease.ttl),
+                in: leaseFamily,
+                sync: configuration.sync == .always
+            )
         }
         do {
             try lessor.insert(lease)
@@ -62,7 +65,9 @@ extension MVCCStore {
     }
 
     /// Remaining and granted TTL (seconds) and, if asked, the attached keys; nil when the lease does not exist.
-    package func timeToLive(_ id: Int64, keys: Bool) throws(MVCCError) -> (remaining: Int64, granted: Int64, keys: [[UInt8]])? {
+    package func timeToLive(_ id: Int64, keys: Bool) throws(MVCCError) -> (
+        remaining: Int64, granted: Int64, keys: [[UInt8]]
+    )? {
         guard let (remaining, granted) = lessor.timeToLive(id) else { return nil }
         let attached = keys ? try attachedKeys(id).map(\.1) : []
         return (remaining, granted, attached)
@@ -75,7 +80,13 @@ extension MVCCStore {
         let prefix = StorageEncoding.encode(id)
         var upper = prefix
         upper.append(0xFF)
-        let rows = try Self.storage { try database.scan(leaseKeys, from: prefix, to: StorageEncoding.encode(id &+ 1) == prefix ? upper : StorageEncoding.encode(id &+ 1)) }
+        let rows = try Self.storage {
+            try database.scan(
+                leaseKeys,
+                from: prefix,
+                to: StorageEncoding.encode(id &+ 1) == prefix ? upper : StorageEncoding.encode(id &+ 1)
+            )
+        }
         return rows.compactMap { row in
             guard row.key.count >= 9, let keyspace = keyspace(row.key[8]) else { return nil }
             return (keyspace, Array(row.key[9...]))

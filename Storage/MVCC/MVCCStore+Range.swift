@@ -1,7 +1,7 @@
 internal import CoreMetrics
 internal import StrataLease
-internal import Synchronization
 package import StrataRocksDB
+internal import Synchronization
 
 extension MVCCStore {
     /// A range read at the latest or a historical revision, with etcd's options and semantics.
@@ -13,7 +13,14 @@ extension MVCCStore {
         guard revision <= view.revision else { throw .futureRevision }
         guard revision >= view.compactRevision else { throw .compacted(compactRevision: view.compactRevision) }
         let source = ReadSource(snapshot: snapshot, latestRevision: view.revision)
-        return try executeRange(keyspace, request, at: revision, source: source, overlay: nil, headerRevision: view.revision)
+        return try executeRange(
+            keyspace,
+            request,
+            at: revision,
+            source: source,
+            overlay: nil,
+            headerRevision: view.revision
+        )
     }
 
     /// The latest state of one key, or nil.
@@ -23,8 +30,12 @@ extension MVCCStore {
     }
 
     /// The newest record of a key in the latest family (a deletion not yet compacted away shows as a tombstone).
-    func latestRecord(_ keyspace: Keyspace, _ key: [UInt8], snapshot: RocksDB.Snapshot?) throws(MVCCError) -> StorageEncoding.Record? {
-        let bytes = try Self.storage { try database.get(StorageEncoding.latestKey(keyspace, key), in: latest, snapshot: snapshot) }
+    func latestRecord(_ keyspace: Keyspace, _ key: [UInt8], snapshot: RocksDB.Snapshot?) throws(MVCCError)
+        -> StorageEncoding.Record?
+    {
+        let bytes = try Self.storage {
+            try database.get(StorageEncoding.latestKey(keyspace, key), in: latest, snapshot: snapshot)
+        }
         guard let bytes else { return nil }
         return try StorageEncoding.decodeRecord(key: key, bytes)
     }
@@ -50,8 +61,15 @@ extension MVCCStore {
             fetchLimit = Int(request.limit) + 1
         }
         var (kvs, count) = try collect(
-            keyspace, request.range, at: revision, source: source, overlay: overlay, limit: fetchLimit,
-            keysOnly: request.keysOnly, countOnly: request.countOnly)
+            keyspace,
+            request.range,
+            at: revision,
+            source: source,
+            overlay: overlay,
+            limit: fetchLimit,
+            keysOnly: request.keysOnly,
+            countOnly: request.countOnly
+        )
 
         if request.maxModRevision != 0 { kvs.removeAll { $0.modRevision > request.maxModRevision } }
         if request.minModRevision != 0 { kvs.removeAll { $0.modRevision < request.minModRevision } }
@@ -107,8 +125,15 @@ extension MVCCStore {
             // Inside a transaction that already wrote in this range: merge its writes over the stored state.
             var merged: [[UInt8]: KeyValue] = [:]
             let (stored, _) = try collect(
-                keyspace, range, at: revision, source: source, overlay: nil, limit: 0, keysOnly: keysOnly,
-                countOnly: false)
+                keyspace,
+                range,
+                at: revision,
+                source: source,
+                overlay: nil,
+                limit: 0,
+                keysOnly: keysOnly,
+                countOnly: false
+            )
             for kv in stored { merged[kv.key] = kv }
             overlay.apply(to: &merged, in: range, keysOnly: keysOnly)
             let sorted = merged.values.sorted { $0.key.lexicographicallyPrecedes($1.key) }
@@ -121,7 +146,9 @@ extension MVCCStore {
         }
         if range.isSingleKey {
             guard let record = try latestRecord(keyspace, range.key, snapshot: source.snapshot) else { return ([], 0) }
-            let version = historical ? try walk(keyspace, range.key, from: record, to: revision, snapshot: source.snapshot) : record.live
+            let version =
+                historical
+                ? try walk(keyspace, range.key, from: record, to: revision, snapshot: source.snapshot) : record.live
             guard var kv = version else { return ([], 0) }
             if countOnly { return ([], 1) }
             if keysOnly { kv.value = [] }
@@ -186,21 +213,30 @@ extension MVCCStore {
     }
 
     /// The record `key` got at `revision`, from the revision log (nil when that entry was compacted away).
-    func logRecord(_ keyspace: Keyspace, _ key: [UInt8], at revision: Revision, snapshot: RocksDB.Snapshot?) throws(MVCCError) -> StorageEncoding.Record? {
+    func logRecord(_ keyspace: Keyspace, _ key: [UInt8], at revision: Revision, snapshot: RocksDB.Snapshot?)
+        throws(MVCCError) -> StorageEncoding.Record?
+    {
         let bytes = try Self.storage { try database.get(StorageEncoding.logKey(revision), in: log, snapshot: snapshot) }
         guard let bytes else { return nil }
-        for change in try StorageEncoding.decodeLogEntry(bytes) where change.keyspace == keyspace.id && change.key == key {
+        for change in try StorageEncoding.decodeLogEntry(bytes)
+        where change.keyspace == keyspace.id && change.key == key {
             return try StorageEncoding.decodeRecord(key: key, change.record)
         }
         throw .storage("revision \(revision) does not record key \(key)")
     }
 
     /// The newest record of `key` at or below `revision` kept in the history family.
-    func historyRecord(_ keyspace: Keyspace, _ key: [UInt8], atOrBelow revision: Revision, snapshot: RocksDB.Snapshot?) throws(MVCCError) -> StorageEncoding.Record? {
+    func historyRecord(_ keyspace: Keyspace, _ key: [UInt8], atOrBelow revision: Revision, snapshot: RocksDB.Snapshot?)
+        throws(MVCCError) -> StorageEncoding.Record?
+    {
         let prefix = StorageEncoding.historyPrefix(keyspace, key)
         let iterator = try Self.storage {
             try database.makeIterator(
-                history, lowerBound: prefix, upperBound: prefix + [UInt8](repeating: 0xFF, count: 9), snapshot: snapshot)
+                history,
+                lowerBound: prefix,
+                upperBound: prefix + [UInt8](repeating: 0xFF, count: 9),
+                snapshot: snapshot
+            )
         }
         iterator.seek(StorageEncoding.historyKey(keyspace, key, revision))
         guard iterator.isValid else {
@@ -211,7 +247,9 @@ extension MVCCStore {
     }
 
     /// The version of `key` visible at `revision` (nil if absent or deleted then).
-    func historicalValue(_ keyspace: Keyspace, _ key: [UInt8], at revision: Revision, snapshot: RocksDB.Snapshot?) throws(MVCCError) -> KeyValue? {
+    func historicalValue(_ keyspace: Keyspace, _ key: [UInt8], at revision: Revision, snapshot: RocksDB.Snapshot?)
+        throws(MVCCError) -> KeyValue?
+    {
         guard let record = try latestRecord(keyspace, key, snapshot: snapshot) else { return nil }
         return try walk(keyspace, key, from: record, to: revision, snapshot: snapshot)
     }

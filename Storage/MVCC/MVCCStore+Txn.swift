@@ -51,7 +51,9 @@ extension MVCCStore {
         return put
     }
 
-    package func deleteRange(_ keyspace: Keyspace, _ request: DeleteRangeRequest) async throws(MVCCError) -> DeleteRangeResult {
+    package func deleteRange(_ keyspace: Keyspace, _ request: DeleteRangeRequest) async throws(MVCCError)
+        -> DeleteRangeResult
+    {
         let result = try await txn(keyspace, TxnRequest(success: [.deleteRange(request)]))
         guard case .deleteRange(let delete) = result.results.first else { throw .storage("delete produced no result") }
         return delete
@@ -122,7 +124,9 @@ extension MVCCStore {
     private func commit(_ context: inout TxnContext, revision: Revision) throws(MVCCError) {
         var logChanges: [StorageEncoding.LogChange] = []
         for change in context.changes where change.keyspace.keepsHistory {
-            logChanges.append(StorageEncoding.LogChange(keyspace: change.keyspace.id, key: change.event.kv.key, record: change.record))
+            logChanges.append(
+                StorageEncoding.LogChange(keyspace: change.keyspace.id, key: change.event.kv.key, record: change.record)
+            )
         }
         if !logChanges.isEmpty {
             // The log entry is the history: every version, reachable by revision and chained per key.
@@ -130,7 +134,11 @@ extension MVCCStore {
         } else {
             // No log entry records this revision (latest-only keyspaces): keep it in the meta key instead. On open
             // the revision is the larger of the two.
-            context.batch.put(StorageEncoding.revisionKey, StorageEncoding.encode(revision), in: database.defaultColumnFamily)
+            context.batch.put(
+                StorageEncoding.revisionKey,
+                StorageEncoding.encode(revision),
+                in: database.defaultColumnFamily
+            )
         }
         // The WAL write happens here; fsync (sync = always) is shared by the committer's group commit.
         try Self.storage { try database.write(context.batch, sync: false) }
@@ -149,7 +157,9 @@ extension MVCCStore {
     }
 
     /// The newest record of `key` (live or a not-yet-compacted deletion), as the transaction sees it.
-    func currentRecord(_ keyspace: Keyspace, _ key: [UInt8], context: TxnContext) throws(MVCCError) -> StorageEncoding.Record? {
+    func currentRecord(_ keyspace: Keyspace, _ key: [UInt8], context: TxnContext) throws(MVCCError) -> StorageEncoding
+        .Record?
+    {
         if let overlay = context.overlay(keyspace), let record = overlay.lookup(key) { return record }
         return try latestRecord(keyspace, key, snapshot: nil)
     }
@@ -161,9 +171,14 @@ extension MVCCStore {
     /// Keys (all of them, ascending) currently in `range`, as the transaction sees them.
     func currentKeys(_ keyspace: Keyspace, _ range: KeyRange, context: TxnContext) throws(MVCCError) -> [KeyValue] {
         try collect(
-            keyspace, range, at: context.readRevision, source: liveSource(context), overlay: context.overlay(keyspace),
+            keyspace,
+            range,
+            at: context.readRevision,
+            source: liveSource(context),
+            overlay: context.overlay(keyspace),
             limit: 0,
-            keysOnly: false, countOnly: false
+            keysOnly: false,
+            countOnly: false
         ).kvs
     }
 
@@ -181,7 +196,10 @@ extension MVCCStore {
         if kv.lease != 0 {
             context.batch.put(StorageEncoding.leaseKeysKey(kv.lease, keyspace, kv.key), [], in: leaseKeys)
         }
-        context.overlays[keyspace.id, default: TxnOverlay(keyspace: keyspace)].entries[kv.key] = .live(kv, previous: previousRevision)
+        context.overlays[keyspace.id, default: TxnOverlay(keyspace: keyspace)].entries[kv.key] = .live(
+            kv,
+            previous: previousRevision
+        )
         context.changes.append((keyspace, Event(kind: .put, kv: kv, prevKV: previous?.live), record))
     }
 
@@ -211,9 +229,18 @@ extension MVCCStore {
 
     /// A version about to be superseded whose revision log entry compaction may already have removed: keep it in
     /// the history family, where reads between the compaction point and the new version find it.
-    private func preserveIfCompacted(_ keyspace: Keyspace, _ key: [UInt8], _ previous: StorageEncoding.Record, context: inout TxnContext) {
+    private func preserveIfCompacted(
+        _ keyspace: Keyspace,
+        _ key: [UInt8],
+        _ previous: StorageEncoding.Record,
+        context: inout TxnContext
+    ) {
         guard keyspace.keepsHistory, previous.modRevision < context.compactRevision else { return }
-        context.batch.put(StorageEncoding.historyKey(keyspace, key, previous.modRevision), previous.encoded(), in: history)
+        context.batch.put(
+            StorageEncoding.historyKey(keyspace, key, previous.modRevision),
+            previous.encoded(),
+            in: history
+        )
     }
 
     // MARK: Execution
@@ -239,8 +266,14 @@ extension MVCCStore {
             kvs = try latestRecord(keyspace, compare.range.key, snapshot: nil)?.live.map { [$0] } ?? []
         } else {
             kvs = try collect(
-                keyspace, compare.range, at: .max, source: ReadSource(snapshot: nil, latestRevision: .max), overlay: nil,
-                limit: 0, keysOnly: false, countOnly: false
+                keyspace,
+                compare.range,
+                at: .max,
+                source: ReadSource(snapshot: nil, latestRevision: .max),
+                overlay: nil,
+                limit: 0,
+                keysOnly: false,
+                countOnly: false
             ).kvs
         }
         if kvs.isEmpty {
@@ -276,7 +309,9 @@ extension MVCCStore {
         try check(keyspace, request, path: &remaining, context: context)
     }
 
-    private func check(_ keyspace: Keyspace, _ request: TxnRequest, path: inout ArraySlice<Bool>, context: TxnContext) throws(MVCCError) {
+    private func check(_ keyspace: Keyspace, _ request: TxnRequest, path: inout ArraySlice<Bool>, context: TxnContext)
+        throws(MVCCError)
+    {
         let succeeded = path.removeFirst()
         for operation in succeeded ? request.success : request.failure {
             switch operation {
@@ -312,8 +347,13 @@ extension MVCCStore {
                 let revision = range.revision <= 0 ? context.readRevision : range.revision
                 let overlay = context.overlay(keyspace)
                 let result = try executeRange(
-                    keyspace, range, at: revision, source: liveSource(context),
-                    overlay: revision == context.readRevision ? overlay : nil, headerRevision: context.readRevision)
+                    keyspace,
+                    range,
+                    at: revision,
+                    source: liveSource(context),
+                    overlay: revision == context.readRevision ? overlay : nil,
+                    headerRevision: context.readRevision
+                )
                 results.append(.range(result))
             case .put(let put):
                 results.append(.put(try executePut(keyspace, put, context: &context)))
@@ -323,8 +363,12 @@ extension MVCCStore {
                 results.append(
                     .deleteRange(
                         DeleteRangeResult(
-                            revision: context.readRevision, deleted: Int64(previous.count),
-                            prevKVs: delete.prevKV ? previous : [])))
+                            revision: context.readRevision,
+                            deleted: Int64(previous.count),
+                            prevKVs: delete.prevKV ? previous : []
+                        )
+                    )
+                )
             case .txn(let nested):
                 results.append(.txn(try execute(keyspace, nested, path: &path, context: &context)))
             case .empty:
@@ -334,7 +378,9 @@ extension MVCCStore {
         return TxnResult(succeeded: succeeded, results: results, revision: context.readRevision)
     }
 
-    private func executePut(_ keyspace: Keyspace, _ put: PutRequest, context: inout TxnContext) throws(MVCCError) -> PutResult {
+    private func executePut(_ keyspace: Keyspace, _ put: PutRequest, context: inout TxnContext) throws(MVCCError)
+        -> PutResult
+    {
         let previousRecord = try currentRecord(keyspace, put.key, context: context)
         let previous = previousRecord?.live
         if (put.ignoreValue || put.ignoreLease) && previous == nil { throw .keyNotFound }
@@ -345,7 +391,8 @@ extension MVCCStore {
             modRevision: revision,
             version: (previous?.version ?? 0) + 1,
             lease: put.ignoreLease ? previous!.lease : put.lease,
-            value: put.ignoreValue ? previous!.value : put.value)
+            value: put.ignoreValue ? previous!.value : put.value
+        )
         recordPut(keyspace, kv, previous: previousRecord, context: &context)
         return PutResult(revision: revision, prevKV: put.prevKV ? previous : nil)
     }
@@ -382,10 +429,14 @@ extension MVCCStore {
     }
 
     /// Rejects transactions that write a key twice, or put a key a delete in the same branch covers.
-    private static func checkIntervals(_ operations: [TxnOperation]) throws(MVCCError) -> (puts: Set<[UInt8]>, deletes: [DeleteInterval]) {
+    private static func checkIntervals(_ operations: [TxnOperation]) throws(MVCCError) -> (
+        puts: Set<[UInt8]>, deletes: [DeleteInterval]
+    ) {
         var deletes: [DeleteInterval] = []
         for case .deleteRange(let delete) in operations {
-            deletes.append(DeleteInterval(start: delete.range.key, end: delete.range.end.isEmpty ? nil : delete.range.end))
+            deletes.append(
+                DeleteInterval(start: delete.range.key, end: delete.range.end.isEmpty ? nil : delete.range.end)
+            )
         }
         var puts = Set<[UInt8]>()
         for case .txn(let nested) in operations {

@@ -2,6 +2,7 @@ internal import CoreMetrics
 internal import StrataLease
 internal import StrataRocksDB
 internal import Synchronization
+
 extension MVCCStore {
     /// Starts a watch (see ``WatchHub``).
     package func watch(_ request: WatchRequest) throws(MVCCError) -> Watcher {
@@ -19,8 +20,11 @@ extension MVCCStore {
         let snapshot = view.snapshot
         let iterator = try Self.storage {
             try database.makeIterator(
-                log, lowerBound: StorageEncoding.logKey(from), upperBound: StorageEncoding.logKey(through + 1),
-                snapshot: snapshot)
+                log,
+                lowerBound: StorageEncoding.logKey(from),
+                upperBound: StorageEncoding.logKey(through + 1),
+                snapshot: snapshot
+            )
         }
         var result: [(revision: Revision, events: [Event])] = []
         iterator.seekToFirst()
@@ -40,7 +44,13 @@ extension MVCCStore {
                     events.append(Event(kind: .put, kv: kv, prevKV: prevKV))
                 case .tombstone:
                     if request.noDelete { continue }
-                    let tombstone = KeyValue(key: change.key, createRevision: 0, modRevision: revision, version: 0, value: [])
+                    let tombstone = KeyValue(
+                        key: change.key,
+                        createRevision: 0,
+                        modRevision: revision,
+                        version: 0,
+                        value: []
+                    )
                     events.append(Event(kind: .delete, kv: tombstone, prevKV: prevKV))
                 }
             }
@@ -52,7 +62,12 @@ extension MVCCStore {
     }
 
     /// The live version just before `record` (for `prev_kv`), or nil if it was a deletion or compacted away.
-    private func previousVersion(_ keyspace: Keyspace, _ key: [UInt8], before record: StorageEncoding.Record, snapshot: RocksDB.Snapshot?) throws(MVCCError) -> KeyValue? {
+    private func previousVersion(
+        _ keyspace: Keyspace,
+        _ key: [UInt8],
+        before record: StorageEncoding.Record,
+        snapshot: RocksDB.Snapshot?
+    ) throws(MVCCError) -> KeyValue? {
         let previous = record.previous
         if let older = try logRecord(keyspace, key, at: previous, snapshot: snapshot) { return older.live }
         return try historyRecord(keyspace, key, atOrBelow: previous, snapshot: snapshot)?.live

@@ -1,4 +1,3 @@
-
 package import CoreMetrics
 package import StrataLease
 package import StrataRocksDB
@@ -45,7 +44,8 @@ package final class MVCCStore: Sendable {
 
         var snapshot: RocksDB.Snapshot? { snapshotBox.withLock { $0 } }
 
-        func setSnapshotIfAbsent(_ make: () throws(MVCCError) -> RocksDB.Snapshot) throws(MVCCError) -> RocksDB.Snapshot {
+        func setSnapshotIfAbsent(_ make: () throws(MVCCError) -> RocksDB.Snapshot) throws(MVCCError) -> RocksDB.Snapshot
+        {
             try snapshotBox.withLock { box throws(MVCCError) -> RocksDB.Snapshot in
                 if let existing = box { return existing }
                 let created = try make()
@@ -122,7 +122,8 @@ package final class MVCCStore: Sendable {
         self.view = Mutex(ReadView(revision: revision, compactRevision: compactRevision, snapshot: nil))
         self.watchHub = WatchHub(configuration: configuration.watch, clock: clock, metrics: metrics)
         switch configuration.sync {
-        case .always, .batch: self.committer = Committer(mode: configuration.sync, interval: configuration.syncIntervalMilliseconds)
+        case .always, .batch:
+            self.committer = Committer(mode: configuration.sync, interval: configuration.syncIntervalMilliseconds)
         case .none: self.committer = nil
         }
         let leases = try loadLeases()
@@ -132,7 +133,9 @@ package final class MVCCStore: Sendable {
         metrics.leases.record(leases.count)
         watchHub.attach(store: self)
         committer?.start(store: self)
-        let done = try Self.storage { try database.get(StorageEncoding.compactDoneKey) }.flatMap(StorageEncoding.decodeInt64) ?? 0
+        let done =
+            try Self.storage { try database.get(StorageEncoding.compactDoneKey) }.flatMap(StorageEncoding.decodeInt64)
+            ?? 0
         if done < compactRevision { compaction.withLock { $0.pending = compactRevision } }
     }
 
@@ -144,7 +147,8 @@ package final class MVCCStore: Sendable {
             let version = format.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             guard version == StorageEncoding.formatVersion else {
                 throw .storage(
-                    "unsupported storage format version \(version) (this build reads version \(StorageEncoding.formatVersion))")
+                    "unsupported storage format version \(version) (this build reads version \(StorageEncoding.formatVersion))"
+                )
             }
         } else {
             let nonEmpty = try storage { try !database.scan(limit: 1).isEmpty }
@@ -153,11 +157,16 @@ package final class MVCCStore: Sendable {
             try storage {
                 try database.put(
                     StorageEncoding.formatKey,
-                    [UInt8(version >> 24), UInt8(version >> 16 & 0xFF), UInt8(version >> 8 & 0xFF), UInt8(version & 0xFF)],
-                    sync: true)
+                    [
+                        UInt8(version >> 24), UInt8(version >> 16 & 0xFF), UInt8(version >> 8 & 0xFF),
+                        UInt8(version & 0xFF),
+                    ],
+                    sync: true
+                )
             }
         }
-        let metaRevision = try storage { try database.get(StorageEncoding.revisionKey) }.flatMap(StorageEncoding.decodeInt64) ?? 1
+        let metaRevision =
+            try storage { try database.get(StorageEncoding.revisionKey) }.flatMap(StorageEncoding.decodeInt64) ?? 1
         let lastLogged: Revision = try storage { () throws -> Revision in
             guard let log = database.columnFamily(StorageEncoding.logFamily) else { return 0 }
             let iterator = try database.makeIterator(log)
@@ -166,7 +175,9 @@ package final class MVCCStore: Sendable {
             return iterator.withKey { Revision(bitPattern: StorageEncoding.readUInt64($0, at: 0)) }
         }
         let revision = max(metaRevision, lastLogged)
-        let compact = try storage { try database.get(StorageEncoding.compactRevisionKey) }.flatMap(StorageEncoding.decodeInt64) ?? 0
+        let compact =
+            try storage { try database.get(StorageEncoding.compactRevisionKey) }.flatMap(StorageEncoding.decodeInt64)
+            ?? 0
         return (revision, compact)
     }
 
@@ -200,9 +211,13 @@ package final class MVCCStore: Sendable {
             let newest = readView()
             if let snapshot = newest.snapshot { return (newest, snapshot) }
             guard state.revision == newest.revision else {
-                throw .storage("published view \(newest.revision) has no snapshot behind written revision \(state.revision)")
+                throw .storage(
+                    "published view \(newest.revision) has no snapshot behind written revision \(state.revision)"
+                )
             }
-            let snapshot = try newest.setSnapshotIfAbsent { () throws(MVCCError) in try Self.storage { try database.snapshot() } }
+            let snapshot = try newest.setSnapshotIfAbsent { () throws(MVCCError) in
+                try Self.storage { try database.snapshot() }
+            }
             return (newest, snapshot)
         }
     }
@@ -225,7 +240,9 @@ package final class MVCCStore: Sendable {
         // Refuse new reads, then drop the published snapshot so the database can close.
         isClosed.store(true, ordering: .releasing)
         let old = view.withLock { current -> ReadView in
-            defer { current = ReadView(revision: current.revision, compactRevision: current.compactRevision, snapshot: nil) }
+            defer {
+                current = ReadView(revision: current.revision, compactRevision: current.compactRevision, snapshot: nil)
+            }
             return current
         }
         _ = old.dropSnapshot()

@@ -2,6 +2,7 @@ internal import CoreMetrics
 internal import StrataLease
 internal import StrataRocksDB
 internal import Synchronization
+
 /// A range read, with every option etcd's Range has.
 package struct RangeRequest: Sendable, Hashable {
     package enum SortOrder: Sendable, Hashable { case none, ascending, descending }

@@ -2,6 +2,7 @@ internal import CoreMetrics
 internal import StrataLease
 internal import StrataRocksDB
 internal import Synchronization
+
 /// The on-disk encoding (docs/storage-format.md). Every byte layout here is part of format version 1: change it only
 /// together with the version and a migration.
 enum StorageEncoding {
@@ -207,9 +208,13 @@ enum StorageEncoding {
         if kind == 1 {
             guard bytes.count >= 17 else { throw .storage("short tombstone") }
             return .tombstone(
-                Revision(bitPattern: readUInt64(bytes, at: 1)), previous: Revision(bitPattern: readUInt64(bytes, at: 9)))
+                Revision(bitPattern: readUInt64(bytes, at: 1)),
+                previous: Revision(bitPattern: readUInt64(bytes, at: 9))
+            )
         }
-        guard kind == 0, bytes.count >= 41 else { throw .storage("corrupt record (kind \(kind), \(bytes.count) bytes)") }
+        guard kind == 0, bytes.count >= 41 else {
+            throw .storage("corrupt record (kind \(kind), \(bytes.count) bytes)")
+        }
         return .live(
             KeyValue(
                 key: key,
@@ -217,8 +222,10 @@ enum StorageEncoding {
                 modRevision: Revision(bitPattern: readUInt64(bytes, at: 9)),
                 version: Int64(bitPattern: readUInt64(bytes, at: 17)),
                 lease: Int64(bitPattern: readUInt64(bytes, at: 25)),
-                value: keysOnly ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: bytes[41...]))),
-            previous: Revision(bitPattern: readUInt64(bytes, at: 33)))
+                value: keysOnly ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: bytes[41...]))
+            ),
+            previous: Revision(bitPattern: readUInt64(bytes, at: 33))
+        )
     }
 
     static func decodeRecord(key: [UInt8], _ bytes: [UInt8]) throws(MVCCError) -> Record {

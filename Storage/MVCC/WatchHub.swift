@@ -1,6 +1,6 @@
 internal import CoreMetrics
-internal import StrataRocksDB
 internal import StrataLease
+internal import StrataRocksDB
 internal import Synchronization
 
 /// What a watcher asks for.
@@ -369,7 +369,9 @@ package final class WatchHub: Sendable {
         }
         let compacted = updates.contains { if case .compacted = $0 { return true } else { return false } }
         state.withLock { state in
-            guard var watcher = state.watchers[id], case .catchingUp(let next) = watcher.mode, next == from else { return }
+            guard var watcher = state.watchers[id], case .catchingUp(let next) = watcher.mode, next == from else {
+                return
+            }
             for update in updates { _ = watcher.append(update) }
             // Caught up with everything published: back to live delivery, atomically with publishers.
             watcher.mode = last + 1 > state.published ? .live : .catchingUp(next: last + 1)
@@ -437,7 +439,11 @@ struct WatcherIndex {
             prefixes[[keyspace.id] + range.key, default: []].insert(id)
             prefixLengths[range.key.count, default: 0] += 1
         } else {
-            intervals.insert(id, start: [keyspace.id] + range.key, end: range.isUnbounded ? [keyspace.id + 1] : [keyspace.id] + range.end)
+            intervals.insert(
+                id,
+                start: [keyspace.id] + range.key,
+                end: range.isUnbounded ? [keyspace.id + 1] : [keyspace.id] + range.end
+            )
         }
     }
 

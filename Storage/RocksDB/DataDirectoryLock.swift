@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// An exclusive advisory lock (`flock`) on `<data dir>/strata.lock`, so a second Strata process cannot open the same

@@ -1,7 +1,7 @@
 internal import CRocksDB
 
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 extension RocksDB {
@@ -36,12 +36,18 @@ extension RocksDB {
             if let lowerBound {
                 let b = copy(lowerBound)
                 rocksdb_readoptions_set_iterate_lower_bound(
-                    readOptions, b.baseAddress!.assumingMemoryBound(to: CChar.self), lowerBound.count)
+                    readOptions,
+                    b.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    lowerBound.count
+                )
             }
             if let upperBound {
                 let b = copy(upperBound)
                 rocksdb_readoptions_set_iterate_upper_bound(
-                    readOptions, b.baseAddress!.assumingMemoryBound(to: CChar.self), upperBound.count)
+                    readOptions,
+                    b.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    upperBound.count
+                )
             }
             if let snapshot { rocksdb_readoptions_set_snapshot(readOptions, snapshot.snapshot) }
             rocksdb_readoptions_set_fill_cache(readOptions, fillCache ? 1 : 0)
@@ -110,8 +116,13 @@ extension RocksDB {
     ) throws -> Iterator {
         try enter()  // the iterator leaves on deinit
         return Iterator(
-            database: self, family: family ?? defaultColumnFamily, lowerBound: lowerBound,
-            upperBound: upperBound, snapshot: snapshot, fillCache: fillCache)
+            database: self,
+            family: family ?? defaultColumnFamily,
+            lowerBound: lowerBound,
+            upperBound: upperBound,
+            snapshot: snapshot,
+            fillCache: fillCache
+        )
     }
 
     /// Key-value pairs in `[start, end)` in key order, at most `limit` of them.

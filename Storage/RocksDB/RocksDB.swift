@@ -2,9 +2,8 @@ internal import CRocksDB
 package import Synchronization
 
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
-
 
 /// A RocksDB database opened through the C API.
 ///
@@ -83,8 +82,14 @@ package final class RocksDB: @unchecked Sendable {
                 try handles.withUnsafeMutableBufferPointer { handlesBuffer in
                     try withRocksDBError { err in
                         rocksdb_open_column_families(
-                            options, path, Int32(names.count), cNames, optionsBuffer.baseAddress,
-                            handlesBuffer.baseAddress, err)
+                            options,
+                            path,
+                            Int32(names.count),
+                            cNames,
+                            optionsBuffer.baseAddress,
+                            handlesBuffer.baseAddress,
+                            err
+                        )
                     }
                 }
             }
@@ -125,7 +130,12 @@ package final class RocksDB: @unchecked Sendable {
         if let env { rocksdb_env_destroy(env) }
     }
 
-    private static func apply(_ configuration: Configuration, to options: OpaquePointer, cache: OpaquePointer, env: OpaquePointer?) {
+    private static func apply(
+        _ configuration: Configuration,
+        to options: OpaquePointer,
+        cache: OpaquePointer,
+        env: OpaquePointer?
+    ) {
         rocksdb_options_set_create_if_missing(options, configuration.createIfMissing ? 1 : 0)
         rocksdb_options_set_create_missing_column_families(options, 1)
         rocksdb_options_set_paranoid_checks(options, 1)
@@ -153,7 +163,9 @@ package final class RocksDB: @unchecked Sendable {
         if configuration.bloomFilterBitsPerKey > 0 {
             // The table options take ownership of the policy.
             rocksdb_block_based_options_set_filter_policy(
-                table, rocksdb_filterpolicy_create_bloom_full(configuration.bloomFilterBitsPerKey))
+                table,
+                rocksdb_filterpolicy_create_bloom_full(configuration.bloomFilterBitsPerKey)
+            )
         }
         rocksdb_options_set_block_based_table_factory(options, table)
     }
@@ -211,7 +223,8 @@ package final class RocksDB: @unchecked Sendable {
             guard waitedMicroseconds < timeoutSeconds * 1e6 else {
                 throw RocksDBError(
                     code: .busy,
-                    message: "\(active.load(ordering: .relaxed)) operation(s), iterator(s) or snapshot(s) still open")
+                    message: "\(active.load(ordering: .relaxed)) operation(s), iterator(s) or snapshot(s) still open"
+                )
             }
             usleep(200)
             waitedMicroseconds += 200

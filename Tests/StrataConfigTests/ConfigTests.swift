@@ -59,7 +59,8 @@ struct ConfigTests {
                 warehouse = "/tmp/wh"
                 [metrics]
                 listen = ":9090"
-                """)
+                """
+        )
         #expect(config.server.dataDirectory == "/var/lib/strata")
         #expect(config.server.inMemory)
         #expect(config.server.logLevel == .debug)
@@ -106,7 +107,10 @@ struct ConfigTests {
     }
 
     @Test(arguments: [
-        ("[storage]\nsync = \"sometimes\"\n", 2, "invalid value for 'storage.sync': \"sometimes\" (expected \"always\", \"batch\" or \"none\")"),
+        (
+            "[storage]\nsync = \"sometimes\"\n", 2,
+            "invalid value for 'storage.sync': \"sometimes\" (expected \"always\", \"batch\" or \"none\")"
+        ),
         ("[server]\nlog_level = \"loud\"\n", 2, "invalid value for 'server.log_level'"),
         ("[etcd]\n\nenabled = \"yes\"\n", 3, "invalid value for 'etcd.enabled': expected true or false"),
         ("[metrics]\nlisten = \"127.0.0.1:70000\"\n", 2, "invalid value for 'metrics.listen': port must be a number"),

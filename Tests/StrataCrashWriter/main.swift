@@ -5,7 +5,7 @@ import StrataMVCC
 import StrataRocksDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 let arguments = CommandLine.arguments
@@ -32,7 +32,10 @@ try await withThrowingTaskGroup(of: Void.self) { group in
             var i = 0
             while true {
                 let key = "\(prefix)/\(writer)/\(i)"
-                let result = try await store.put(.etcd, PutRequest(key: Array(key.utf8), value: Array("value-\(i)".utf8)))
+                let result = try await store.put(
+                    .etcd,
+                    PutRequest(key: Array(key.utf8), value: Array("value-\(i)".utf8))
+                )
                 acknowledge("\(result.revision) \(key)")
                 i += 1
             }

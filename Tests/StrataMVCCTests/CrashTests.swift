@@ -48,9 +48,14 @@ struct CrashTests {
             let database = try RocksDB(path: path, configuration: rocks)
             let store = try MVCCStore(database: database)
             let all = try store.range(.etcd, RangeRequest(key: [0], end: [0]))
-            let stored = Dictionary(uniqueKeysWithValues: all.kvs.map { (String(decoding: $0.key, as: UTF8.self), $0.modRevision) })
+            let stored = Dictionary(
+                uniqueKeysWithValues: all.kvs.map { (String(decoding: $0.key, as: UTF8.self), $0.modRevision) }
+            )
             let lost = acknowledged.filter { stored[$0.key] != $0.value }
-            #expect(lost.isEmpty, "round \(round): \(lost.count) acknowledged writes lost, e.g. \(lost.first.map { "\($0)" } ?? "")")
+            #expect(
+                lost.isEmpty,
+                "round \(round): \(lost.count) acknowledged writes lost, e.g. \(lost.first.map { "\($0)" } ?? "")"
+            )
             // Every key is written once, so the mod revisions must be exactly 2...current.
             let revisions = all.kvs.map(\.modRevision).sorted()
             #expect(revisions == Array(2...max(store.currentRevision, 1)), "round \(round): revision gap")

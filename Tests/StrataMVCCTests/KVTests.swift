@@ -1,6 +1,7 @@
 import StrataLease
 import StrataMVCC
 import StrataRocksDB
+import StrataTestSupport
 import Testing
 
 @Suite("MVCC key-value semantics")
@@ -57,7 +58,9 @@ struct KVTests {
 
     @Test func rangeOptions() async throws {
         let f = try StoreFixture()
-        for (i, key) in ["a", "b", "c", "d", "e"].enumerated() { try await f.put(key, String(repeating: "x", count: 5 - i)) }
+        for (i, key) in ["a", "b", "c", "d", "e"].enumerated() {
+            try await f.put(key, String(repeating: "x", count: 5 - i))
+        }
         try await f.put("b", "bb")  // b: version 2, mod 7
 
         var request = RangeRequest(key: b("b"), end: b("e"))
@@ -123,7 +126,12 @@ struct KVTests {
         #expect(try f.get("k", revision: 4).map { s($0.value) } == "v3")
         #expect(try f.get("k", revision: 5) == nil)
         #expect(try f.get("k", revision: 1) == nil)
-        let historical = try f.store.range(.etcd, { var r = RangeRequest(key: b("a"), end: b("z")); r.revision = 4; return r }())
+        let historical = try f.store.range(
+            .etcd,
+            {
+                var r = RangeRequest(key: b("a"), end: b("z")); r.revision = 4; return r
+            }()
+        )
         #expect(historical.kvs.map { s($0.key) } == ["k", "other"] && historical.count == 2)
         #expect(historical.revision == 6)  // header shows the current revision
         var limited = RangeRequest(key: b("a"), end: b("z"))
@@ -223,5 +231,3 @@ struct KVTests {
 extension StoreFixture {
     static func makeRawDirectory() -> TemporaryDirectory { TemporaryDirectory() }
 }
-
-import StrataTestSupport

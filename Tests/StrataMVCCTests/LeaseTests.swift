@@ -30,7 +30,9 @@ struct StoreLeaseTests {
         let f = try StoreFixture()
         _ = try await f.store.grantLease(id: 7, ttl: 10)
         await #expect(throws: MVCCError.leaseAlreadyExists) { _ = try await f.store.grantLease(id: 7, ttl: 10) }
-        await #expect(throws: MVCCError.leaseTTLTooLarge) { _ = try await f.store.grantLease(id: 8, ttl: 9_000_000_001) }
+        await #expect(throws: MVCCError.leaseTTLTooLarge) {
+            _ = try await f.store.grantLease(id: 8, ttl: 9_000_000_001)
+        }
         #expect(f.store.leases() == [7])
     }
 

@@ -3,7 +3,7 @@ import StrataRocksDB
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// SplitMix64: small, seedable, good enough to drive a randomized test reproducibly.
@@ -40,7 +40,9 @@ struct ReferenceModel {
         let at = request.revision <= 0 ? revision : request.revision
         if at > revision { throw .futureRevision }
         if at < compactRevision { throw .compacted(compactRevision: compactRevision) }
-        var kvs = state(at: at).values.filter { request.range.contains($0.key) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        var kvs = state(at: at).values.filter { request.range.contains($0.key) }.sorted {
+            $0.key.lexicographicallyPrecedes($1.key)
+        }
         let count = kvs.count
         if request.maxModRevision != 0 { kvs.removeAll { $0.modRevision > request.maxModRevision } }
         if request.minModRevision != 0 { kvs.removeAll { $0.modRevision < request.minModRevision } }
@@ -62,7 +64,11 @@ struct ReferenceModel {
             kvs = Array(kvs.prefix(Int(request.limit)))
             more = true
         }
-        if request.keysOnly { kvs = kvs.map { var kv = $0; kv.value = []; return kv } }
+        if request.keysOnly {
+            kvs = kvs.map {
+                var kv = $0; kv.value = []; return kv
+            }
+        }
         return RangeResult(kvs: kvs, more: more, count: Int64(count), revision: revision)
     }
 
@@ -74,9 +80,18 @@ struct ReferenceModel {
         }
         for (key, value) in puts {
             let previous = latest(key)
-            changed.append((key, KeyValue(
-                key: key, createRevision: previous?.createRevision ?? next, modRevision: next,
-                version: (previous?.version ?? 0) + 1, value: value)))
+            changed.append(
+                (
+                    key,
+                    KeyValue(
+                        key: key,
+                        createRevision: previous?.createRevision ?? next,
+                        modRevision: next,
+                        version: (previous?.version ?? 0) + 1,
+                        value: value
+                    )
+                )
+            )
         }
         guard !changed.isEmpty else { return revision }
         revision = next
@@ -132,10 +147,12 @@ struct ModelTests {
                 let txn = TxnRequest(
                     compares: [Compare(key: key, .equal, .version(version))],
                     success: [.put(PutRequest(key: target, value: b("t\(step)")))],
-                    failure: [.deleteRange(DeleteRangeRequest(range: KeyRange(key: target)))])
+                    failure: [.deleteRange(DeleteRangeRequest(range: KeyRange(key: target)))]
+                )
                 let result = try await f.store.txn(.etcd, txn)
                 let succeeded = (model.latest(key)?.version ?? 0) == version
-                let expected = succeeded
+                let expected =
+                    succeeded
                     ? model.apply(puts: [(target, b("t\(step)"))], deletes: [])
                     : model.apply(puts: [], deletes: [KeyRange(key: target)])
                 #expect(result.succeeded == succeeded && result.revision == expected, "\(where_)")
@@ -150,7 +167,8 @@ struct ModelTests {
             default:
                 var request = RangeRequest(range: randomRange())
                 let low = max(model.compactRevision - 2, 0)
-                request.revision = Bool.random(using: &random) ? 0 : Revision.random(in: low...(model.revision + 1), using: &random)
+                request.revision =
+                    Bool.random(using: &random) ? 0 : Revision.random(in: low...(model.revision + 1), using: &random)
                 request.limit = Int64.random(in: 0..<4, using: &random)
                 request.keysOnly = Int.random(in: 0..<5, using: &random) == 0
                 request.countOnly = Int.random(in: 0..<8, using: &random) == 0

@@ -23,7 +23,9 @@ final class StoreFixture: @unchecked Sendable {
         (database, store) = try Self.open(directory.appending("db"), configuration, clock)
     }
 
-    static func open(_ path: String, _ configuration: MVCCStore.Configuration, _ clock: ManualClock) throws -> (RocksDB, MVCCStore) {
+    static func open(_ path: String, _ configuration: MVCCStore.Configuration, _ clock: ManualClock) throws -> (
+        RocksDB, MVCCStore
+    ) {
         var rocks = RocksDB.Configuration.defaults
         rocks.columnFamilies = MVCCStore.columnFamilies
         let database = try RocksDB(path: path, configuration: rocks)
@@ -50,7 +52,10 @@ final class StoreFixture: @unchecked Sendable {
 
     @discardableResult
     func delete(_ key: String, end: String = "", keyspace: Keyspace = .etcd) async throws -> DeleteRangeResult {
-        try await store.deleteRange(keyspace, DeleteRangeRequest(range: KeyRange(key: b(key), end: b(end)), prevKV: true))
+        try await store.deleteRange(
+            keyspace,
+            DeleteRangeRequest(range: KeyRange(key: b(key), end: b(end)), prevKV: true)
+        )
     }
 
     func get(_ key: String, revision: Revision = 0, keyspace: Keyspace = .etcd) throws -> KeyValue? {

@@ -27,7 +27,9 @@ struct WatchTests {
         try await f.delete("p/a")
         let events = try await collectEvents(watcher, count: 2)
         #expect(events.map(\.0) == [3, 5])
-        #expect(events[0].1.kind == .put && s(events[0].1.kv.value) == "1" && events[0].1.prevKV.map { s($0.value) } == "0")
+        #expect(
+            events[0].1.kind == .put && s(events[0].1.kv.value) == "1" && events[0].1.prevKV.map { s($0.value) } == "0"
+        )
         #expect(events[1].1.kind == .delete && events[1].1.kv.modRevision == 5 && events[1].1.kv.value.isEmpty)
         #expect(events[1].1.prevKV.map { s($0.value) } == "1")
         let puts = try await collectEvents(putsOnly, count: 1)
@@ -141,7 +143,9 @@ struct WatcherIndexTests {
         var random = SeededGenerator(seed: 42)
         var index = IntervalIndexProbe()
         var intervals: [Int: ([UInt8], [UInt8])] = [:]
-        func randomKey() -> [UInt8] { (0..<Int.random(in: 1...3, using: &random)).map { _ in UInt8.random(in: 97...100, using: &random) } }
+        func randomKey() -> [UInt8] {
+            (0..<Int.random(in: 1...3, using: &random)).map { _ in UInt8.random(in: 97...100, using: &random) }
+        }
         for id in 0..<300 {
             let a = randomKey()
             let b = randomKey()
@@ -155,7 +159,11 @@ struct WatcherIndexTests {
         }
         for _ in 0..<500 {
             let key = randomKey()
-            let expected = Set(intervals.filter { !key.lexicographicallyPrecedes($0.value.0) && key.lexicographicallyPrecedes($0.value.1) }.keys)
+            let expected = Set(
+                intervals.filter {
+                    !key.lexicographicallyPrecedes($0.value.0) && key.lexicographicallyPrecedes($0.value.1)
+                }.keys
+            )
             #expect(index.matches(key) == expected, "key \(key)")
         }
     }

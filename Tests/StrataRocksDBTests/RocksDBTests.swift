@@ -1,3 +1,4 @@
+import Foundation
 import StrataRocksDB
 import StrataTestSupport
 import Testing
@@ -182,7 +183,12 @@ struct RocksDBTests {
     @Test func inMemoryDatabaseWritesNothingToDisk() throws {
         let path = directory.appending("memory")
         do {
-            let db = try RocksDB(path: path, configuration: { var c = RocksDB.Configuration(); c.inMemory = true; return c }())
+            let db = try RocksDB(
+                path: path,
+                configuration: {
+                    var c = RocksDB.Configuration(); c.inMemory = true; return c
+                }()
+            )
             try db.put(b("k"), b("v"), sync: true)
             #expect(try s(db.get(b("k"))) == "v")
             try db.flush()
@@ -246,5 +252,3 @@ struct DataDirectoryLockTests {
         _ = try DataDirectoryLock(directory: path)
     }
 }
-
-import Foundation

@@ -3,7 +3,7 @@ import StrataTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Starts the real `strata` binary on free loopback ports with a temp data dir, as users run it.
@@ -21,7 +21,9 @@ struct ServerEndToEndTests {
         #expect(health.headers["content-type"] == "application/json")
         #expect(health.body == "{\"health\":\"true\",\"reason\":\"\"}\n")
         // Kind's liveness probe adds etcd's query parameters.
-        let probe = try #require(TestNetwork.get(port: server.adminPort, path: "/health?exclude=NOSPACE&serializable=true"))
+        let probe = try #require(
+            TestNetwork.get(port: server.adminPort, path: "/health?exclude=NOSPACE&serializable=true")
+        )
         #expect(probe.status == 200)
 
         let metrics = try #require(TestNetwork.get(port: server.adminPort, path: "/metrics"))
@@ -91,7 +93,9 @@ struct ServerEndToEndTests {
         #expect(
             second.output.contains(
                 "strata: error: data directory '\(dataDirectory)' is in use by another strata process (pid \(first.process.processIdentifier))"
-            ), "output:\n\(second.output)")
+            ),
+            "output:\n\(second.output)"
+        )
         // The first one is unaffected.
         #expect(TestNetwork.get(port: first.adminPort, path: "/health")?.status == 200)
         #expect(first.stop() == 0)
@@ -103,7 +107,10 @@ struct ServerEndToEndTests {
         defer { close(socket) }
         let server = try StrataProcess(dataDirectory: dataDirectory, adminPort: port)
         #expect(server.waitForExit(timeoutSeconds: 10) == 1, "output:\n\(server.output)")
-        #expect(server.output.contains("strata: error: cannot listen on 127.0.0.1:\(port) for admin HTTP"), "output:\n\(server.output)")
+        #expect(
+            server.output.contains("strata: error: cannot listen on 127.0.0.1:\(port) for admin HTTP"),
+            "output:\n\(server.output)"
+        )
     }
 
     @Test func inMemoryModeLeavesNoFiles() throws {
@@ -115,10 +122,16 @@ struct ServerEndToEndTests {
 
     @Test func invalidConfigStopsStartupWithKeyAndLine() throws {
         let path = directory.appending("bad.toml")
-        try "[server]\nlog_level = \"info\"\n[metrics]\nlisen = \"127.0.0.1:1\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "[server]\nlog_level = \"info\"\n[metrics]\nlisen = \"127.0.0.1:1\"\n".write(
+            toFile: path,
+            atomically: true,
+            encoding: .utf8
+        )
         let result = try runStrata(["serve", "--config", path])
         #expect(result.status == 1)
-        #expect(result.output == "strata: error: \(path):4: unknown key 'metrics.lisen' (did you mean 'metrics.listen'?)\n")
+        #expect(
+            result.output == "strata: error: \(path):4: unknown key 'metrics.lisen' (did you mean 'metrics.listen'?)\n"
+        )
 
         let check = try runStrata(["config", "check", path])
         #expect(check.status == 1)

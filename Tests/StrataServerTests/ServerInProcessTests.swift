@@ -1,9 +1,10 @@
+import Foundation
 import Logging
 import StrataCommon
 import StrataConfig
-import StrataServer
-import StrataRocksDB
 import StrataObservability
+import StrataRocksDB
+import StrataServer
 import StrataTestSupport
 import Synchronization
 import Testing
@@ -29,8 +30,10 @@ struct ServerInProcessTests {
     ) async throws {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let server = try StrataServer(
-            configuration: config, logger: Logger(label: "test"),
-            onAdminListening: { continuation.yield($0.port) })
+            configuration: config,
+            logger: Logger(label: "test"),
+            onAdminListening: { continuation.yield($0.port) }
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run(handleSignals: false) }
             var iterator = ports.makeAsyncIterator()
@@ -79,5 +82,3 @@ struct ServerInProcessTests {
         _ = try StrataServer(configuration: config, logger: Logger(label: "test"))
     }
 }
-
-import Foundation

@@ -1,7 +1,7 @@
 package import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Network helpers for end-to-end tests: free loopback ports and a minimal HTTP/1.1 client, so tests depend on no
@@ -17,7 +17,10 @@ package enum TestNetwork {
     }
 
     /// Runs a socket call that takes a `sockaddr` pointer with `address`.
-    private static func withSocketAddress<T>(_ address: inout sockaddr_in, _ body: (UnsafeMutablePointer<sockaddr>, socklen_t) -> T) -> T {
+    private static func withSocketAddress<T>(
+        _ address: inout sockaddr_in,
+        _ body: (UnsafeMutablePointer<sockaddr>, socklen_t) -> T
+    ) -> T {
         withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -81,7 +84,9 @@ package enum TestNetwork {
         var headers: [String: String] = [:]
         for line in head.dropFirst() {
             if let colon = line.firstIndex(of: ":") {
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                    in: .whitespaces
+                )
             }
         }
         return HTTPResponse(status: status, headers: headers, body: String(text[split.upperBound...]))
