@@ -32,7 +32,8 @@ struct TxnContext {
     let compactRevision: Revision
     var overlays: [UInt8: TxnOverlay] = [:]
     var changes: [(keyspace: Keyspace, event: Event, record: [UInt8])] = []
-    let batch = RocksDB.WriteBatch()
+    /// The writer's reusable batch (cleared for each transaction; only used under the writer lock).
+    let batch: RocksDB.WriteBatch
 
     var hasChanges: Bool { !changes.isEmpty }
     var writeRevision: Revision { beginRevision + 1 }
@@ -45,10 +46,21 @@ struct TxnContext {
 extension MVCCStore {
     // MARK: Public write operations
 
+    /// A plain put: the same semantics as a transaction holding just this put, without the transaction machinery
+    /// (this is the hot path of every front-end).
     package func put(_ keyspace: Keyspace, _ request: PutRequest) async throws(MVCCError) -> PutResult {
-        let result = try await txn(keyspace, TxnRequest(success: [.put(request)]))
-        guard case .put(let put) = result.results.first else { throw .storage("put produced no result") }
-        return put
+        if request.key.isEmpty { throw .emptyKey }
+        if request.ignoreValue && !request.value.isEmpty { throw .valueProvided }
+        if request.ignoreLease && request.lease != 0 { throw .leaseProvided }
+        let started = lessor.clock.now()
+        let (result, revision) = try write { context throws(MVCCError) -> PutResult in
+            if request.lease != 0 && !lessor.contains(request.lease) { throw .leaseNotFound }
+            return try executePut(keyspace, request, context: &context)
+        }
+        metrics.puts.increment()
+        if let revision { try await waitUntilDurable(revision) }
+        metrics.commitLatency.recordNanoseconds(lessor.clock.now() - started)
+        return result
     }
 
     package func deleteRange(_ keyspace: Keyspace, _ request: DeleteRangeRequest) async throws(MVCCError)
@@ -103,7 +115,9 @@ extension MVCCStore {
         if let failure = fatalError { throw .storage(failure) }
         if isClosed.load(ordering: .acquiring) { throw .closed }
         return try writer.withLock { state throws(MVCCError) -> (T, Revision?) in
-            var context = TxnContext(beginRevision: state.revision, compactRevision: state.compactRevision)
+            let batch = state.batch.batch
+            batch.clear()
+            var context = TxnContext(beginRevision: state.revision, compactRevision: state.compactRevision, batch: batch)
             let result = try body(&context)
             guard context.hasChanges else { return (result, nil) }
             let revision = context.writeRevision
@@ -378,7 +392,7 @@ extension MVCCStore {
         return TxnResult(succeeded: succeeded, results: results, revision: context.readRevision)
     }
 
-    private func executePut(_ keyspace: Keyspace, _ put: PutRequest, context: inout TxnContext) throws(MVCCError)
+    func executePut(_ keyspace: Keyspace, _ put: PutRequest, context: inout TxnContext) throws(MVCCError)
         -> PutResult
     {
         let previousRecord = try currentRecord(keyspace, put.key, context: context)

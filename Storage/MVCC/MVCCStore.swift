@@ -68,6 +68,8 @@ package final class MVCCStore: Sendable {
         var compactRevision: Revision
         /// Events written but not yet published (sync = always), in revision order.
         var unpublished: [(revision: Revision, events: [(Keyspace, Event)])] = []
+        /// One write batch reused by every transaction.
+        let batch = WriterBatch()
     }
 
     package let configuration: Configuration
@@ -260,6 +262,12 @@ package final class MVCCStore: Sendable {
         _ = old  // released outside the lock: releasing a snapshot takes RocksDB's mutex
         metrics.revision.record(revision)
     }
+}
+
+/// The writer's reusable batch. `@unchecked Sendable` because it lives in `WriterState` and is only ever touched
+/// while the writer lock is held.
+final class WriterBatch: @unchecked Sendable {
+    let batch = RocksDB.WriteBatch()
 }
 
 /// Metrics of the core, reported through swift-metrics (Prometheus on the admin port).
