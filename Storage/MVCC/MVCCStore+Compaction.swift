@@ -1,4 +1,5 @@
 internal import CoreMetrics
+internal import Dispatch
 internal import StrataLease
 package import StrataRocksDB
 internal import Synchronization
@@ -34,7 +35,18 @@ extension MVCCStore {
         metrics.compactRevision.record(revision)
         metrics.compactions.increment()
         compaction.withLock { $0.pending = max($0.pending ?? 0, revision) }
-        if physical { try runPendingCompaction() }
+        if physical { try await compactOffThePool() }
+    }
+
+    /// Runs ``runPendingCompaction()`` on a dispatch thread: it is long, blocking I/O, and the Swift cooperative pool
+    /// has only as many threads as cores.
+    func compactOffThePool() async throws(MVCCError) {
+        let outcome: Result<Void, MVCCError> = await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .utility).async {
+                continuation.resume(returning: Result { () throws(MVCCError) in try self.runPendingCompaction() })
+            }
+        }
+        try outcome.get()
     }
 
     /// Runs the physical part of the newest requested compaction, if any, alongside writers:
@@ -193,7 +205,7 @@ extension MVCCStore {
                 while !Task.isCancelled {
                     try await Task.sleep(nanoseconds: 100_000_000)
                     if self.compaction.withLock({ $0.pending != nil && !$0.running }) {
-                        try? self.runPendingCompaction()
+                        try? await self.compactOffThePool()
                     }
                 }
             }
