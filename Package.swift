@@ -21,6 +21,10 @@ let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
 ]
 
 // -----------------------------------------------------------------------------------------------
@@ -52,6 +56,37 @@ let storageTargets: [Target] = [
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ],
         path: "Storage/MVCC",
+        swiftSettings: strataSwiftSettings
+    ),
+]
+
+// -----------------------------------------------------------------------------------------------
+// Protocol front-ends (Protocols/<Name>). Generated code is its own target.
+
+let protocolTargets: [Target] = [
+    .target(
+        name: "StrataEtcdAPI",
+        dependencies: [
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ],
+        path: "Protocols/Etcd/API",
+        swiftSettings: strataSwiftSettings
+    ),
+    .target(
+        name: "StrataEtcd",
+        dependencies: [
+            "StrataEtcdAPI",
+            "StrataMVCC",
+            "StrataCommon",
+            "StrataObservability",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Protocols/Etcd/Server",
         swiftSettings: strataSwiftSettings
     ),
 ]
@@ -98,6 +133,7 @@ let sourceTargets: [Target] = [
             "StrataRocksDB",
             "StrataMVCC",
             "StrataLease",
+            "StrataEtcd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -164,6 +200,12 @@ let testTargets: [Target] = [
         swiftSettings: strataSwiftSettings
     ),
     .testTarget(
+        name: "StrataEtcdTests",
+        dependencies: ["strata", "StrataTestSupport"],
+        path: "Tests/StrataEtcdTests",
+        swiftSettings: strataSwiftSettings
+    ),
+    .testTarget(
         name: "StrataConfigTests",
         dependencies: ["StrataConfig", "StrataRocksDB", "StrataObservability", "StrataCommon", "StrataTestSupport"],
         path: "Tests/StrataConfigTests",
@@ -187,5 +229,5 @@ let package = Package(
         .executable(name: "strata", targets: ["strata"])
     ],
     dependencies: dependencies,
-    targets: storageTargets + sourceTargets + benchTargets + testTargets
+    targets: storageTargets + protocolTargets + sourceTargets + benchTargets + testTargets
 )

@@ -4,6 +4,7 @@ package import ServiceLifecycle
 package import StrataCommon
 package import StrataConfig
 private import StrataMVCC
+private import StrataEtcd
 package import StrataObservability
 private import StrataRocksDB
 private import UnixSignals
@@ -24,7 +25,7 @@ package struct StrataServer: Sendable {
     private let logger: Logger
 
     /// Front-ends this build contains. The protocol issues add theirs here.
-    package static let availableFrontEnds: [String] = []
+    package static let availableFrontEnds: [String] = ["etcd"]
 
     package init(
         configuration: StrataConfiguration,
@@ -81,7 +82,15 @@ package struct StrataServer: Sendable {
             logger: logger
         )
         self.admin = admin
-        self.services = [storage, AdminService(server: admin, onListening: onAdminListening)]
+        // Storage first (it shuts down last), then the front-ends, then the admin listener.
+        var services: [any Service] = [storage]
+        if frontEnds.contains("etcd") {
+            var etcd = EtcdFrontEnd.Configuration.defaults
+            etcd.listen = configuration.etcd.listen
+            services.append(EtcdFrontEnd(configuration: etcd, store: storage.store, logger: logger))
+        }
+        services.append(AdminService(server: admin, onListening: onAdminListening))
+        self.services = services
     }
 
     /// The group that runs everything until SIGTERM/SIGINT (graceful) or until one service fails.

@@ -27,6 +27,7 @@ package final class StrataProcess: @unchecked Sendable {
         dataDirectory: String,
         adminPort: Int = TestNetwork.freePort(),
         extraConfig: String = "",
+        etcdConfig: String = "[etcd]\nenabled = false",
         arguments: [String] = []
     ) throws {
         self.adminPort = adminPort
@@ -37,8 +38,7 @@ package final class StrataProcess: @unchecked Sendable {
             [server]
             data_dir = "\(dataDirectory)"
             log_level = "debug"
-            [etcd]
-            enabled = false
+            \(etcdConfig)
             [redis]
             enabled = false
             [iceberg]

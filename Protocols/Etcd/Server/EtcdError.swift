@@ -1,0 +1,59 @@
+package import GRPCCore
+package import StrataMVCC
+
+/// etcd's wire errors (api/v3rpc/rpctypes): clients match on code *and* exact message, so these strings are part
+/// of the protocol.
+package enum EtcdError {
+    package static let emptyKey = RPCError(code: .invalidArgument, message: "etcdserver: key is not provided")
+    package static let keyNotFound = RPCError(code: .invalidArgument, message: "etcdserver: key not found")
+    package static let valueProvided = RPCError(code: .invalidArgument, message: "etcdserver: value is provided")
+    package static let leaseProvided = RPCError(code: .invalidArgument, message: "etcdserver: lease is provided")
+    package static let tooManyOps = RPCError(
+        code: .invalidArgument, message: "etcdserver: too many operations in txn request")
+    package static let duplicateKey = RPCError(
+        code: .invalidArgument, message: "etcdserver: duplicate key given in txn request")
+    package static let invalidSortOption = RPCError(code: .invalidArgument, message: "etcdserver: invalid sort option")
+    package static let compacted = RPCError(
+        code: .outOfRange, message: "etcdserver: mvcc: required revision has been compacted")
+    package static let futureRevision = RPCError(
+        code: .outOfRange, message: "etcdserver: mvcc: required revision is a future revision")
+    package static let noSpace = RPCError(code: .resourceExhausted, message: "etcdserver: mvcc: database space exceeded")
+    package static let leaseNotFound = RPCError(code: .notFound, message: "etcdserver: requested lease not found")
+    package static let leaseExists = RPCError(code: .failedPrecondition, message: "etcdserver: lease already exists")
+    package static let leaseTTLTooLarge = RPCError(code: .outOfRange, message: "etcdserver: too large lease TTL")
+    package static let requestTooLarge = RPCError(code: .invalidArgument, message: "etcdserver: request is too large")
+    package static let stopped = RPCError(code: .unavailable, message: "etcdserver: server stopped")
+    package static let rangeStreamUnsupported = RPCError(
+        code: .unimplemented, message: "etcdserver: RangeStream is not supported by this server")
+
+    /// The one table from core errors to wire errors (etcd's `toGRPCErrorMap`).
+    package static func map(_ error: MVCCError) -> RPCError {
+        switch error {
+        case .compacted: compacted
+        case .futureRevision: futureRevision
+        case .emptyKey: emptyKey
+        case .keyNotFound: keyNotFound
+        case .valueProvided: valueProvided
+        case .leaseProvided: leaseProvided
+        case .leaseNotFound: leaseNotFound
+        case .leaseAlreadyExists: leaseExists
+        case .leaseTTLTooLarge: leaseTTLTooLarge
+        case .duplicateKey: duplicateKey
+        case .tooManyOperations: tooManyOps
+        case .emptyWatchRange: RPCError(code: .invalidArgument, message: "mvcc: watcher range is empty")
+        case .closed: stopped
+        case .unsupported(let what): RPCError(code: .unimplemented, message: "etcdserver: \(what)")
+        case .storage(let message): RPCError(code: .unknown, message: "etcdserver: storage: \(message)")
+        }
+    }
+
+    /// Runs a core call, turning its domain errors into etcd's wire errors.
+    @inline(__always)
+    package static func wire<T>(_ body: () async throws(MVCCError) -> T) async throws(RPCError) -> T {
+        do {
+            return try await body()
+        } catch {
+            throw map(error)
+        }
+    }
+}

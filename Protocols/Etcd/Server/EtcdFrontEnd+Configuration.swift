@@ -1,0 +1,19 @@
+package import StrataCommon
+
+extension EtcdFrontEnd {
+    /// The `[etcd]` section: where to listen and etcd's limits.
+    package struct Configuration: Sendable, Hashable {
+        package var listen = ListenAddress(host: "127.0.0.1", port: 2379)
+        /// etcd's `--max-request-bytes` (1.5 MiB).
+        package var maxRequestBytes = 1_572_864
+        /// etcd's `--max-txn-ops`.
+        package var maxTxnOperations = 128
+        /// Member name reported by the cluster API.
+        package var name = "default"
+        /// Cluster and member IDs in response headers (single member: fixed, stable across restarts).
+        package var clusterID: UInt64 = 0x1c7b_8f4d_2a51_3e09
+        package var memberID: UInt64 = 0x8e9e_05c5_2164_694d
+        package init() {}
+        package static var defaults: Self { Self() }
+    }
+}

@@ -1,0 +1,63 @@
+package import GRPCCore
+internal import GRPCNIOTransportHTTP2
+package import Logging
+package import ServiceLifecycle
+package import StrataCommon
+package import StrataMVCC
+internal import StrataObservability
+
+/// The etcd v3 gRPC front-end: one HTTP/2 listener serving etcd's services over the shared core.
+package struct EtcdFrontEnd: Service {
+    /// A single member never changes term; etcd's single-node term after its first election is 2.
+    static let raftTerm: UInt64 = 2
+
+    package let configuration: Configuration
+    let store: MVCCStore
+    let logger: Logger
+
+    package init(configuration: Configuration, store: MVCCStore, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+    }
+
+    var services: [any RegistrableRPCService] {
+        [KVService(store: store, configuration: configuration)]
+    }
+
+    package func run() async throws {
+        let listen = configuration.listen
+        let address: GRPCNIOTransportCore.SocketAddress =
+            listen.host.contains(":")
+            ? .ipv6(host: listen.host, port: listen.port)
+            : .ipv4(host: listen.host == "localhost" ? "127.0.0.1" : listen.host, port: listen.port)
+        let transport = HTTP2ServerTransport.Posix(
+            address: address,
+            transportSecurity: .plaintext,
+            config: .defaults { config in
+                // etcd lets clients ping every 5 s, with or without calls (kube-apiserver pings idle streams every
+                // 30 s); grpc-swift's default (5 min, no pings without calls) would answer them with GOAWAY.
+                config.connection.keepalive.clientBehavior = .init(
+                    minPingIntervalWithoutCalls: .seconds(5), allowWithoutCalls: true)
+                // etcd's gRPC receive limit: --max-request-bytes plus 512 KiB of envelope.
+                config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes + 512 * 1024
+            })
+        let server = GRPCServer(transport: transport, services: services)
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    do {
+                        try await server.serve()
+                    } catch {
+                        throw ListenError(component: "etcd gRPC", address: listen, underlying: error)
+                    }
+                }
+                if let bound = try? await transport.listeningAddress {
+                    logger.info("etcd v3 gRPC listening on \(bound)")
+                }
+            }
+        } onGracefulShutdown: {
+            server.beginGracefulShutdown()
+        }
+    }
+}

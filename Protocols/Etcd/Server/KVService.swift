@@ -1,0 +1,152 @@
+internal import Foundation
+package import GRPCCore
+package import StrataEtcdAPI
+package import StrataMVCC
+
+/// etcd's KV service over the shared core: validate, translate, call the store, fill the header, map errors.
+package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
+    let store: MVCCStore
+    let configuration: EtcdFrontEnd.Configuration
+
+    package init(store: MVCCStore, configuration: EtcdFrontEnd.Configuration) {
+        self.store = store
+        self.configuration = configuration
+    }
+
+    func header(_ revision: Revision) -> Etcdserverpb_ResponseHeader {
+        var header = Etcdserverpb_ResponseHeader()
+        header.clusterID = configuration.clusterID
+        header.memberID = configuration.memberID
+        header.revision = revision
+        header.raftTerm = EtcdFrontEnd.raftTerm
+        return header
+    }
+
+    package func range(
+        request: Etcdserverpb_RangeRequest,
+        context: ServerContext
+    ) async throws -> Etcdserverpb_RangeResponse {
+        let core = try Self.translate { () throws(EtcdRequestError) in try RangeRequest(request) }
+        let result = try await EtcdError.wire { () throws(MVCCError) in try store.range(.etcd, core) }
+        return rangeResponse(result)
+    }
+
+    func rangeResponse(_ result: RangeResult) -> Etcdserverpb_RangeResponse {
+        var response = Etcdserverpb_RangeResponse()
+        response.header = header(result.revision)
+        response.kvs = result.kvs.map(\.proto)
+        response.more = result.more
+        response.count = result.count
+        return response
+    }
+
+    package func rangeStream(
+        request: Etcdserverpb_RangeRequest,
+        response: RPCWriter<Etcdserverpb_RangeStreamResponse>,
+        context: ServerContext
+    ) async throws {
+        // Newer clients try RangeStream and fall back to Range on Unimplemented (COMPATIBILITY.md §2.1).
+        throw EtcdError.rangeStreamUnsupported
+    }
+
+    package func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
+        guard request.key.count + request.value.count <= configuration.maxRequestBytes else {
+            throw EtcdError.requestTooLarge
+        }
+        let result = try await EtcdError.wire { () throws(MVCCError) in try await store.put(.etcd, PutRequest(request)) }
+        return putResponse(result)
+    }
+
+    func putResponse(_ result: PutResult) -> Etcdserverpb_PutResponse {
+        var response = Etcdserverpb_PutResponse()
+        response.header = header(result.revision)
+        if let prev = result.prevKV { response.prevKv = prev.proto }
+        return response
+    }
+
+    package func deleteRange(
+        request: Etcdserverpb_DeleteRangeRequest,
+        context: ServerContext
+    ) async throws -> Etcdserverpb_DeleteRangeResponse {
+        let result = try await EtcdError.wire { () throws(MVCCError) in
+            try await store.deleteRange(.etcd, DeleteRangeRequest(request))
+        }
+        return deleteResponse(result)
+    }
+
+    func deleteResponse(_ result: DeleteRangeResult) -> Etcdserverpb_DeleteRangeResponse {
+        var response = Etcdserverpb_DeleteRangeResponse()
+        response.header = header(result.revision)
+        response.deleted = result.deleted
+        response.prevKvs = result.prevKVs.map(\.proto)
+        return response
+    }
+
+    package func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse {
+        guard Self.payloadSize(request) <= configuration.maxRequestBytes else { throw EtcdError.requestTooLarge }
+        let core = try Self.translate { () throws(EtcdRequestError) in try TxnRequest(request) }
+        let result = try await EtcdError.wire { () throws(MVCCError) in try await store.txn(.etcd, core) }
+        return txnResponse(result)
+    }
+
+    func txnResponse(_ result: TxnResult) -> Etcdserverpb_TxnResponse {
+        var response = Etcdserverpb_TxnResponse()
+        response.header = header(result.revision)
+        response.succeeded = result.succeeded
+        response.responses = result.results.map { operation in
+            var op = Etcdserverpb_ResponseOp()
+            switch operation {
+            case .range(let range): op.responseRange = rangeResponse(range)
+            case .put(let put): op.responsePut = putResponse(put)
+            case .deleteRange(let delete): op.responseDeleteRange = deleteResponse(delete)
+            case .txn(let nested): op.responseTxn = txnResponse(nested)
+            }
+            return op
+        }
+        return response
+    }
+
+    package func compact(
+        request: Etcdserverpb_CompactionRequest,
+        context: ServerContext
+    ) async throws -> Etcdserverpb_CompactionResponse {
+        try await EtcdError.wire { () throws(MVCCError) in
+            try await store.compact(request.revision, physical: request.physical)
+        }
+        var response = Etcdserverpb_CompactionResponse()
+        response.header = header(store.currentRevision)
+        return response
+    }
+
+    /// Bytes of keys and values a transaction carries (etcd limits the whole request to `--max-request-bytes`).
+    static func payloadSize(_ request: Etcdserverpb_TxnRequest) -> Int {
+        func size(_ ops: [Etcdserverpb_RequestOp]) -> Int {
+            ops.reduce(0) { total, op in
+                switch op.request {
+                case .requestPut(let put): total + put.key.count + put.value.count
+                case .requestRange(let range): total + range.key.count + range.rangeEnd.count
+                case .requestDeleteRange(let delete): total + delete.key.count + delete.rangeEnd.count
+                case .requestTxn(let nested): total + payloadSize(nested)
+                case nil: total
+                }
+            }
+        }
+        let compares = request.compare.reduce(0) { total, compare in
+            var bytes = compare.key.count + compare.rangeEnd.count
+            if case .value(let value) = compare.targetUnion { bytes += value.count }
+            return total + bytes
+        }
+        return compares + size(request.success) + size(request.failure)
+    }
+
+    static func translate<T>(_ body: () throws(EtcdRequestError) -> T) throws(RPCError) -> T {
+        do {
+            return try body()
+        } catch {
+            switch error {
+            case .invalidSortOption: throw EtcdError.invalidSortOption
+            case .invalidCompare: throw RPCError(code: .invalidArgument, message: "etcdserver: invalid compare")
+            }
+        }
+    }
+}
