@@ -79,6 +79,7 @@ let protocolTargets: [Target] = [
         dependencies: [
             "StrataEtcdAPI",
             "StrataMVCC",
+            "StrataLease",
             "StrataCommon",
             "StrataObservability",
             .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -249,6 +249,13 @@ package final class WatchHub: Sendable {
 
     // MARK: Progress
 
+    func isSynced(_ id: Int) -> Bool {
+        state.withLock { state in
+            guard let watcher = state.watchers[id], case .live = watcher.mode else { return false }
+            return watcher.bufferedCount == 0
+        }
+    }
+
     /// Queues a progress notification for a caught-up watcher with nothing buffered; false if it is not caught up.
     func requestProgress(_ id: Int) -> Bool {
         let (queued, continuation) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
@@ -411,6 +418,9 @@ package final class Watcher: Sendable, AsyncSequence {
     package func requestProgress() -> Bool { hub.requestProgress(id) }
 
     package func cancel() { hub.cancel(id) }
+
+    /// Caught up and nothing buffered (what etcd's RequestProgress requires of every watcher on a stream).
+    package var isSynced: Bool { hub.isSynced(id) }
 
     package struct AsyncIterator: AsyncIteratorProtocol {
         let watcher: Watcher

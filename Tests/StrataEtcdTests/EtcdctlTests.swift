@@ -6,6 +6,54 @@ import Testing
 struct Etcdctl {
     let port: Int
 
+    /// A long-running etcdctl (watch) whose output is collected until `stop()`.
+    final class Background: @unchecked Sendable {
+        let process = Process()
+        let pipe = Pipe()
+        private let lock = NSLock()
+        private var collected = Data()
+
+        func start() throws {
+            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let data = handle.availableData
+                guard let self else { return }
+                self.lock.lock()
+                self.collected.append(data)
+                self.lock.unlock()
+            }
+            try process.run()
+        }
+
+        var output: String {
+            lock.lock()
+            defer { lock.unlock() }
+            return String(decoding: collected, as: UTF8.self)
+        }
+
+        func waitForOutput(containing text: String, timeoutSeconds: Double) -> String {
+            let deadline = Date().addingTimeInterval(timeoutSeconds)
+            while Date() < deadline && !output.contains(text) { Thread.sleep(forTimeInterval: 0.02) }
+            return output
+        }
+
+        func stop() {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            pipe.fileHandleForReading.readabilityHandler = nil
+        }
+    }
+
+    func background(_ arguments: [String]) throws -> Background {
+        let background = Background()
+        background.process.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
+        background.process.arguments = ["--endpoints=127.0.0.1:\(port)", "--dial-timeout=5s"] + arguments
+        background.process.environment = ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]
+        background.process.standardOutput = background.pipe
+        background.process.standardError = background.pipe
+        try background.start()
+        return background
+    }
+
     /// Output of a command that must succeed.
     func ok(_ arguments: String..., input: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let result = try call(arguments, input: input)
@@ -32,9 +80,8 @@ struct Etcdctl {
     }
 }
 
-/// etcdctl against the real `strata` binary: the KV service (watch, lease and maintenance come with the rest of the
-/// etcd front-end).
-@Suite("etcdctl end to end (KV)", .serialized)
+/// etcdctl against the real `strata` binary: KV, Watch and Lease (cluster, maintenance and auth come next).
+@Suite("etcdctl end to end", .serialized)
 final class EtcdctlTests {
     let directory = TemporaryDirectory()
     let server: StrataProcess
@@ -105,6 +152,45 @@ final class EtcdctlTests {
         #expect(old.status != 0 && old.output.contains("required revision has been compacted"))
         let future = try etcdctl.call(["get", "c", "--rev=\(revision + 100)"])
         #expect(future.status != 0 && future.output.contains("required revision is a future revision"))
+    }
+
+    @Test func watchReplaysHistoryWithPrevKV() throws {
+        let first = try etcdctl.ok("put", "w/1", "a", "-w", "json")
+        let start = try #require(Self.revision(of: first))
+        _ = try etcdctl.ok("put", "w/1", "b")
+        _ = try etcdctl.ok("del", "w/1")
+        // Replay from history, then stop once the three events arrived (etcdctl watch runs until killed).
+        let watch = try etcdctl.background(["watch", "w/", "--prefix", "--prev-kv", "--rev=\(start)"])
+        let output = watch.waitForOutput(containing: "DELETE", timeoutSeconds: 10)
+        watch.stop()
+        #expect(output.hasPrefix("PUT\nw/1\na\nPUT\nw/1\na\nw/1\nb\nDELETE\nw/1\nb\nw/1\n"), "got: \(output)")
+    }
+
+    @Test func liveWatchSeesNewWrites() throws {
+        let watch = try etcdctl.background(["watch", "live"])
+        // The watch starts "now", so write until one write lands after it was created.
+        var output = ""
+        for attempt in 0..<50 where !output.contains("PUT") {
+            _ = try etcdctl.ok("put", "live", "\(attempt)")
+            output = watch.waitForOutput(containing: "PUT", timeoutSeconds: 0.2)
+        }
+        watch.stop()
+        #expect(output.hasPrefix("PUT\nlive\n"), "got: \(output)")
+    }
+
+    @Test func leaseLifecycle() throws {
+        let granted = try etcdctl.ok("lease", "grant", "30")
+        let id = try #require(granted.split(separator: " ").dropFirst().first.map(String.init))
+        #expect(granted == "lease \(id) granted with TTL(30s)\n")
+        _ = try etcdctl.ok("put", "held", "v", "--lease=\(id)")
+        #expect(try etcdctl.ok("lease", "timetolive", id, "--keys").contains("attached keys([held])"))
+        #expect(try etcdctl.ok("lease", "keep-alive", "--once", id) == "lease \(id) keepalived with TTL(30)\n")
+        #expect(try etcdctl.ok("lease", "list").contains(id))
+        #expect(try etcdctl.ok("lease", "revoke", id) == "lease \(id) revoked\n")
+        #expect(try etcdctl.ok("get", "held") == "")
+        #expect(try etcdctl.ok("lease", "timetolive", id) == "lease \(id) already expired\n")
+        let missing = try etcdctl.call(["lease", "revoke", "1234"])
+        #expect(missing.status != 0 && missing.output.contains("requested lease not found"))
     }
 
     @Test func endpointHealth() throws {

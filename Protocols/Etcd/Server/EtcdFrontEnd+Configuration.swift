@@ -1,4 +1,6 @@
 package import StrataCommon
+package import StrataEtcdAPI
+package import StrataMVCC
 
 extension EtcdFrontEnd {
     /// The `[etcd]` section: where to listen and etcd's limits.
@@ -15,5 +17,17 @@ extension EtcdFrontEnd {
         package var memberID: UInt64 = 0x8e9e_05c5_2164_694d
         package init() {}
         package static var defaults: Self { Self() }
+    }
+}
+
+extension EtcdFrontEnd.Configuration {
+    /// The response header every etcd response carries.
+    package func header(_ revision: Revision) -> Etcdserverpb_ResponseHeader {
+        var header = Etcdserverpb_ResponseHeader()
+        header.clusterID = clusterID
+        header.memberID = memberID
+        header.revision = revision
+        header.raftTerm = EtcdFrontEnd.raftTerm
+        return header
     }
 }

@@ -22,7 +22,11 @@ package struct EtcdFrontEnd: Service {
     }
 
     var services: [any RegistrableRPCService] {
-        [KVService(store: store, configuration: configuration)]
+        [
+            KVService(store: store, configuration: configuration),
+            LeaseService(store: store, configuration: configuration),
+            WatchService(store: store, configuration: configuration),
+        ]
     }
 
     package func run() async throws {

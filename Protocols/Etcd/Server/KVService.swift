@@ -14,12 +14,7 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     }
 
     func header(_ revision: Revision) -> Etcdserverpb_ResponseHeader {
-        var header = Etcdserverpb_ResponseHeader()
-        header.clusterID = configuration.clusterID
-        header.memberID = configuration.memberID
-        header.revision = revision
-        header.raftTerm = EtcdFrontEnd.raftTerm
-        return header
+        configuration.header(revision)
     }
 
     package func range(
