@@ -3,8 +3,8 @@ private import Prometheus
 package import ServiceLifecycle
 package import StrataCommon
 package import StrataConfig
-private import StrataMVCC
 private import StrataEtcd
+private import StrataMVCC
 package import StrataObservability
 private import StrataRocksDB
 private import UnixSignals

@@ -117,7 +117,11 @@ extension MVCCStore {
         return try writer.withLock { state throws(MVCCError) -> (T, Revision?) in
             let batch = state.batch.batch
             batch.clear()
-            var context = TxnContext(beginRevision: state.revision, compactRevision: state.compactRevision, batch: batch)
+            var context = TxnContext(
+                beginRevision: state.revision,
+                compactRevision: state.compactRevision,
+                batch: batch
+            )
             let result = try body(&context)
             guard context.hasChanges else { return (result, nil) }
             let revision = context.writeRevision

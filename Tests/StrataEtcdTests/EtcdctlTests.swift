@@ -55,9 +55,15 @@ struct Etcdctl {
     }
 
     /// Output of a command that must succeed.
-    func ok(_ arguments: String..., input: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+    func ok(_ arguments: String..., input: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws
+        -> String
+    {
         let result = try call(arguments, input: input)
-        #expect(result.status == 0, "etcdctl \(arguments.joined(separator: " ")) failed: \(result.output)", sourceLocation: sourceLocation)
+        #expect(
+            result.status == 0,
+            "etcdctl \(arguments.joined(separator: " ")) failed: \(result.output)",
+            sourceLocation: sourceLocation
+        )
         return result.output
     }
 
@@ -91,7 +97,8 @@ final class EtcdctlTests {
         let port = TestNetwork.freePort()
         server = try StrataProcess(
             dataDirectory: directory.appending("data"),
-            etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\"")
+            etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\""
+        )
         etcdctl = Etcdctl(port: port)
         #expect(server.waitUntilHealthy(), "output:\n\(server.output)")
     }
@@ -124,7 +131,8 @@ final class EtcdctlTests {
         #expect(limited.contains("\"more\":true") && limited.contains("\"count\":3"))
         #expect(
             try etcdctl.ok("get", "a/", "--prefix", "--sort-by=VALUE", "--order=ASCEND", "--print-value-only")
-                == "x\ny\nz\n")
+                == "x\ny\nz\n"
+        )
         #expect(try etcdctl.ok("get", "a/", "--prefix", "--order=DESCEND", "--keys-only") == "a/3\n\na/2\n\na/1\n\n")
         let json = try etcdctl.ok("get", "a/1", "-w", "json")
         #expect(json.contains("\"count\":1") && json.contains("\"version\":1"))
@@ -193,6 +201,25 @@ final class EtcdctlTests {
         #expect(missing.status != 0 && missing.output.contains("requested lease not found"))
     }
 
+    @Test func clusterAndMaintenance() throws {
+        let members = try etcdctl.ok("member", "list")
+        #expect(
+            members.hasPrefix(
+                "8e9e05c52164694d, started, default, http://127.0.0.1:2380, http://127.0.0.1:\(etcdctl.port), false"
+            )
+        )
+        let status = try etcdctl.ok("endpoint", "status")
+        #expect(status.contains(", 8e9e05c52164694d, 3.5.17, "), "got: \(status)")
+        #expect(try etcdctl.ok("alarm", "list") == "")
+        #expect(try etcdctl.ok("defrag").contains("Finished defragmenting etcd member"))
+        let hash1 = try etcdctl.ok("endpoint", "hashkv")
+        #expect(try etcdctl.ok("endpoint", "hashkv") == hash1)
+        let add = try etcdctl.call(["member", "add", "second", "--peer-urls=http://127.0.0.1:2390"])
+        #expect(add.status != 0 && add.output.contains("re-configuration failed due to not enough started members"))
+        let auth = try etcdctl.call(["user", "list"])
+        #expect(auth.status != 0 && auth.output.contains("authentication is not enabled"))
+    }
+
     @Test func endpointHealth() throws {
         #expect(try etcdctl.ok("endpoint", "health").contains("is healthy"))
     }
@@ -200,5 +227,26 @@ final class EtcdctlTests {
     static func revision(of json: String) -> Int? {
         guard let range = json.range(of: "\"revision\":") else { return nil }
         return Int(json[range.upperBound...].prefix { $0.isNumber })
+    }
+}
+
+@Suite("strata with etcd enabled: lifecycle")
+struct EtcdLifecycleTests {
+    @Test func sigtermExitsCleanlyAndDataSurvivesRestart() throws {
+        let directory = TemporaryDirectory()
+        let port = TestNetwork.freePort()
+        let config = "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\""
+        let etcdctl = Etcdctl(port: port)
+        let first = try StrataProcess(dataDirectory: directory.appending("data"), etcdConfig: config)
+        #expect(first.waitUntilHealthy(), "output:\n\(first.output)")
+        _ = try etcdctl.ok("put", "durable", "yes")
+        let hash = try etcdctl.ok("endpoint", "hashkv")
+        #expect(first.stop(signal: SIGTERM, timeoutSeconds: 5) == 0, "output:\n\(first.output)")
+
+        let second = try StrataProcess(dataDirectory: directory.appending("data"), etcdConfig: config)
+        #expect(second.waitUntilHealthy(), "output:\n\(second.output)")
+        #expect(try etcdctl.ok("get", "durable", "--print-value-only") == "yes\n")
+        #expect(try etcdctl.ok("endpoint", "hashkv") == hash)  // stable across restarts
+        #expect(second.stop(signal: SIGTERM, timeoutSeconds: 5) == 0)
     }
 }

@@ -104,7 +104,8 @@ extension TxnRequest {
         self.init(
             compares: compares,
             success: try request.success.map { op throws(EtcdRequestError) in try TxnOperation(op) },
-            failure: try request.failure.map { op throws(EtcdRequestError) in try TxnOperation(op) })
+            failure: try request.failure.map { op throws(EtcdRequestError) in try TxnOperation(op) }
+        )
     }
 }
 

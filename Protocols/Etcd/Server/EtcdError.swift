@@ -9,22 +9,35 @@ package enum EtcdError {
     package static let valueProvided = RPCError(code: .invalidArgument, message: "etcdserver: value is provided")
     package static let leaseProvided = RPCError(code: .invalidArgument, message: "etcdserver: lease is provided")
     package static let tooManyOps = RPCError(
-        code: .invalidArgument, message: "etcdserver: too many operations in txn request")
+        code: .invalidArgument,
+        message: "etcdserver: too many operations in txn request"
+    )
     package static let duplicateKey = RPCError(
-        code: .invalidArgument, message: "etcdserver: duplicate key given in txn request")
+        code: .invalidArgument,
+        message: "etcdserver: duplicate key given in txn request"
+    )
     package static let invalidSortOption = RPCError(code: .invalidArgument, message: "etcdserver: invalid sort option")
     package static let compacted = RPCError(
-        code: .outOfRange, message: "etcdserver: mvcc: required revision has been compacted")
+        code: .outOfRange,
+        message: "etcdserver: mvcc: required revision has been compacted"
+    )
     package static let futureRevision = RPCError(
-        code: .outOfRange, message: "etcdserver: mvcc: required revision is a future revision")
-    package static let noSpace = RPCError(code: .resourceExhausted, message: "etcdserver: mvcc: database space exceeded")
+        code: .outOfRange,
+        message: "etcdserver: mvcc: required revision is a future revision"
+    )
+    package static let noSpace = RPCError(
+        code: .resourceExhausted,
+        message: "etcdserver: mvcc: database space exceeded"
+    )
     package static let leaseNotFound = RPCError(code: .notFound, message: "etcdserver: requested lease not found")
     package static let leaseExists = RPCError(code: .failedPrecondition, message: "etcdserver: lease already exists")
     package static let leaseTTLTooLarge = RPCError(code: .outOfRange, message: "etcdserver: too large lease TTL")
     package static let requestTooLarge = RPCError(code: .invalidArgument, message: "etcdserver: request is too large")
     package static let stopped = RPCError(code: .unavailable, message: "etcdserver: server stopped")
     package static let rangeStreamUnsupported = RPCError(
-        code: .unimplemented, message: "etcdserver: RangeStream is not supported by this server")
+        code: .unimplemented,
+        message: "etcdserver: RangeStream is not supported by this server"
+    )
 
     /// The one table from core errors to wire errors (etcd's `toGRPCErrorMap`).
     package static func map(_ error: MVCCError) -> RPCError {

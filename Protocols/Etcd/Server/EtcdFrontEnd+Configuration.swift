@@ -10,6 +10,9 @@ extension EtcdFrontEnd {
         package var maxRequestBytes = 1_572_864
         /// etcd's `--max-txn-ops`.
         package var maxTxnOperations = 128
+        /// etcd's `--quota-backend-bytes` (2 GiB): above it the NOSPACE alarm is raised and writes fail until an
+        /// operator frees space and disarms it.
+        package var quotaBackendBytes: Int64 = 2 << 30
         /// Member name reported by the cluster API.
         package var name = "default"
         /// Cluster and member IDs in response headers (single member: fixed, stable across restarts).

@@ -7,10 +7,12 @@ package import StrataMVCC
 package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     let store: MVCCStore
     let configuration: EtcdFrontEnd.Configuration
+    let alarms: AlarmTable
 
-    package init(store: MVCCStore, configuration: EtcdFrontEnd.Configuration) {
+    package init(store: MVCCStore, configuration: EtcdFrontEnd.Configuration, alarms: AlarmTable = AlarmTable()) {
         self.store = store
         self.configuration = configuration
+        self.alarms = alarms
     }
 
     func header(_ revision: Revision) -> Etcdserverpb_ResponseHeader {
@@ -44,11 +46,14 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         throw EtcdError.rangeStreamUnsupported
     }
 
-    package func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
+    package func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse
+    {
         guard request.key.count + request.value.count <= configuration.maxRequestBytes else {
             throw EtcdError.requestTooLarge
         }
-        let result = try await EtcdError.wire { () throws(MVCCError) in try await store.put(.etcd, PutRequest(request)) }
+        try alarms.checkWritable()
+        let result = try await EtcdError.wire { () throws(MVCCError) in try await store.put(.etcd, PutRequest(request))
+        }
         return putResponse(result)
     }
 
@@ -63,6 +68,7 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         request: Etcdserverpb_DeleteRangeRequest,
         context: ServerContext
     ) async throws -> Etcdserverpb_DeleteRangeResponse {
+        try alarms.checkWritable()
         let result = try await EtcdError.wire { () throws(MVCCError) in
             try await store.deleteRange(.etcd, DeleteRangeRequest(request))
         }
@@ -77,9 +83,11 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         return response
     }
 
-    package func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse {
+    package func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse
+    {
         guard Self.payloadSize(request) <= configuration.maxRequestBytes else { throw EtcdError.requestTooLarge }
         let core = try Self.translate { () throws(EtcdRequestError) in try TxnRequest(request) }
+        if Self.hasWrites(request) { try alarms.checkWritable() }
         let result = try await EtcdError.wire { () throws(MVCCError) in try await store.txn(.etcd, core) }
         return txnResponse(result)
     }
@@ -111,6 +119,17 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         var response = Etcdserverpb_CompactionResponse()
         response.header = header(store.currentRevision)
         return response
+    }
+
+    /// Whether any branch of the transaction writes (etcd refuses only those under NOSPACE).
+    static func hasWrites(_ request: Etcdserverpb_TxnRequest) -> Bool {
+        (request.success + request.failure).contains { op in
+            switch op.request {
+            case .requestPut, .requestDeleteRange: true
+            case .requestTxn(let nested): hasWrites(nested)
+            case .requestRange, nil: false
+            }
+        }
     }
 
     /// Bytes of keys and values a transaction carries (etcd limits the whole request to `--max-request-bytes`).

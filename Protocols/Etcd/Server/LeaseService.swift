@@ -1,22 +1,26 @@
+internal import Foundation
 package import GRPCCore
 package import StrataEtcdAPI
-package import StrataMVCC
 internal import StrataLease
+package import StrataMVCC
 
 /// etcd's Lease service over the core's leases (expiry runs in the core, so keys go without any client).
 package struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
     let store: MVCCStore
     let configuration: EtcdFrontEnd.Configuration
+    let alarms: AlarmTable
 
-    package init(store: MVCCStore, configuration: EtcdFrontEnd.Configuration) {
+    package init(store: MVCCStore, configuration: EtcdFrontEnd.Configuration, alarms: AlarmTable = AlarmTable()) {
         self.store = store
         self.configuration = configuration
+        self.alarms = alarms
     }
 
     package func leaseGrant(
         request: Etcdserverpb_LeaseGrantRequest,
         context: ServerContext
     ) async throws -> Etcdserverpb_LeaseGrantResponse {
+        try alarms.checkWritable()
         let lease = try await EtcdError.wire { () throws(MVCCError) in
             try await store.grantLease(id: request.id, ttl: request.ttl)
         }
@@ -87,5 +91,3 @@ package struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
         return response
     }
 }
-
-internal import Foundation

@@ -118,7 +118,8 @@ final class WatchStream: Sendable {
         } catch {
             created.watchID = -1
             created.canceled = true
-            created.cancelReason = error == .emptyWatchRange ? "mvcc: watcher range is empty" : EtcdError.map(error).message
+            created.cancelReason =
+                error == .emptyWatchRange ? "mvcc: watcher range is empty" : EtcdError.map(error).message
             try await send(created)
             return nil
         }
@@ -170,7 +171,8 @@ final class WatchStream: Sendable {
         var pieces: [[Mvccpb_Event]] = [[]]
         var size = 0
         for event in protoEvents {
-            let eventSize = event.kv.key.count + event.kv.value.count + event.prevKv.key.count + event.prevKv.value.count + 64
+            let eventSize =
+                event.kv.key.count + event.kv.value.count + event.prevKv.key.count + event.prevKv.value.count + 64
             if size + eventSize > configuration.maxRequestBytes && !pieces[pieces.count - 1].isEmpty {
                 pieces.append([])
                 size = 0

@@ -1,0 +1,201 @@
+internal import Dispatch
+package import GRPCCore
+package import StrataEtcdAPI
+package import StrataMVCC
+internal import StrataRocksDB
+internal import Synchronization
+
+/// Active alarms, shared by the services: a NOSPACE alarm makes writes fail until it is deactivated.
+package final class AlarmTable: Sendable {
+    private let alarms = Mutex<Set<Int>>([])
+
+    package init() {}
+
+    var active: [Etcdserverpb_AlarmType] {
+        alarms.withLock { $0.sorted().compactMap(Etcdserverpb_AlarmType.init(rawValue:)) }
+    }
+
+    var noSpace: Bool { alarms.withLock { $0.contains(Etcdserverpb_AlarmType.nospace.rawValue) } }
+
+    @discardableResult
+    func activate(_ alarm: Etcdserverpb_AlarmType) -> Bool { alarms.withLock { $0.insert(alarm.rawValue).inserted } }
+
+    @discardableResult
+    func deactivate(_ alarm: Etcdserverpb_AlarmType) -> Bool { alarms.withLock { $0.remove(alarm.rawValue) != nil } }
+
+    /// Fails a write while NOSPACE is active, with etcd's error.
+    func checkWritable() throws(RPCError) {
+        if noSpace { throw EtcdError.noSpace }
+    }
+}
+
+/// etcd's Maintenance service over the store.
+package struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
+    /// What Status reports: etcd-like and at least 3.5.13, the version from which kube-apiserver trusts RequestProgress.
+    static let reportedVersion = "3.5.17"
+
+    let store: MVCCStore
+    let configuration: EtcdFrontEnd.Configuration
+    let alarms: AlarmTable
+
+    package init(store: MVCCStore, configuration: EtcdFrontEnd.Configuration, alarms: AlarmTable) {
+        self.store = store
+        self.configuration = configuration
+        self.alarms = alarms
+    }
+
+    package func alarm(request: Etcdserverpb_AlarmRequest, context: ServerContext) async throws
+        -> Etcdserverpb_AlarmResponse
+    {
+        var response = Etcdserverpb_AlarmResponse()
+        response.header = configuration.header(store.currentRevision)
+        func member(_ alarm: Etcdserverpb_AlarmType) -> Etcdserverpb_AlarmMember {
+            var member = Etcdserverpb_AlarmMember()
+            member.memberID = configuration.memberID
+            member.alarm = alarm
+            return member
+        }
+        switch request.action {
+        case .get:
+            response.alarms = alarms.active.filter { request.alarm == .none || $0 == request.alarm }.map(member)
+        case .activate:
+            guard request.alarm != .none, request.memberID == configuration.memberID else { return response }
+            if alarms.activate(request.alarm) { response.alarms = [member(request.alarm)] }
+        case .deactivate:
+            if alarms.deactivate(request.alarm) { response.alarms = [member(request.alarm)] }
+        case .UNRECOGNIZED:
+            throw RPCError(code: .invalidArgument, message: "etcdserver: invalid alarm action")
+        }
+        return response
+    }
+
+    package func status(request: Etcdserverpb_StatusRequest, context: ServerContext) async throws
+        -> Etcdserverpb_StatusResponse
+    {
+        let revision = store.currentRevision
+        let database = store.database
+        var response = Etcdserverpb_StatusResponse()
+        response.header = configuration.header(revision)
+        response.version = Self.reportedVersion
+        response.dbSize = Int64(database.totalProperty(.totalSSTFilesSize) + database.totalProperty(.memtablesSize))
+        response.dbSizeInUse = Int64(
+            database.totalProperty(.estimatedLiveDataSize) + database.totalProperty(.memtablesSize)
+        )
+        response.leader = configuration.memberID
+        // No Raft log: the store revision is the monotonic index both counters stand for.
+        response.raftIndex = UInt64(revision)
+        response.raftAppliedIndex = UInt64(revision)
+        response.raftTerm = EtcdFrontEnd.raftTerm
+        response.errors = alarms.active.map { "memberID:\(configuration.memberID) alarm:\($0)" }
+        response.isLearner = false
+        return response
+    }
+
+    /// Compacts RocksDB's files on a background thread; reads and writes go on meanwhile.
+    package func defragment(
+        request: Etcdserverpb_DefragmentRequest,
+        context: ServerContext
+    ) async throws -> Etcdserverpb_DefragmentResponse {
+        let database = store.database
+        let outcome: Result<Void, any Error> = await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .utility).async {
+                continuation.resume(
+                    returning: Result { for family in database.columnFamilies { try database.compactRange(family) } }
+                )
+            }
+        }
+        if case .failure(let error) = outcome {
+            throw RPCError(code: .unknown, message: "etcdserver: defragment: \(error)")
+        }
+        var response = Etcdserverpb_DefragmentResponse()
+        response.header = configuration.header(store.currentRevision)
+        return response
+    }
+
+    /// CRC-32C of every key and record in the etcd keyspace at the current revision (stable across restarts).
+    package func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws
+        -> Etcdserverpb_HashResponse
+    {
+        let (revision, hash) = try await EtcdError.wire { () throws(MVCCError) in try hashKeyspace(at: 0) }
+        var response = Etcdserverpb_HashResponse()
+        response.header = configuration.header(revision)
+        response.hash = hash
+        return response
+    }
+
+    package func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws
+        -> Etcdserverpb_HashKVResponse
+    {
+        let (revision, hash) = try await EtcdError.wire { () throws(MVCCError) in try hashKeyspace(at: request.revision)
+        }
+        var response = Etcdserverpb_HashKVResponse()
+        response.header = configuration.header(store.currentRevision)
+        response.hash = hash
+        response.compactRevision = store.compactRevision
+        response.hashRevision = revision
+        return response
+    }
+
+    /// The keyspace at `revision` (0 = current) hashed key by key: key, create and mod revision, version, lease, value.
+    func hashKeyspace(at revision: Revision) throws(MVCCError) -> (Revision, UInt32) {
+        var request = RangeRequest(key: [0], end: [0])
+        request.revision = revision
+        let result = try store.range(.etcd, request)
+        var crc = CRC32C()
+        for kv in result.kvs {
+            crc.update(kv.key)
+            for number in [kv.createRevision, kv.modRevision, kv.version, kv.lease] {
+                withUnsafeBytes(of: number.bigEndian) { crc.update(Array($0)) }
+            }
+            crc.update(kv.value)
+        }
+        return (revision > 0 ? revision : result.revision, crc.value)
+    }
+
+    package func snapshot(
+        request: Etcdserverpb_SnapshotRequest,
+        response: RPCWriter<Etcdserverpb_SnapshotResponse>,
+        context: ServerContext
+    ) async throws {
+        throw RPCError(
+            code: .unimplemented,
+            message: "etcdserver: snapshot is not supported by this Strata version yet"
+        )
+    }
+
+    package func moveLeader(
+        request: Etcdserverpb_MoveLeaderRequest,
+        context: ServerContext
+    ) async throws -> Etcdserverpb_MoveLeaderResponse {
+        // The only member already leads; any other target is not a member.
+        guard request.targetID == configuration.memberID else {
+            throw RPCError(code: .failedPrecondition, message: "etcdserver: bad leader transferee")
+        }
+        var response = Etcdserverpb_MoveLeaderResponse()
+        response.header = configuration.header(store.currentRevision)
+        return response
+    }
+
+    package func downgrade(
+        request: Etcdserverpb_DowngradeRequest,
+        context: ServerContext
+    ) async throws -> Etcdserverpb_DowngradeResponse {
+        throw RPCError(code: .invalidArgument, message: "etcdserver: invalid downgrade target version")
+    }
+}
+
+/// CRC-32C (Castagnoli), as etcd uses for its hashes.
+struct CRC32C {
+    private static let table: [UInt32] = (0..<256).map { index in
+        var crc = UInt32(index)
+        for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+        return crc
+    }
+    private var crc: UInt32 = 0xFFFF_FFFF
+
+    mutating func update(_ bytes: [UInt8]) {
+        for byte in bytes { crc = Self.table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+    }
+
+    var value: UInt32 { crc ^ 0xFFFF_FFFF }
+}
