@@ -7,8 +7,8 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 # System packages: RocksDB (C API + pkg-config file) to build; the reference servers and real clients to test
 # and benchmark against.
 RUN_PACKAGES := librocksdb-dev pkg-config
-TEST_PACKAGES := $(RUN_PACKAGES) etcd-client curl
-BENCH_PACKAGES := $(TEST_PACKAGES) etcd-server
+TEST_PACKAGES := $(RUN_PACKAGES) etcd-client etcd-server curl
+BENCH_PACKAGES := $(TEST_PACKAGES)
 
 .PHONY: run test build build-release bench deps-run deps-test deps-bench clean format lint
 

@@ -202,7 +202,12 @@ let testTargets: [Target] = [
     ),
     .testTarget(
         name: "StrataEtcdTests",
-        dependencies: ["strata", "StrataTestSupport"],
+        dependencies: [
+            "strata", "StrataTestSupport", "StrataEtcdAPI",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ],
         path: "Tests/StrataEtcdTests",
         swiftSettings: strataSwiftSettings
     ),

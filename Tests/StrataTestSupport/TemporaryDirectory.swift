@@ -7,9 +7,11 @@ package final class TemporaryDirectory: Sendable {
     package init(prefix: String = "strata-test") {
         let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(created != nil, "mkdtemp failed")
-        path = String(cString: template.map { $0 }.withUnsafeBufferPointer { $0.baseAddress! })
+        let created: String? = template.withUnsafeMutableBufferPointer { buffer in
+            mkdtemp(buffer.baseAddress!).map { String(cString: $0) }
+        }
+        guard let created else { preconditionFailure("mkdtemp failed") }
+        path = created
     }
 
     package func appending(_ component: String) -> String { path + "/" + component }

@@ -93,16 +93,39 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     }
 
     func txnResponse(_ result: TxnResult) -> Etcdserverpb_TxnResponse {
-        var response = Etcdserverpb_TxnResponse()
+        var response = txnResponse(result, nested: false)
         response.header = header(result.revision)
+        return response
+    }
+
+    /// etcd fills only the top-level header completely: responses inside a transaction carry just their revision,
+    /// and a nested transaction's own header is left empty.
+    func txnResponse(_ result: TxnResult, nested: Bool) -> Etcdserverpb_TxnResponse {
+        func revisionOnly(_ revision: Revision) -> Etcdserverpb_ResponseHeader {
+            var header = Etcdserverpb_ResponseHeader()
+            header.revision = revision
+            return header
+        }
+        var response = Etcdserverpb_TxnResponse()
+        response.header = Etcdserverpb_ResponseHeader()
         response.succeeded = result.succeeded
         response.responses = result.results.map { operation in
             var op = Etcdserverpb_ResponseOp()
             switch operation {
-            case .range(let range): op.responseRange = rangeResponse(range)
-            case .put(let put): op.responsePut = putResponse(put)
-            case .deleteRange(let delete): op.responseDeleteRange = deleteResponse(delete)
-            case .txn(let nested): op.responseTxn = txnResponse(nested)
+            case .range(let range):
+                var inner = rangeResponse(range)
+                inner.header = revisionOnly(range.revision)
+                op.responseRange = inner
+            case .put(let put):
+                var inner = putResponse(put)
+                inner.header = revisionOnly(put.revision)
+                op.responsePut = inner
+            case .deleteRange(let delete):
+                var inner = deleteResponse(delete)
+                inner.header = revisionOnly(delete.revision)
+                op.responseDeleteRange = inner
+            case .txn(let nestedResult):
+                op.responseTxn = txnResponse(nestedResult, nested: true)
             }
             return op
         }
