@@ -87,7 +87,8 @@ package struct StrataServer: Sendable {
         if frontEnds.contains("etcd") {
             var etcd = EtcdFrontEnd.Configuration.defaults
             etcd.listen = configuration.etcd.listen
-            services.append(EtcdFrontEnd(configuration: etcd, store: storage.store, logger: logger))
+            services.append(
+                EtcdFrontEnd(configuration: etcd, store: storage.store, logger: logger, metricsFactory: metrics.factory))
         }
         services.append(AdminService(server: admin, onListening: onAdminListening))
         self.services = services

@@ -220,6 +220,16 @@ final class EtcdctlTests {
         #expect(auth.status != 0 && auth.output.contains("authentication is not enabled"))
     }
 
+    @Test func perRPCMetrics() throws {
+        _ = try etcdctl.ok("put", "m", "1")
+        _ = try etcdctl.call(["get", "m", "--rev=999999"])
+        let metrics = try #require(TestNetwork.get(port: server.adminPort, path: "/metrics")).body
+        #expect(metrics.contains("strata_etcd_rpc_total{method=\"Put\",code=\"ok\"}"))
+        #expect(metrics.contains("strata_etcd_rpc_total{method=\"Range\",code=\"outOfRange\"}"))
+        #expect(metrics.contains("strata_etcd_rpc_duration_seconds_bucket{method=\"Put\""))
+        #expect(metrics.contains("# TYPE strata_etcd_watch_streams gauge"))
+    }
+
     @Test func endpointHealth() throws {
         #expect(try etcdctl.ok("endpoint", "health").contains("is healthy"))
     }

@@ -1,3 +1,4 @@
+package import CoreMetrics
 package import GRPCCore
 internal import GRPCNIOTransportHTTP2
 package import Logging
@@ -17,11 +18,18 @@ package struct EtcdFrontEnd: Service {
     let store: MVCCStore
     let logger: Logger
     package let alarms = AlarmTable()
+    let metricsFactory: any MetricsFactory
 
-    package init(configuration: Configuration, store: MVCCStore, logger: Logger) {
+    package init(
+        configuration: Configuration,
+        store: MVCCStore,
+        logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
+        self.metricsFactory = metricsFactory
     }
 
     /// Raises NOSPACE when the database outgrows the quota, as etcd's backend quota does.
@@ -69,7 +77,9 @@ package struct EtcdFrontEnd: Service {
                 config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes + 512 * 1024
             }
         )
-        let server = GRPCServer(transport: transport, services: services)
+        let server = GRPCServer(
+            transport: transport, services: services,
+            interceptors: [MetricsInterceptor(factory: metricsFactory)])
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
