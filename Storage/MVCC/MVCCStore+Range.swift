@@ -245,12 +245,4 @@ extension MVCCStore {
         }
         return try iterator.withValue { value throws(MVCCError) in try StorageEncoding.decodeRecord(key: key, value) }
     }
-
-    /// The version of `key` visible at `revision` (nil if absent or deleted then).
-    func historicalValue(_ keyspace: Keyspace, _ key: [UInt8], at revision: Revision, snapshot: RocksDB.Snapshot?)
-        throws(MVCCError) -> KeyValue?
-    {
-        guard let record = try latestRecord(keyspace, key, snapshot: snapshot) else { return nil }
-        return try walk(keyspace, key, from: record, to: revision, snapshot: snapshot)
-    }
 }

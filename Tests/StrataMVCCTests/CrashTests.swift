@@ -16,7 +16,7 @@ struct CrashTests {
     @Test func acknowledgedWritesSurviveSIGKILL() throws {
         let directory = TemporaryDirectory()
         let path = directory.appending("db")
-        var random = SeededGenerator(seed: UInt64(Date().timeIntervalSince1970))
+        var random = SeededRandom(seed: UInt64(Date().timeIntervalSince1970))
         var acknowledged: [String: Revision] = [:]
         for round in 0..<5 {
             let process = Process()

@@ -1,23 +1,12 @@
 import StrataMVCC
 import StrataRocksDB
+import StrataTestSupport
 import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// SplitMix64: small, seedable, good enough to drive a randomized test reproducibly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The reference: every version of every key, kept forever, and the rules written as plainly as possible.
 struct ReferenceModel {
@@ -106,7 +95,7 @@ struct ModelTests {
 
     @Test(arguments: [UInt64(0x5EED_0001), 0x5EED_0002, 0x5EED_0003])
     func storeMatchesModel(seed: UInt64) async throws {
-        var random = SeededGenerator(seed: seed)
+        var random = SeededRandom(seed: seed)
         let f = try StoreFixture(sync: .none)
         var model = ReferenceModel()
         let keys = (0..<24).map { b($0 < 10 ? "k0\($0)" : "k\($0)") }

@@ -1,5 +1,6 @@
 import StrataMVCC
 import StrataRocksDB
+import StrataTestSupport
 import Testing
 
 /// Collects `.events` updates until `count` events arrived (or the stream ends).
@@ -140,7 +141,7 @@ struct WatchTests {
 @Suite("Watcher index")
 struct WatcherIndexTests {
     @Test func intervalIndexMatchesBruteForce() {
-        var random = SeededGenerator(seed: 42)
+        var random = SeededRandom(seed: 42)
         var index = IntervalIndexProbe()
         var intervals: [Int: ([UInt8], [UInt8])] = [:]
         func randomKey() -> [UInt8] {
