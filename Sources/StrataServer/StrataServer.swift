@@ -88,7 +88,8 @@ package struct StrataServer: Sendable {
             var etcd = EtcdFrontEnd.Configuration.defaults
             etcd.listen = configuration.etcd.listen
             services.append(
-                EtcdFrontEnd(configuration: etcd, store: storage.store, logger: logger, metricsFactory: metrics.factory))
+                EtcdFrontEnd(configuration: etcd, store: storage.store, logger: logger, metricsFactory: metrics.factory)
+            )
         }
         services.append(AdminService(server: admin, onListening: onAdminListening))
         self.services = services

@@ -7,7 +7,6 @@ import Testing
     import Glibc
 #endif
 
-
 /// The reference: every version of every key, kept forever, and the rules written as plainly as possible.
 struct ReferenceModel {
     var revision: Revision = 1

@@ -78,8 +78,10 @@ package struct EtcdFrontEnd: Service {
             }
         )
         let server = GRPCServer(
-            transport: transport, services: services,
-            interceptors: [MetricsInterceptor(factory: metricsFactory)])
+            transport: transport,
+            services: services,
+            interceptors: [MetricsInterceptor(factory: metricsFactory)]
+        )
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
