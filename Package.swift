@@ -53,6 +53,7 @@ let storageTargets: [Target] = [
         dependencies: [
             "StrataRocksDB",
             "StrataLease",
+            "StrataCommon",
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ],
         path: "Storage/MVCC",
@@ -152,6 +153,7 @@ let sourceTargets: [Target] = [
             "StrataConfig",
             "StrataServer",
             "StrataRocksDB",
+            "StrataMVCC",
             "StrataObservability",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

@@ -2,6 +2,7 @@ internal import ArgumentParser
 private import Logging
 private import StrataCommon
 private import StrataConfig
+private import StrataMVCC
 private import StrataObservability
 private import StrataRocksDB
 private import StrataServer
@@ -15,7 +16,7 @@ struct StrataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
         abstract: "etcd, Redis and an Iceberg REST catalog in one process, over one RocksDB-backed MVCC store.",
-        subcommands: [Serve.self, Config.self, Version.self]
+        subcommands: [Serve.self, Config.self, Snapshot.self, Version.self]
     )
 }
 
@@ -88,6 +89,35 @@ extension StrataCommand {
                     print("\(name): \(enabled ? "enabled on \(listen)" : "disabled")")
                 }
                 print("metrics: \(configuration.metrics.listen)")
+            }
+        }
+    }
+
+    struct Snapshot: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Snapshot tools.",
+            subcommands: [Restore.self]
+        )
+
+        struct Restore: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract:
+                    "Restore a snapshot (from the etcd Snapshot RPC, e.g. `etcdctl snapshot save`) into a new data directory."
+            )
+
+            @Argument(help: "The snapshot file.")
+            var file: String
+
+            @Option(help: "Data directory to create; it must not hold a database yet.")
+            var dataDir: String
+
+            func run() async throws {
+                do {
+                    try StoreSnapshot.restore(file: file, dataDirectory: dataDir)
+                } catch {
+                    fail("\(error)")
+                }
+                print("restored \(file) into \(dataDir)")
             }
         }
     }

@@ -260,3 +260,41 @@ struct EtcdLifecycleTests {
         #expect(second.stop(signal: SIGTERM, timeoutSeconds: 5) == 0)
     }
 }
+
+@Suite("etcd snapshot save and strata snapshot restore")
+struct SnapshotTests {
+    @Test func saveRestoreAndDetectCorruption() throws {
+        let directory = TemporaryDirectory()
+        let port = TestNetwork.freePort()
+        let config = "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\""
+        let etcdctl = Etcdctl(port: port)
+        let snapshot = directory.appending("backup.snap")
+        do {
+            let server = try StrataProcess(dataDirectory: directory.appending("original"), etcdConfig: config)
+            #expect(server.waitUntilHealthy(), "output:\n\(server.output)")
+            for i in 0..<50 { _ = try etcdctl.ok("put", "snap/\(i)", "value-\(i)") }
+            #expect(try etcdctl.ok("snapshot", "save", snapshot).contains("Snapshot saved at \(snapshot)"))
+            _ = try etcdctl.ok("put", "after", "not in the snapshot")
+            #expect(server.stop() == 0)
+        }
+        let restored = directory.appending("restored")
+        let restore = try runStrata(["snapshot", "restore", snapshot, "--data-dir", restored])
+        #expect(restore.status == 0, "\(restore.output)")
+        let again = try runStrata(["snapshot", "restore", snapshot, "--data-dir", restored])
+        #expect(again.status == 1 && again.output.contains("already exists"))
+
+        let server = try StrataProcess(dataDirectory: restored, etcdConfig: config)
+        #expect(server.waitUntilHealthy(), "output:\n\(server.output)")
+        #expect(try etcdctl.ok("get", "snap/", "--prefix", "--keys-only").split(separator: "\n").count == 50)
+        #expect(try etcdctl.ok("get", "snap/7", "--print-value-only") == "value-7\n")
+        #expect(try etcdctl.ok("get", "after") == "")
+        #expect(server.stop() == 0)
+
+        // One flipped byte: the digest no longer matches.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: snapshot))
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: snapshot))
+        let corrupt = try runStrata(["snapshot", "restore", snapshot, "--data-dir", directory.appending("other")])
+        #expect(corrupt.status == 1 && corrupt.output.contains("SHA-256 mismatch"))
+    }
+}
