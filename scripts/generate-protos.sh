@@ -10,7 +10,7 @@ swift build -c release --product protoc-gen-grpc-swift-2
 bin="$(swift build -c release --show-bin-path)"
 protos=Protocols/Etcd/Protos
 out=Protocols/Etcd/API
-files=(etcd/api/mvccpb/kv.proto etcd/api/authpb/auth.proto etcd/api/etcdserverpb/rpc.proto)
+files=(etcd/api/mvccpb/kv.proto etcd/api/authpb/auth.proto etcd/api/etcdserverpb/rpc.proto grpc/health/v1/health.proto)
 rm -f "$out"/*.pb.swift "$out"/*.grpc.swift
 protoc -I "$protos" \
   --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
@@ -24,5 +24,5 @@ protoc -I "$protos" \
   --grpc-swift-2_opt=Visibility=Package --grpc-swift-2_opt=UseAccessLevelOnImports=true \
   --grpc-swift-2_opt=Server=true --grpc-swift-2_opt=Client=true \
   --grpc-swift-2_opt=FileNaming=PathToUnderscores \
-  etcd/api/etcdserverpb/rpc.proto
+  etcd/api/etcdserverpb/rpc.proto grpc/health/v1/health.proto
 ls -l "$out"

@@ -370,3 +370,29 @@ struct DifferentialTests {
         }
     }
 }
+
+@Suite("grpc.health.v1 on the etcd port")
+struct GRPCHealthTests {
+    @Test func checkReportsServingAndUnknownServices() async throws {
+        let directory = TemporaryDirectory()
+        let port = TestNetwork.freePort()
+        let strata = try StrataProcess(
+            dataDirectory: directory.appending("data"),
+            etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\""
+        )
+        #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
+        try await withGRPCClient(
+            transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+        ) { client in
+            let health = Grpc_Health_V1_Health.Client(wrapping: client)
+            let response = try await health.check(.with { $0.service = "" })
+            #expect(response.status == .serving)
+            await #expect {
+                _ = try await health.check(.with { $0.service = "no.such.Service" })
+            } throws: { error in
+                (error as? RPCError)?.code == .notFound
+            }
+        }
+        #expect(strata.stop() == 0)
+    }
+}

@@ -54,6 +54,7 @@ package struct EtcdFrontEnd: Service {
             WatchService(store: store, configuration: configuration),
             ClusterService(store: store, configuration: configuration),
             AuthService(store: store, configuration: configuration),
+            HealthService(store: store),
         ]
     }
 
