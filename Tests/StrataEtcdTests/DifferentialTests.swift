@@ -349,7 +349,10 @@ struct DifferentialTests {
                 let probe = Etcdserverpb_RangeRequest.with { $0.key = Data("probe".utf8) }
                 let etcdRevision = try await pair.etcdKV.range(probe).header.revision
                 let strataRevision = try await pair.strataKV.range(probe).header.revision
-                if etcdRevision < strataRevision {
+                // Lease grants take no revision: compare the lease lists too.
+                let etcdLeases = try await pair.etcdLease.leaseLeases(.init()).leases.map(\.id).sorted()
+                let strataLeases = try await pair.strataLease.leaseLeases(.init()).leases.map(\.id).sorted()
+                if etcdRevision < strataRevision || etcdLeases != strataLeases {
                     if let replay = pair.last.operation {
                         _ = await Pair.outcome { try await replay(pair.etcdKV, pair.etcdLease) }
                     }
