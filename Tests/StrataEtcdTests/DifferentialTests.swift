@@ -348,16 +348,25 @@ struct DifferentialTests {
                 // and do not compare this step (the following ones are).
                 transportDrops += 1
                 let probe = Etcdserverpb_RangeRequest.with { $0.key = Data("probe".utf8) }
-                let etcdRevision = try await pair.etcdKV.range(probe).header.revision
-                let strataRevision = try await pair.strataKV.range(probe).header.revision
-                // Lease grants take no revision: compare the lease lists too.
-                let etcdLeases = try await pair.etcdLease.leaseLeases(.init()).leases.map(\.id).sorted()
-                let strataLeases = try await pair.strataLease.leaseLeases(.init()).leases.map(\.id).sorted()
-                // A compaction changes neither; replaying it is harmless (at worst "already compacted").
-                if etcdRevision < strataRevision || etcdLeases != strataLeases || isCompaction {
-                    if let replay = pair.last.operation {
-                        _ = await Pair.outcome { try await replay(pair.etcdKV, pair.etcdLease) }
+                var replayedCompaction = false
+                for _ in 0..<5 {
+                    // The reconnection itself can lose a call too: the probes retry. Lease grants take no revision,
+                    // so the lease lists are compared as well; a compaction changes neither, so it is replayed once
+                    // (at worst etcd answers "already compacted").
+                    let etcdRevision = try await retrying { try await pair.etcdKV.range(probe).header.revision }
+                    let strataRevision = try await retrying { try await pair.strataKV.range(probe).header.revision }
+                    let etcdLeases = try await retrying {
+                        try await pair.etcdLease.leaseLeases(.init()).leases.map(\.id).sorted()
                     }
+                    let strataLeases = try await retrying {
+                        try await pair.strataLease.leaseLeases(.init()).leases.map(\.id).sorted()
+                    }
+                    let needsReplay =
+                        etcdRevision < strataRevision || etcdLeases != strataLeases
+                        || (isCompaction && !replayedCompaction)
+                    guard needsReplay, let replay = pair.last.operation else { break }
+                    replayedCompaction = true
+                    _ = await Pair.outcome { try await replay(pair.etcdKV, pair.etcdLease) }
                 }
                 continue
             }
@@ -400,4 +409,16 @@ struct GRPCHealthTests {
         }
         #expect(strata.stop() == 0)
     }
+}
+
+/// Retries a read-only call that failed because the connection dropped.
+func retrying<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    for _ in 0..<9 {
+        do {
+            return try await body()
+        } catch let error as RPCError where error.code == .unavailable {
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+    }
+    return try await body()
 }
