@@ -306,6 +306,8 @@ package final class WatchHub: Sendable {
         case end
         case catchUp(from: Revision, to: Revision)
         case wait
+        /// Wait, after switching from catch-up back to live delivery (the unsynced gauge changes).
+        case waitAfterRejoining
     }
 
     func next(_ id: Int) async throws(MVCCError) -> WatchUpdate? {
@@ -318,7 +320,7 @@ package final class WatchHub: Sendable {
                 if case .catchingUp(let next) = watcher.mode {
                     if next > state.published {
                         watcher.mode = .live
-                        return .wait
+                        return .waitAfterRejoining
                     }
                     return .catchUp(from: next, to: state.published)
                 }
@@ -333,8 +335,9 @@ package final class WatchHub: Sendable {
                 return nil
             case .catchUp(let from, let to):
                 try await catchUp(id, from: from, to: to)
-            case .wait:
-                updateGauges()
+            case .wait, .waitAfterRejoining:
+                // Gauges only change on a mode switch: recounting on every wait would cost O(watchers) per event.
+                if case .waitAfterRejoining = step { updateGauges() }
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                         let resumeNow = state.withLock { state -> Bool in
@@ -362,6 +365,7 @@ package final class WatchHub: Sendable {
 
     /// Reads revisions `[from, to]` (at most `maxRevisionsPerCatchUp`) from the log into the watcher's buffer.
     private func catchUp(_ id: Int, from: Revision, to: Revision) async throws(MVCCError) {
+        defer { updateGauges() }
         guard let store else { throw .closed }
         guard let request = state.withLock({ $0.watchers[id]?.request }) else { return }
         let (view, _) = try store.openReadView()
