@@ -172,7 +172,18 @@ let benchTargets: [Target] = [
         dependencies: ["StrataMVCC", "StrataRocksDB", "StrataLease"],
         path: "Bench/StrataBench",
         swiftSettings: strataSwiftSettings
-    )
+    ),
+    .executableTarget(
+        name: "StrataEtcdBench",
+        dependencies: [
+            "StrataEtcdAPI",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ],
+        path: "Bench/EtcdBench",
+        swiftSettings: strataSwiftSettings
+    ),
 ]
 
 // -----------------------------------------------------------------------------------------------

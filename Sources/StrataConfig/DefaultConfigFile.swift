@@ -31,6 +31,19 @@ extension StrataConfiguration {
         # etcd v3 gRPC API (etcdctl, clientv3, kube-apiserver).
         enabled = true
         listen = "127.0.0.1:2379"
+        # Member name shown by `etcdctl member list` (etcd's --name).
+        name = "default"
+        # Largest request accepted, keys and values together (etcd's --max-request-bytes).
+        max_request_bytes = "1536KiB"
+        # Most operations in one transaction (etcd's --max-txn-ops).
+        max_txn_ops = 128
+        # Database size at which the NOSPACE alarm stops writes until disarmed (etcd's --quota-backend-bytes).
+        quota_backend_bytes = "2GiB"
+        # How often watchers that asked for progress notifications get one while idle
+        # (etcd's --experimental-watch-progress-notify-interval).
+        progress_notify_interval = "10m"
+        # Concurrent RPCs and streams per client connection (etcd's --max-concurrent-streams; etcd's is unlimited).
+        max_concurrent_streams = 10000
 
         [redis]
         # Redis RESP protocol (redis-cli, redis-py).

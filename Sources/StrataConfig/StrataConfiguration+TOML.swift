@@ -92,7 +92,7 @@ extension StrataConfiguration {
 private struct ConfigFile: Decodable {
     var server: ServerSection?
     var storage: StorageSection?
-    var etcd: FrontEndSection?
+    var etcd: EtcdSection?
     var redis: FrontEndSection?
     var iceberg: IcebergSection?
     var metrics: MetricsSection?
@@ -113,6 +113,17 @@ private struct ConfigFile: Decodable {
     struct FrontEndSection: Decodable {
         var enabled: Bool?
         var listen: String?
+    }
+
+    struct EtcdSection: Decodable {
+        var enabled: Bool?
+        var listen: String?
+        var name: String?
+        var max_request_bytes: SizeValue?
+        var max_txn_ops: Int?
+        var quota_backend_bytes: SizeValue?
+        var progress_notify_interval: DurationValue?
+        var max_concurrent_streams: Int?
     }
 
     struct IcebergSection: Decodable {
@@ -140,12 +151,37 @@ private struct ConfigFile: Decodable {
         }
     }
 
+    /// A duration written as a number of seconds or a string with a unit.
+    enum DurationValue: Decodable {
+        case seconds(Int)
+        case text(String)
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let seconds = try? container.decode(Int.self) {
+                self = .seconds(seconds)
+            } else {
+                self = .text(try container.decode(String.self))
+            }
+        }
+
+        var duration: Duration? {
+            switch self {
+            case .seconds(let seconds): seconds >= 0 ? .seconds(seconds) : nil
+            case .text(let text): Duration(parsing: text)
+            }
+        }
+    }
+
     /// Every key the file may contain, for "did you mean" hints.
     static let knownKeys: [String: [String]] = [
         "": ["server", "storage", "etcd", "redis", "iceberg", "metrics"],
         "server": ["data_dir", "in_memory", "log_level"],
         "storage": ["sync", "sync_interval_ms", "block_cache_size", "compression"],
-        "etcd": ["enabled", "listen"],
+        "etcd": [
+            "enabled", "listen", "name", "max_request_bytes", "max_txn_ops", "quota_backend_bytes",
+            "progress_notify_interval", "max_concurrent_streams",
+        ],
         "redis": ["enabled", "listen"],
         "iceberg": ["enabled", "listen", "warehouse"],
         "metrics": ["listen"],
@@ -156,7 +192,11 @@ private struct ConfigFile: Decodable {
         "server.data_dir": "a string", "server.in_memory": "true or false", "server.log_level": "a string",
         "storage.sync": "a string", "storage.sync_interval_ms": "an integer (milliseconds)",
         "storage.block_cache_size": "a size such as \"256MiB\" or a number of bytes", "storage.compression": "a string",
-        "etcd.enabled": "true or false", "etcd.listen": "a string \"host:port\"",
+        "etcd.enabled": "true or false", "etcd.listen": "a string \"host:port\"", "etcd.name": "a string",
+        "etcd.max_request_bytes": "a size such as \"1536KiB\" or a number of bytes", "etcd.max_txn_ops": "an integer",
+        "etcd.quota_backend_bytes": "a size such as \"2GiB\" or a number of bytes",
+        "etcd.progress_notify_interval": "a duration such as \"10m\" or \"30s\", or a number of seconds",
+        "etcd.max_concurrent_streams": "an integer",
         "redis.enabled": "true or false", "redis.listen": "a string \"host:port\"",
         "iceberg.enabled": "true or false", "iceberg.listen": "a string \"host:port\"", "iceberg.warehouse": "a string",
         "metrics.listen": "a string \"host:port\"",
@@ -239,9 +279,64 @@ private struct ConfigFile: Decodable {
                 config.storage.rocksDB.compression = parsed
             }
         }
+        func size(_ value: SizeValue, _ path: [String], _ range: ClosedRange<Int>, _ hint: String) throws(ConfigError)
+            -> Int
+        {
+            let bytes: Int?
+            switch value {
+            case .bytes(let n): bytes = n
+            case .text(let text): bytes = ByteSize(parsing: text)?.bytes
+            }
+            guard let bytes, range.contains(bytes) else { throw fail(path, "expected \(hint)") }
+            return bytes
+        }
         if let etcd {
             if let enabled = etcd.enabled { config.etcd.enabled = enabled }
             config.etcd.listen = try address(etcd.listen, ["etcd", "listen"], default: config.etcd.listen)
+            if let name = etcd.name {
+                guard !name.isEmpty else { throw fail(["etcd", "name"], "must not be empty") }
+                config.etcd.name = name
+            }
+            if let value = etcd.max_request_bytes {
+                config.etcd.maxRequestBytes = try size(
+                    value,
+                    ["etcd", "max_request_bytes"],
+                    1024...(64 << 20),
+                    "a size from 1KiB to 64MiB, like \"1536KiB\""
+                )
+            }
+            if let ops = etcd.max_txn_ops {
+                guard (1...100_000).contains(ops) else {
+                    throw fail(["etcd", "max_txn_ops"], "\(ops) (expected 1 to 100000)")
+                }
+                config.etcd.maxTxnOperations = ops
+            }
+            if let value = etcd.quota_backend_bytes {
+                config.etcd.quotaBackendBytes = Int64(
+                    try size(
+                        value,
+                        ["etcd", "quota_backend_bytes"],
+                        (1 << 20)...(1 << 50),
+                        "a size from 1MiB to 1PiB, like \"8GiB\""
+                    )
+                )
+            }
+            if let value = etcd.progress_notify_interval {
+                guard let interval = value.duration, interval >= .milliseconds(100), interval <= .seconds(86_400)
+                else {
+                    throw fail(
+                        ["etcd", "progress_notify_interval"],
+                        "expected a duration from 100ms to 24h, like \"10m\""
+                    )
+                }
+                config.etcd.progressNotifyInterval = interval
+            }
+            if let streams = etcd.max_concurrent_streams {
+                guard (1...Int(Int32.max)).contains(streams) else {
+                    throw fail(["etcd", "max_concurrent_streams"], "\(streams) (expected 1 to 2147483647)")
+                }
+                config.etcd.maxConcurrentStreams = streams
+            }
         }
         if let redis {
             if let enabled = redis.enabled { config.redis.enabled = enabled }

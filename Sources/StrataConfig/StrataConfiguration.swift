@@ -28,6 +28,25 @@ package struct StrataConfiguration: Sendable, Hashable {
         package init(listen: ListenAddress) { self.listen = listen }
     }
 
+    /// `[etcd]`: the listener and etcd's own limits, under etcd's flag names.
+    package struct Etcd: Sendable, Hashable {
+        package var enabled = true
+        package var listen = ListenAddress(host: "127.0.0.1", port: 2379)
+        /// `--name`: the member name `member list` reports.
+        package var name = "default"
+        /// `--max-request-bytes`.
+        package var maxRequestBytes = 1_572_864
+        /// `--max-txn-ops`.
+        package var maxTxnOperations = 128
+        /// `--quota-backend-bytes`: above it the NOSPACE alarm stops writes.
+        package var quotaBackendBytes: Int64 = 2 << 30
+        /// `--experimental-watch-progress-notify-interval`.
+        package var progressNotifyInterval: Duration = .seconds(600)
+        /// `--max-concurrent-streams`: HTTP/2 streams (RPCs, watch and keepalive streams) per client connection.
+        package var maxConcurrentStreams = 10_000
+        package init() {}
+    }
+
     package struct Iceberg: Sendable, Hashable {
         package var enabled = true
         package var listen = ListenAddress(host: "127.0.0.1", port: 8181)
@@ -37,7 +56,7 @@ package struct StrataConfiguration: Sendable, Hashable {
 
     package var server = Server()
     package var storage = Storage()
-    package var etcd = FrontEnd(listen: ListenAddress(host: "127.0.0.1", port: 2379))
+    package var etcd = Etcd()
     package var redis = FrontEnd(listen: ListenAddress(host: "127.0.0.1", port: 6379))
     package var iceberg = Iceberg()
     package var metrics = AdminServer.Configuration.defaults

@@ -40,6 +40,9 @@ package struct StrataServer: Sendable {
         var mvcc = MVCCStore.Configuration.defaults
         mvcc.sync = configuration.storage.sync
         mvcc.syncIntervalMilliseconds = configuration.storage.syncIntervalMilliseconds
+        mvcc.maxTxnOperations = configuration.etcd.maxTxnOperations
+        // Periodic progress is requested only by etcd watchers; the hub runs one timer for all of them.
+        mvcc.watch.progressNotifyIntervalSeconds = configuration.etcd.progressNotifyInterval.secondsValue
         let storage = try StorageService(
             configuration: .init(
                 dataDirectory: configuration.server.dataDirectory,
@@ -87,6 +90,11 @@ package struct StrataServer: Sendable {
         if frontEnds.contains("etcd") {
             var etcd = EtcdFrontEnd.Configuration.defaults
             etcd.listen = configuration.etcd.listen
+            etcd.name = configuration.etcd.name
+            etcd.maxRequestBytes = configuration.etcd.maxRequestBytes
+            etcd.maxTxnOperations = configuration.etcd.maxTxnOperations
+            etcd.quotaBackendBytes = configuration.etcd.quotaBackendBytes
+            etcd.maxConcurrentStreams = configuration.etcd.maxConcurrentStreams
             services.append(
                 EtcdFrontEnd(configuration: etcd, store: storage.store, logger: logger, metricsFactory: metrics.factory)
             )

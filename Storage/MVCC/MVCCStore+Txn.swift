@@ -34,6 +34,8 @@ struct TxnContext {
     var changes: [(keyspace: Keyspace, event: Event, record: [UInt8])] = []
     /// The writer's reusable batch (cleared for each transaction; only used under the writer lock).
     let batch: RocksDB.WriteBatch
+    /// Whether writes are remembered for later reads of the same transaction; a plain put has no later reads.
+    var recordsOverlay = true
 
     var hasChanges: Bool { !changes.isEmpty }
     var writeRevision: Revision { beginRevision + 1 }
@@ -55,6 +57,7 @@ extension MVCCStore {
         let started = lessor.clock.now()
         let (result, revision) = try write { context throws(MVCCError) -> PutResult in
             if request.lease != 0 && !lessor.contains(request.lease) { throw .leaseNotFound }
+            context.recordsOverlay = false
             return try executePut(keyspace, request, context: &context)
         }
         metrics.puts.increment()
@@ -214,10 +217,12 @@ extension MVCCStore {
         if kv.lease != 0 {
             context.batch.put(StorageEncoding.leaseKeysKey(kv.lease, keyspace, kv.key), [], in: leaseKeys)
         }
-        context.overlays[keyspace.id, default: TxnOverlay(keyspace: keyspace)].entries[kv.key] = .live(
-            kv,
-            previous: previousRevision
-        )
+        if context.recordsOverlay {
+            context.overlays[keyspace.id, default: TxnOverlay(keyspace: keyspace)].entries[kv.key] = .live(
+                kv,
+                previous: previousRevision
+            )
+        }
         context.changes.append((keyspace, Event(kind: .put, kv: kv, prevKV: previous?.live), record))
     }
 

@@ -122,11 +122,40 @@ struct ConfigTests {
         ("[storage]\ncompression = \"brotli\"\n", 2, "invalid value for 'storage.compression'"),
         ("[server]\ndata_dir = \"\"\n", 2, "must not be empty"),
         ("[server]\ndata_dir = 5\n", 2, "invalid value for 'server.data_dir': expected a string"),
+        ("[etcd]\nmax_request_bytes = \"1TiB\"\n", 2, "invalid value for 'etcd.max_request_bytes'"),
+        ("[etcd]\nmax_txn_ops = 0\n", 2, "invalid value for 'etcd.max_txn_ops': 0 (expected 1 to 100000)"),
+        ("[etcd]\nquota_backend_bytes = \"2 parsecs\"\n", 2, "invalid value for 'etcd.quota_backend_bytes'"),
+        ("[etcd]\nprogress_notify_interval = \"soon\"\n", 2, "expected a duration from 100ms to 24h"),
+        ("[etcd]\nprogress_notify_interval = \"10ms\"\n", 2, "expected a duration from 100ms to 24h"),
+        ("[etcd]\nmax_concurrent_streams = 0\n", 2, "invalid value for 'etcd.max_concurrent_streams'"),
+        ("[etcd]\nname = \"\"\n", 2, "invalid value for 'etcd.name': must not be empty"),
     ])
     func invalidValuesAreRejectedWithLine(toml: String, line: Int, message: String) {
         let error = parseError(toml)
         #expect(error?.line == line)
         #expect(error?.message.contains(message) == true, "got: \(String(describing: error))")
+    }
+
+    @Test func etcdLimitsAreConfigurable() throws {
+        let config = try StrataConfiguration.parse(
+            toml: """
+                [etcd]
+                name = "kind-etcd"
+                max_request_bytes = "3MiB"
+                max_txn_ops = 1024
+                quota_backend_bytes = "8GiB"
+                progress_notify_interval = "5s"
+                max_concurrent_streams = 500
+                """
+        )
+        #expect(config.etcd.name == "kind-etcd")
+        #expect(config.etcd.maxRequestBytes == 3 << 20)
+        #expect(config.etcd.maxTxnOperations == 1024)
+        #expect(config.etcd.quotaBackendBytes == 8 << 30)
+        #expect(config.etcd.progressNotifyInterval == .seconds(5))
+        #expect(config.etcd.maxConcurrentStreams == 500)
+        let seconds = try StrataConfiguration.parse(toml: "[etcd]\nprogress_notify_interval = 90\n")
+        #expect(seconds.etcd.progressNotifyInterval == .seconds(90))
     }
 
     @Test func syntaxErrorHasLine() {
@@ -160,6 +189,19 @@ struct ValueParsingTests {
     @Test(arguments: ["", "host", "host:", "host:-1", "host:65536", "[::1]6379", "bad host:1", "a:b:c"])
     func invalidListenAddresses(text: String) {
         #expect(throws: ListenAddressError.self) { _ = try ListenAddress(parsing: text) }
+    }
+
+    @Test(arguments: [
+        ("250ms", Duration.milliseconds(250)), ("30s", .seconds(30)), ("10m", .seconds(600)), ("1h", .seconds(3600)),
+        ("1.5s", .milliseconds(1500)), ("45", .seconds(45)),
+    ])
+    func durations(text: String, expected: Duration) {
+        #expect(Duration(parsing: text) == expected)
+    }
+
+    @Test(arguments: ["", "s", "-1s", "10 fortnights", "1e3s", "ten"])
+    func invalidDurations(text: String) {
+        #expect(Duration(parsing: text) == nil)
     }
 
     @Test func byteSizes() {

@@ -12,7 +12,7 @@ final class ReferenceEtcd: @unchecked Sendable {
     let port = TestNetwork.freePort()
     let directory = TemporaryDirectory(prefix: "etcd-reference")
 
-    init() throws {
+    init(extraArguments: [String] = []) throws {
         let peer = TestNetwork.freePort()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/etcd")
         process.arguments = [
@@ -21,7 +21,7 @@ final class ReferenceEtcd: @unchecked Sendable {
             "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls",
             "http://127.0.0.1:\(peer)",
             "--initial-cluster", "default=http://127.0.0.1:\(peer)", "--log-level", "error",
-        ]
+        ] + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

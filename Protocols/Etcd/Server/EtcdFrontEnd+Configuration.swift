@@ -13,6 +13,9 @@ extension EtcdFrontEnd {
         /// etcd's `--quota-backend-bytes` (2 GiB): above it the NOSPACE alarm is raised and writes fail until an
         /// operator frees space and disarms it.
         package var quotaBackendBytes: Int64 = 2 << 30
+        /// etcd's `--max-concurrent-streams`: HTTP/2 streams per client connection. etcd's default is unlimited;
+        /// kube-apiserver multiplexes every watch of a resource type onto few connections, so keep this large.
+        package var maxConcurrentStreams = 10_000
         /// Member name reported by the cluster API.
         package var name = "default"
         /// Cluster and member IDs in response headers (single member: fixed, stable across restarts).

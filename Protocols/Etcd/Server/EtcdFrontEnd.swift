@@ -76,6 +76,7 @@ package struct EtcdFrontEnd: Service {
                 )
                 // etcd's gRPC receive limit: --max-request-bytes plus 512 KiB of envelope.
                 config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes + 512 * 1024
+                config.http2.maxConcurrentStreams = configuration.maxConcurrentStreams
             }
         )
         let server = GRPCServer(

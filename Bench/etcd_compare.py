@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Strata's etcd front-end vs. Debian's etcd 3.4, side by side in one run on this machine.
+
+Both servers run at once on free loopback ports with fresh temp data dirs; Strata with `sync = "always"` (every
+acknowledged write fsynced, like etcd). Every scenario of `StrataEtcdBench` (the same grpc-swift client for both) runs
+against Strata and then against etcd before the next scenario starts, so drift on this shared machine hits both. Then
+start-up time (from startup.py), RSS after the load, and `etcdctl check perf --load=s|m|l` against each.
+
+Prints a Markdown table with the ratio Strata/etcd per row (for latencies and RSS, lower is better: the ratio is
+still Strata/etcd) and, with --write, replaces the section between the markers in docs/benchmarks.md.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import startup  # noqa: E402
+
+BEGIN = "<!-- etcd-compare:begin -->"
+END = "<!-- etcd-compare:end -->"
+
+
+class Server:
+    def __init__(self, name, command, client_port, health_port, directory, env=None):
+        self.name = name
+        self.client_port = client_port
+        self.health_port = health_port
+        self.directory = directory
+        self.log = open(os.path.join(directory, "server.log"), "w")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 30
+        while not (startup.healthy(health_port) and startup.accepts(client_port)):
+            if self.process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"{name} did not start: see {self.log.name}")
+            time.sleep(0.01)
+
+    @property
+    def endpoint(self):
+        return f"127.0.0.1:{self.client_port}"
+
+    def rss_mib(self):
+        with open(f"/proc/{self.process.pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def start_strata(binary):
+    directory = tempfile.mkdtemp(prefix="strata-etcd-bench-")
+    client, admin = startup.free_port(), startup.free_port()
+    config = os.path.join(directory, "config.toml")
+    with open(config, "w") as f:
+        f.write(f'[server]\ndata_dir = "{directory}/data"\nlog_level = "warning"\n'
+                f'[storage]\nsync = "always"\n'
+                f'[etcd]\nenabled = true\nlisten = "127.0.0.1:{client}"\n'
+                f'[redis]\nenabled = false\n[iceberg]\nenabled = false\n'
+                f'[metrics]\nlisten = "127.0.0.1:{admin}"\n')
+    return Server("strata", [binary, "serve", "--config", config], client, admin, directory)
+
+
+def start_etcd(binary):
+    directory = tempfile.mkdtemp(prefix="etcd-bench-")
+    client, peer, metrics = startup.free_port(), startup.free_port(), startup.free_port()
+    command = [
+        binary, "--name", "bench", "--data-dir", os.path.join(directory, "data"),
+        "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
+        "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+        "--initial-cluster", f"bench=http://127.0.0.1:{peer}", "--listen-metrics-urls", f"http://127.0.0.1:{metrics}",
+        "--log-level", "error",
+    ]
+    return Server("etcd", command, client, metrics, directory)
+
+
+def run_bench(bench, server, scenario, scale):
+    result = subprocess.run(
+        [bench, "--endpoint", server.endpoint, "--scenario", scenario, "--scale", str(scale)],
+        capture_output=True, text=True, timeout=600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{scenario} against {server.name} failed:\n{result.stderr}")
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in lines]
+
+
+def check_perf(etcdctl, server, load):
+    """Runs `etcdctl check perf`; returns PASS/FAIL and etcdctl's own summary lines."""
+    try:
+        result = subprocess.run(
+            [etcdctl, f"--endpoints={server.endpoint}", "check", "perf", f"--load={load}"],
+            capture_output=True, text=True, timeout=240, env=dict(os.environ, ETCDCTL_API="3"),
+        )
+    except subprocess.TimeoutExpired:
+        return "FAIL", "timed out"
+    lines = [line.strip() for line in (result.stdout + result.stderr).splitlines()]
+    summary = [line for line in lines if line.startswith(("PASS:", "FAIL:"))]
+    verdict = "PASS" if result.returncode == 0 and "PASS" in lines else "FAIL"
+    return verdict, "; ".join(summary) or (lines[-1] if lines else f"exit {result.returncode}")
+
+
+def fmt(value, digits=1):
+    return f"{value:,.{digits}f}"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--strata", default=".build/release/strata")
+    parser.add_argument("--bench", default=".build/release/StrataEtcdBench")
+    parser.add_argument("--etcd", default=shutil.which("etcd") or "/usr/bin/etcd")
+    parser.add_argument("--etcdctl", default=shutil.which("etcdctl") or "/usr/bin/etcdctl")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies every scenario's operation count")
+    parser.add_argument("--startup-runs", type=int, default=10)
+    parser.add_argument("--check-perf", default="s,m,l", help="loads for etcdctl check perf ('' to skip)")
+    parser.add_argument("--write", help="Markdown file whose etcd-compare section is replaced")
+    args = parser.parse_args()
+
+    etcd_version = subprocess.run([args.etcd, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    etcd_version = etcd_version.split()[-1] if etcd_version else "?"
+    strata = start_strata(args.strata)
+    etcd = start_etcd(args.etcd)
+    rows = []
+    notes = []
+    try:
+        for scenario in ["seq-put", "put", "get", "range", "txn", "watch"]:
+            ours = run_bench(args.bench, strata, scenario, args.scale)
+            theirs = run_bench(args.bench, etcd, scenario, args.scale)
+            for a, b in zip(ours, theirs):
+                rows.append((a, b))
+                for result, server in ((a, "strata"), (b, "etcd")):
+                    if result["errors"]:
+                        notes.append(f"{result['name']} on {server}: {result['errors']} retried calls "
+                                     f"(first: {result.get('first_error', '?')})")
+                print(f"{a['name']}: strata {fmt(a['ops_per_second'])} ops/s, etcd {fmt(b['ops_per_second'])} ops/s",
+                      file=sys.stderr)
+        strata_rss, strata_peak = strata.rss_mib()
+        etcd_rss, etcd_peak = etcd.rss_mib()
+        perf = {}
+        for load in [load for load in args.check_perf.split(",") if load]:
+            for server in (strata, etcd):
+                perf[(server.name, load)] = check_perf(args.etcdctl, server, load)
+                print(f"check perf --load={load} on {server.name}: {perf[(server.name, load)]}", file=sys.stderr)
+    finally:
+        strata.stop()
+        etcd.stop()
+        for server in (strata, etcd):
+            shutil.rmtree(server.directory, ignore_errors=True)
+
+    strata_start, etcd_start = [], []
+    for _ in range(args.startup_runs):
+        strata_start.append(startup.strata_run(args.strata))
+        etcd_start.append(startup.etcd_run(args.etcd))
+
+    out = []
+    out.append(f"| scenario | strata ops/s | etcd {etcd_version} ops/s | ratio | strata p50 / p99 ms | "
+               f"etcd p50 / p99 ms | p99 ratio |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    ratios = {}
+    for a, b in rows:
+        ratio = a["ops_per_second"] / b["ops_per_second"] if b["ops_per_second"] else float("inf")
+        ratios[a["name"]] = ratio
+        p99 = a["p99_ms"] / b["p99_ms"] if b["p99_ms"] else float("inf")
+        out.append(f"| {a['name']} | {fmt(a['ops_per_second'], 0)} | {fmt(b['ops_per_second'], 0)} | "
+                   f"**{ratio:.2f}x** | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | {b['p50_ms']:.2f} / {b['p99_ms']:.2f} | "
+                   f"{p99:.2f} |")
+    s_med, e_med = statistics.median(strata_start), statistics.median(etcd_start)
+    out.append(f"| start-up to healthy, median of {args.startup_runs} (ms) | {s_med:.1f} | {e_med:.1f} | "
+               f"{s_med / e_med:.2f} | | | |")
+    out.append(f"| RSS after the load (MiB) | {strata_rss:.0f} | {etcd_rss:.0f} | {strata_rss / etcd_rss:.2f} | | | |")
+    out.append(f"| peak RSS (MiB) | {strata_peak:.0f} | {etcd_peak:.0f} | {strata_peak / etcd_peak:.2f} | | | |")
+    if perf:
+        out.append("")
+        out.append("| `etcdctl check perf` | strata | etcd |")
+        out.append("| --- | --- | --- |")
+        for load in [load for load in args.check_perf.split(",") if load]:
+            s, e = perf[("strata", load)], perf[("etcd", load)]
+            out.append(f"| `--load={load}` | **{s[0]}** ({s[1]}) | **{e[0]}** ({e[1]}) |")
+    if notes:
+        out.append("")
+        out.append("Retried calls (the load generator retries a call whose connection dropped; the retry's time is in "
+                   "the latency):")
+        out.extend(f"- {note}" for note in notes)
+    put = ratios.get("put, 64 clients", 0)
+    get = ratios.get("get, linearizable, 64 clients", 0)
+    summary = (f"etcd: put64_ratio={put:.2f} get64_ratio={get:.2f} rss_ratio={strata_rss / etcd_rss:.2f} "
+               f"check_perf_l={perf.get(('strata', 'l'), ('-',))[0]}")
+    out.append("")
+    out.append(f"`{summary}`")
+    table = "\n".join(out)
+    print(table)
+
+    if args.write:
+        machine = f"{platform.node() or 'this machine'}: {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
+        command = " ".join(["python3", "Bench/etcd_compare.py"] + sys.argv[1:])
+        section = (f"{BEGIN}\nRun of {datetime.date.today().isoformat()} on {machine}. Command: `{command}` "
+                   f"(part of `make bench`).\n\n{table}\n{END}")
+        with open(args.write) as f:
+            text = f.read()
+        if BEGIN in text and END in text:
+            text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S)
+        else:
+            text = text.rstrip("\n") + "\n\n" + section + "\n"
+        with open(args.write, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
