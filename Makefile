@@ -27,8 +27,10 @@ build-release:
 
 bench: deps-bench build-release
 	$(SWIFT) build -c release --product StrataBench
+	$(SWIFT) build -c release --product StrataEtcdBench
 	.build/release/StrataBench 100000
 	python3 Bench/startup.py --strata .build/release/strata --runs 20
+	python3 Bench/etcd_compare.py --write docs/benchmarks.md
 
 # Installs whichever of the listed Debian packages are missing (apt-get update only when something is).
 deps-run:

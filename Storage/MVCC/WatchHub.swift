@@ -208,27 +208,29 @@ package final class WatchHub: Sendable {
             for (keyspace, event) in changes {
                 state.index.forEachMatch(keyspace, event.kv.key) { id in matched[id, default: []].append(event) }
             }
+            let limit = configuration.bufferedUpdatesPerWatcher
             for (id, events) in matched {
-                guard var watcher = state.watchers[id], !watcher.closed, case .live = watcher.mode else { continue }
-                guard revision >= watcher.request.startRevision else { continue }
-                let delivered = Self.filter(events, for: watcher.request)
-                guard !delivered.isEmpty else { continue }
-                if watcher.bufferedCount >= configuration.bufferedUpdatesPerWatcher {
-                    if watcher.request.keyspace.keepsHistory {
-                        watcher.mode = .catchingUp(next: revision)
-                        switchedToCatchUp = true
-                    } else {
-                        // No log to catch up from: end the watch rather than drop events silently.
-                        if let continuation = watcher.append(.compacted(compactRevision: revision)) {
-                            resumed.append(continuation)
+                state.watchers.mutate(id) { watcher in
+                    guard !watcher.closed, case .live = watcher.mode else { return }
+                    guard revision >= watcher.request.startRevision else { return }
+                    let delivered = Self.filter(events, for: watcher.request)
+                    guard !delivered.isEmpty else { return }
+                    if watcher.bufferedCount >= limit {
+                        if watcher.request.keyspace.keepsHistory {
+                            watcher.mode = .catchingUp(next: revision)
+                            switchedToCatchUp = true
+                        } else {
+                            // No log to catch up from: end the watch rather than drop events silently.
+                            if let continuation = watcher.append(.compacted(compactRevision: revision)) {
+                                resumed.append(continuation)
+                            }
+                            watcher.closed = true
                         }
-                        watcher.closed = true
+                    } else if let continuation = watcher.append(.events(revision: revision, events: delivered)) {
+                        resumed.append(continuation)
                     }
-                } else if let continuation = watcher.append(.events(revision: revision, events: delivered)) {
-                    resumed.append(continuation)
+                    watcher.sentSinceTick = true
                 }
-                watcher.sentSinceTick = true
-                state.watchers[id] = watcher
             }
         }
         for continuation in resumed { continuation.resume() }
@@ -276,15 +278,16 @@ package final class WatchHub: Sendable {
         var resumed: [CheckedContinuation<Void, Never>] = []
         state.withLock { state in
             let published = state.published
-            for id in state.watchers.keys {
-                var watcher = state.watchers[id]!
-                defer { state.watchers[id] = watcher }
-                let idle = !watcher.sentSinceTick
-                watcher.sentSinceTick = false
-                guard watcher.request.progressNotify, idle, !watcher.closed, case .live = watcher.mode,
-                    watcher.bufferedCount == 0
-                else { continue }
-                if let continuation = watcher.append(.progress(revision: published)) { resumed.append(continuation) }
+            for index in state.watchers.values.indices {
+                let continuation = { (watcher: inout WatcherState) -> CheckedContinuation<Void, Never>? in
+                    let idle = !watcher.sentSinceTick
+                    watcher.sentSinceTick = false
+                    guard watcher.request.progressNotify, idle, !watcher.closed, case .live = watcher.mode,
+                        watcher.bufferedCount == 0
+                    else { return nil }
+                    return watcher.append(.progress(revision: published))
+                }(&state.watchers.values[index])
+                if let continuation { resumed.append(continuation) }
             }
         }
         for continuation in resumed { continuation.resume() }
@@ -302,7 +305,7 @@ package final class WatchHub: Sendable {
     // MARK: Consuming
 
     enum NextStep {
-        case deliver(WatchUpdate)
+        case deliver([WatchUpdate])
         case end
         case catchUp(from: Revision, to: Revision)
         case wait
@@ -310,26 +313,34 @@ package final class WatchHub: Sendable {
         case waitAfterRejoining
     }
 
-    func next(_ id: Int) async throws(MVCCError) -> WatchUpdate? {
+    /// The next updates of watcher `id` (at least one, at most `limit`; waiting for the first); nil when it ended.
+    func next(_ id: Int, limit: Int) async throws(MVCCError) -> [WatchUpdate]? {
         while true {
             let step = state.withLock { state -> NextStep in
-                guard var watcher = state.watchers[id] else { return .end }
-                defer { state.watchers[id] = watcher }
-                if let update = watcher.popFirst() { return .deliver(update) }
-                if watcher.closed { return .end }
-                if case .catchingUp(let next) = watcher.mode {
-                    if next > state.published {
-                        watcher.mode = .live
-                        return .waitAfterRejoining
+                // Mutated in place: a copy of the watcher would copy its whole buffer on every pop.
+                state.watchers.mutate(id) { watcher -> NextStep in
+                    if let update = watcher.popFirst() {
+                        var updates = [update]
+                        while updates.count < limit, let more = watcher.popFirst() { updates.append(more) }
+                        return .deliver(updates)
                     }
-                    return .catchUp(from: next, to: state.published)
-                }
-                return .wait
+                    if watcher.closed { return .end }
+                    if case .catchingUp(let next) = watcher.mode {
+                        if next > state.published {
+                            watcher.mode = .live
+                            return .waitAfterRejoining
+                        }
+                        return .catchUp(from: next, to: state.published)
+                    }
+                    return .wait
+                } ?? .end
             }
             switch step {
-            case .deliver(let update):
-                if case .events(_, let events) = update { metrics.eventsSent.increment(by: events.count) }
-                return update
+            case .deliver(let updates):
+                var count = 0
+                for case .events(_, let events) in updates { count += events.count }
+                if count > 0 { metrics.eventsSent.increment(by: count) }
+                return updates
             case .end:
                 if state.withLock({ $0.watchers[id]?.closed ?? false }) { cancel(id) }
                 return nil
@@ -341,12 +352,12 @@ package final class WatchHub: Sendable {
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                         let resumeNow = state.withLock { state -> Bool in
-                            guard var watcher = state.watchers[id] else { return true }
-                            if watcher.bufferedCount > 0 || watcher.closed || Task.isCancelled { return true }
-                            if case .catchingUp = watcher.mode { return true }
-                            watcher.waiting = continuation
-                            state.watchers[id] = watcher
-                            return false
+                            state.watchers.mutate(id) { watcher -> Bool in
+                                if watcher.bufferedCount > 0 || watcher.closed || Task.isCancelled { return true }
+                                if case .catchingUp = watcher.mode { return true }
+                                watcher.waiting = continuation
+                                return false
+                            } ?? true
                         }
                         if resumeNow { continuation.resume() }
                     }
@@ -414,7 +425,13 @@ package final class Watcher: Sendable, AsyncSequence {
 
     /// The next update; nil when the watch has ended.
     package func next() async throws(MVCCError) -> WatchUpdate? {
-        try await hub.next(id)
+        try await hub.next(id, limit: 1)?.first
+    }
+
+    /// The next update and up to `limit - 1` more already buffered behind it, so a consumer that fell behind can
+    /// send them together; nil when the watch has ended.
+    package func next(upTo limit: Int) async throws(MVCCError) -> [WatchUpdate]? {
+        try await hub.next(id, limit: Swift.max(1, limit))
     }
 
     /// Asks for a progress notification now; false when the watcher is still catching up or has updates pending.
@@ -562,5 +579,15 @@ package struct IntervalIndexProbe {
         var found = Set<Int>()
         index.forEachContaining(key) { found.insert($0) }
         return found
+    }
+}
+
+extension Dictionary {
+    /// Runs `body` on the value for `key` in place (no copy of the value, so no copy-on-write of its buffers); nil
+    /// when the key is absent.
+    @inline(__always)
+    mutating func mutate<R>(_ key: Key, _ body: (inout Value) -> R) -> R? {
+        guard let index = index(forKey: key) else { return nil }
+        return body(&values[index])
     }
 }

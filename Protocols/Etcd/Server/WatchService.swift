@@ -133,24 +133,63 @@ final class WatchStream: Sendable {
         return (id, watcher)
     }
 
-    /// Writes the watcher's updates until it ends.
+    /// Writes the watcher's updates until it ends. A watcher that fell behind gets its buffered revisions merged
+    /// into few responses (as etcd does for unsynced watchers), written together: per-message cost, not event
+    /// count, is what limits a busy stream.
     func pump(_ entry: (id: Int64, watcher: Watcher)) async throws {
         let (id, watcher) = entry
-        while let update = try await EtcdError.wire({ () throws(MVCCError) in try await watcher.next() }) {
-            var response = Etcdserverpb_WatchResponse()
-            response.watchID = id
-            switch update {
-            case .events(let revision, let events):
-                response.header = configuration.header(revision)
-                try await sendEvents(response, events: events, fragment: state.withLock { $0.fragment.contains(id) })
-            case .progress(let revision):
-                response.header = configuration.header(revision)
-                try await send(response)
-            case .compacted(let compactRevision):
-                response.header = configuration.header(store.currentRevision)
-                response.compactRevision = compactRevision
-                response.canceled = true
-                try await send(response)
+        while let updates = try await EtcdError.wire({ () throws(MVCCError) in
+            try await watcher.next(upTo: Self.maxUpdatesPerWrite)
+        }) {
+            let fragment = state.withLock { $0.fragment.contains(id) }
+            var responses: [Etcdserverpb_WatchResponse] = []
+            var pending: (revision: Revision, events: [Mvccpb_Event], bytes: Int)?
+            func flush() {
+                guard let batch = pending else { return }
+                var response = Etcdserverpb_WatchResponse()
+                response.watchID = id
+                response.header = configuration.header(batch.revision)
+                responses.append(contentsOf: pieces(response, events: batch.events, fragment: fragment))
+                pending = nil
+            }
+            var ended = false
+            for update in updates {
+                switch update {
+                case .events(let revision, let events):
+                    let converted = events.map(Self.proto)
+                    let bytes = converted.reduce(0) { $0 + Self.size($1) }
+                    if var batch = pending, batch.events.count + converted.count <= Self.maxEventsPerResponse,
+                        batch.bytes + bytes <= configuration.maxRequestBytes
+                    {
+                        batch.revision = revision
+                        batch.events.append(contentsOf: converted)
+                        batch.bytes += bytes
+                        pending = batch
+                    } else {
+                        flush()
+                        pending = (revision, converted, bytes)
+                    }
+                case .progress(let revision):
+                    flush()
+                    var response = Etcdserverpb_WatchResponse()
+                    response.watchID = id
+                    response.header = configuration.header(revision)
+                    responses.append(response)
+                case .compacted(let compactRevision):
+                    flush()
+                    var response = Etcdserverpb_WatchResponse()
+                    response.watchID = id
+                    response.header = configuration.header(store.currentRevision)
+                    response.compactRevision = compactRevision
+                    response.canceled = true
+                    responses.append(response)
+                    ended = true
+                }
+                if ended { break }
+            }
+            flush()
+            try await writeLock.withLock { try await writer.write(contentsOf: responses) }
+            if ended {
                 _ = state.withLock { $0.watchers.removeValue(forKey: id) }
                 watcher.cancel()
                 return
@@ -158,21 +197,28 @@ final class WatchStream: Sendable {
         }
     }
 
-    /// Events of one revision in one response, or — for watchers that asked for fragments — split so no piece
-    /// exceeds the request size limit (`fragment = true` on all but the last piece).
-    private func sendEvents(_ base: Etcdserverpb_WatchResponse, events: [Event], fragment: Bool) async throws {
-        let protoEvents = events.map(Self.proto)
+    /// Updates taken from a watcher per write, and events merged into one response (etcd: 1000 revisions per batch).
+    static let maxUpdatesPerWrite = 256
+    static let maxEventsPerResponse = 1000
+
+    static func size(_ event: Mvccpb_Event) -> Int {
+        event.kv.key.count + event.kv.value.count + event.prevKv.key.count + event.prevKv.value.count + 64
+    }
+
+    /// Events in one response, or — for watchers that asked for fragments — split so no piece exceeds the request
+    /// size limit (`fragment = true` on all but the last piece).
+    private func pieces(_ base: Etcdserverpb_WatchResponse, events: [Mvccpb_Event], fragment: Bool)
+        -> [Etcdserverpb_WatchResponse]
+    {
         guard fragment else {
             var response = base
-            response.events = protoEvents
-            try await send(response)
-            return
+            response.events = events
+            return [response]
         }
         var pieces: [[Mvccpb_Event]] = [[]]
         var size = 0
-        for event in protoEvents {
-            let eventSize =
-                event.kv.key.count + event.kv.value.count + event.prevKv.key.count + event.prevKv.value.count + 64
+        for event in events {
+            let eventSize = Self.size(event)
             if size + eventSize > configuration.maxRequestBytes && !pieces[pieces.count - 1].isEmpty {
                 pieces.append([])
                 size = 0
@@ -180,11 +226,11 @@ final class WatchStream: Sendable {
             pieces[pieces.count - 1].append(event)
             size += eventSize
         }
-        for (index, piece) in pieces.enumerated() {
+        return pieces.enumerated().map { index, piece in
             var response = base
             response.events = piece
             response.fragment = index < pieces.count - 1
-            try await send(response)
+            return response
         }
     }
 
