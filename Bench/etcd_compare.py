@@ -109,8 +109,10 @@ def check_perf(etcdctl, server, load):
         )
     except subprocess.TimeoutExpired:
         return "FAIL", "timed out"
-    lines = [line.strip() for line in (result.stdout + result.stderr).splitlines()]
-    summary = [line for line in lines if line.startswith(("PASS:", "FAIL:"))]
+    text = result.stdout + result.stderr
+    # etcdctl prints its progress bar without newlines, so a verdict line can follow it on the same line.
+    summary = [match.strip() for match in re.findall(r"(?:PASS|FAIL): [^\n]*", text)]
+    lines = [line.strip() for line in text.splitlines()]
     verdict = "PASS" if result.returncode == 0 and "PASS" in lines else "FAIL"
     return verdict, "; ".join(summary) or (lines[-1] if lines else f"exit {result.returncode}")
 
