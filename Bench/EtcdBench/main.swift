@@ -129,7 +129,11 @@ func sequentialPut(_ kv: [KVClient]) async throws {
     let recorder = Recorder()
     let count = scaled(1000)
     let seconds = try await runClients(1, perClient: count, kv: kv, recorder: recorder) { _, index, kv in
-        _ = try await kv.put(.with { $0.key = key("seq", index); $0.value = value })
+        _ = try await kv.put(
+            .with {
+                $0.key = key("seq", index); $0.value = value
+            }
+        )
     }
     emit(recorder.report("put, sequential", clients: 1, seconds: seconds))
 }
@@ -138,7 +142,11 @@ func concurrentPut(_ kv: [KVClient]) async throws {
     let recorder = Recorder()
     let perClient = scaled(300)
     let seconds = try await runClients(64, perClient: perClient, kv: kv, recorder: recorder) { client, index, kv in
-        _ = try await kv.put(.with { $0.key = key("put", client * perClient + index); $0.value = value })
+        _ = try await kv.put(
+            .with {
+                $0.key = key("put", client * perClient + index); $0.value = value
+            }
+        )
     }
     emit(recorder.report("put, 64 clients", clients: 64, seconds: seconds))
 }
@@ -159,7 +167,13 @@ func rangeOf1000(_ kv: [KVClient]) async throws {
     let loader = Recorder()
     _ = try await runClients(16, perClient: 1000 / 16 + 1, kv: kv, recorder: loader) { client, index, kv in
         let n = client * (1000 / 16 + 1) + index
-        if n < 1000 { _ = try await kv.put(.with { $0.key = key("range", n); $0.value = value }) }
+        if n < 1000 {
+            _ = try await kv.put(
+                .with {
+                    $0.key = key("range", n); $0.value = value
+                }
+            )
+        }
     }
     let recorder = Recorder()
     let perClient = scaled(100)
@@ -196,7 +210,13 @@ func transactionCAS(_ kv: [KVClient]) async throws {
                         $0.modRevision = expected
                     }
                 ]
-                $0.success = [.with { $0.requestPut = .with { $0.key = target; $0.value = value } }]
+                $0.success = [
+                    .with {
+                        $0.requestPut = .with {
+                            $0.key = target; $0.value = value
+                        }
+                    }
+                ]
                 $0.failure = [.with { $0.requestRange = .with { $0.key = target } }]
             }
         )
@@ -254,7 +274,11 @@ func watchFanOut(_ clients: [GRPCClient<Transport>], _ kv: [KVClient]) async thr
                     guard !response.events.isEmpty else { continue }
                     let arrival = now()
                     for event in response.events {
-                        if let sent = UInt64(String(decoding: event.kv.value.prefix(20), as: UTF8.self).trimmingCharacters(in: .whitespaces)) {
+                        if let sent = UInt64(
+                            String(decoding: event.kv.value.prefix(20), as: UTF8.self).trimmingCharacters(
+                                in: .whitespaces
+                            )
+                        ) {
                             latencies.append(arrival - sent)
                         }
                     }
@@ -281,7 +305,11 @@ func watchFanOut(_ clients: [GRPCClient<Transport>], _ kv: [KVClient]) async thr
                     for _ in 0..<putsPerWriter {
                         let stamp = String(now()).padding(toLength: 20, withPad: " ", startingAt: 0)
                         _ = try await attempt(recorder) {
-                            try await connection.put(.with { $0.key = target; $0.value = Data(stamp.utf8) + value })
+                            try await connection.put(
+                                .with {
+                                    $0.key = target; $0.value = Data(stamp.utf8) + value
+                                }
+                            )
                         }
                     }
                 }

@@ -15,13 +15,15 @@ final class ReferenceEtcd: @unchecked Sendable {
     init(extraArguments: [String] = []) throws {
         let peer = TestNetwork.freePort()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/etcd")
-        process.arguments = [
-            "--name", "default", "--data-dir", directory.appending("data"),
-            "--listen-client-urls", "http://127.0.0.1:\(port)", "--advertise-client-urls", "http://127.0.0.1:\(port)",
-            "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls",
-            "http://127.0.0.1:\(peer)",
-            "--initial-cluster", "default=http://127.0.0.1:\(peer)", "--log-level", "error",
-        ] + extraArguments
+        process.arguments =
+            [
+                "--name", "default", "--data-dir", directory.appending("data"),
+                "--listen-client-urls", "http://127.0.0.1:\(port)", "--advertise-client-urls",
+                "http://127.0.0.1:\(port)",
+                "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls",
+                "http://127.0.0.1:\(peer)",
+                "--initial-cluster", "default=http://127.0.0.1:\(peer)", "--log-level", "error",
+            ] + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -309,7 +311,8 @@ struct DifferentialTests {
                         }
                     )
                     response.header = normalized(response.header)
-                    response.ttl = response.ttl > 0 ? response.grantedTtl : response.ttl  // remaining time is a clock read
+                    // The remaining time is a clock read: compare the granted TTL instead.
+                    response.ttl = response.ttl > 0 ? response.grantedTtl : response.ttl
                     response.keys.sort { $0.lexicographicallyPrecedes($1) }
                     return .timeToLive(response)
                 }

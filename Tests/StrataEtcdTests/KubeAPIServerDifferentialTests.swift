@@ -91,7 +91,10 @@ struct KubeAPIServerDifferentialTests {
         )
         #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
         try await withGRPCClient(
-            transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: etcd.port), transportSecurity: .plaintext)
+            transport: .http2NIOPosix(
+                target: .ipv4(address: "127.0.0.1", port: etcd.port),
+                transportSecurity: .plaintext
+            )
         ) { etcdClient in
             try await withGRPCClient(
                 transport: .http2NIOPosix(
@@ -410,7 +413,11 @@ struct KubeSequence {
 
         // 5. A master lease: granted, attached, never kept alive; expiry deletes the key with a DELETE event.
         let lease = await same("grant 2 s") { _, lease in
-            var response = try await lease.leaseGrant(.with { $0.ttl = 2; $0.id = 7001 })
+            var response = try await lease.leaseGrant(
+                .with {
+                    $0.ttl = 2; $0.id = 7001
+                }
+            )
             response.header = normalized(response.header)
             return .grant(response)
         }
@@ -435,7 +442,9 @@ struct KubeSequence {
             }
             #expect(expired, "\(name): no DELETE event after the lease expired")
         }
-        let etcdDelete = etcdSession.responses.filter { $0.watchID == 1 }.flatMap(\.events).filter { $0.type == .delete }
+        let etcdDelete = etcdSession.responses.filter { $0.watchID == 1 }.flatMap(\.events).filter {
+            $0.type == .delete
+        }
         let strataDelete = strataSession.responses.filter { $0.watchID == 1 }.flatMap(\.events).filter {
             $0.type == .delete
         }
