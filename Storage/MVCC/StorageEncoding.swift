@@ -283,37 +283,28 @@ enum StorageEncoding {
     }
 
     static func decodeLogEntry(_ bytes: [UInt8]) throws(MVCCError) -> [LogChange] {
-        var offset = 0
-        func varint() throws(MVCCError) -> Int {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while offset < bytes.count {
-                let byte = bytes[offset]
-                offset += 1
-                value |= UInt64(byte & 0x7F) << shift
-                if byte < 0x80 { return Int(value) }
-                shift += 7
-                if shift > 63 { break }
+        let decoded: [LogChange]? = bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            func slice() -> [UInt8]? {
+                guard let length = readVarint(buffer, &offset), length >= 0, offset + Int(length) <= buffer.count
+                else { return nil }
+                defer { offset += Int(length) }
+                return Array(buffer[offset..<(offset + Int(length))])
             }
-            throw .storage("corrupt revision log entry")
+            guard let count = readVarint(buffer, &offset), count >= 0 else { return nil }
+            var changes: [LogChange] = []
+            changes.reserveCapacity(min(Int(count), 1024))
+            for _ in 0..<count {
+                guard offset < buffer.count else { return nil }
+                let keyspace = buffer[offset]
+                offset += 1
+                guard let key = slice(), let record = slice() else { return nil }
+                changes.append(LogChange(keyspace: keyspace, key: key, record: record))
+            }
+            return changes
         }
-        func slice(_ length: Int) throws(MVCCError) -> [UInt8] {
-            guard length >= 0, offset + length <= bytes.count else { throw .storage("corrupt revision log entry") }
-            defer { offset += length }
-            return Array(bytes[offset..<(offset + length)])
-        }
-        let count = try varint()
-        var changes: [LogChange] = []
-        changes.reserveCapacity(min(count, 1024))
-        for _ in 0..<count {
-            guard offset < bytes.count else { throw .storage("corrupt revision log entry") }
-            let keyspace = bytes[offset]
-            offset += 1
-            let key = try slice(try varint())
-            let record = try slice(try varint())
-            changes.append(LogChange(keyspace: keyspace, key: key, record: record))
-        }
-        return changes
+        guard let decoded else { throw .storage("corrupt revision log entry") }
+        return decoded
     }
 
     static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {

@@ -146,44 +146,7 @@ struct DifferentialTests {
 
     @Test(arguments: [UInt64(0xE7CD_0001), 0xE7CD_0002])
     func sameOperationsSameResponses(seed: UInt64) async throws {
-        let etcd = try ReferenceEtcd()
-        let strataPort = TestNetwork.freePort()
-        let directory = TemporaryDirectory()
-        let strata = try StrataProcess(
-            dataDirectory: directory.appending("data"),
-            etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(strataPort)\""
-        )
-        #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
-
-        try await withGRPCClient(
-            transport: .http2NIOPosix(
-                target: .ipv4(address: "127.0.0.1", port: etcd.port),
-                transportSecurity: .plaintext
-            )
-        ) { etcdClient in
-            try await withGRPCClient(
-                transport: .http2NIOPosix(
-                    target: .ipv4(address: "127.0.0.1", port: strataPort),
-                    transportSecurity: .plaintext
-                )
-            ) { strataClient in
-                let pair = Pair(
-                    etcdKV: Etcdserverpb_KV.Client(wrapping: etcdClient),
-                    strataKV: Etcdserverpb_KV.Client(wrapping: strataClient),
-                    etcdLease: Etcdserverpb_Lease.Client(wrapping: etcdClient),
-                    strataLease: Etcdserverpb_Lease.Client(wrapping: strataClient)
-                )
-                // etcd needs a moment to elect itself: wait until it answers.
-                var ready = false
-                for _ in 0..<200 where !ready {
-                    ready = (try? await pair.etcdKV.range(.with { $0.key = Data("probe".utf8) })) != nil
-                    if !ready { try await Task.sleep(nanoseconds: 50_000_000) }
-                }
-                #expect(ready, "etcd did not start")
-                try await run(pair, seed: seed)
-            }
-        }
-        #expect(strata.stop() == 0)
+        try await withEtcdAndStrata { pair, _, _ in try await run(pair, seed: seed) }
     }
 
     func run(_ pair: Pair, seed: UInt64) async throws {
@@ -386,6 +349,48 @@ struct DifferentialTests {
             if case .revoke(let r) = etcdOutcome { revision = r.header.revision }
         }
     }
+}
+
+/// Debian's etcd 3.4 (with `etcdArguments`) and Strata (with `strataConfig` under `[etcd]`) on free loopback ports,
+/// one gRPC client each; `body` runs once etcd has elected itself, and Strata must then stop cleanly.
+func withEtcdAndStrata(
+    etcdArguments: [String] = [],
+    strataConfig: String = "",
+    _ body: (Pair, GRPCClient<HTTP2ClientTransport.Posix>, GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void
+) async throws {
+    let etcd = try ReferenceEtcd(extraArguments: etcdArguments)
+    let strataPort = TestNetwork.freePort()
+    let directory = TemporaryDirectory()
+    let strata = try StrataProcess(
+        dataDirectory: directory.appending("data"),
+        etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(strataPort)\"\n\(strataConfig)"
+    )
+    #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
+    try await withGRPCClient(
+        transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: etcd.port), transportSecurity: .plaintext)
+    ) { etcdClient in
+        try await withGRPCClient(
+            transport: .http2NIOPosix(
+                target: .ipv4(address: "127.0.0.1", port: strataPort),
+                transportSecurity: .plaintext
+            )
+        ) { strataClient in
+            let pair = Pair(
+                etcdKV: Etcdserverpb_KV.Client(wrapping: etcdClient),
+                strataKV: Etcdserverpb_KV.Client(wrapping: strataClient),
+                etcdLease: Etcdserverpb_Lease.Client(wrapping: etcdClient),
+                strataLease: Etcdserverpb_Lease.Client(wrapping: strataClient)
+            )
+            var ready = false
+            for _ in 0..<200 where !ready {
+                ready = (try? await pair.etcdKV.range(.with { $0.key = Data("probe".utf8) })) != nil
+                if !ready { try await Task.sleep(nanoseconds: 50_000_000) }
+            }
+            #expect(ready, "etcd did not start")
+            try await body(pair, etcdClient, strataClient)
+        }
+    }
+    #expect(strata.stop() == 0)
 }
 
 @Suite("grpc.health.v1 on the etcd port")

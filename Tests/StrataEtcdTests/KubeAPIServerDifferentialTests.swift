@@ -77,52 +77,17 @@ func prefixEnd(_ prefix: String) -> Data {
 struct KubeAPIServerDifferentialTests {
     @Test func kubeAPIServerRequestsGetEtcdsAnswers() async throws {
         // Progress notifications every second on both, so the test sees them (etcd's default is 10 minutes).
-        let etcd = try ReferenceEtcd(extraArguments: ["--experimental-watch-progress-notify-interval", "1s"])
-        let strataPort = TestNetwork.freePort()
-        let directory = TemporaryDirectory()
-        let strata = try StrataProcess(
-            dataDirectory: directory.appending("data"),
-            etcdConfig: """
-                [etcd]
-                enabled = true
-                listen = "127.0.0.1:\(strataPort)"
-                progress_notify_interval = "1s"
-                """
-        )
-        #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
-        try await withGRPCClient(
-            transport: .http2NIOPosix(
-                target: .ipv4(address: "127.0.0.1", port: etcd.port),
-                transportSecurity: .plaintext
+        try await withEtcdAndStrata(
+            etcdArguments: ["--experimental-watch-progress-notify-interval", "1s"],
+            strataConfig: "progress_notify_interval = \"1s\""
+        ) { pair, etcdClient, strataClient in
+            let kube = KubeSequence(
+                pair: pair,
+                etcdWatch: WatchClient(wrapping: etcdClient),
+                strataWatch: WatchClient(wrapping: strataClient)
             )
-        ) { etcdClient in
-            try await withGRPCClient(
-                transport: .http2NIOPosix(
-                    target: .ipv4(address: "127.0.0.1", port: strataPort),
-                    transportSecurity: .plaintext
-                )
-            ) { strataClient in
-                let pair = Pair(
-                    etcdKV: Etcdserverpb_KV.Client(wrapping: etcdClient),
-                    strataKV: Etcdserverpb_KV.Client(wrapping: strataClient),
-                    etcdLease: Etcdserverpb_Lease.Client(wrapping: etcdClient),
-                    strataLease: Etcdserverpb_Lease.Client(wrapping: strataClient)
-                )
-                var ready = false
-                for _ in 0..<200 where !ready {
-                    ready = (try? await pair.etcdKV.range(.with { $0.key = Data("probe".utf8) })) != nil
-                    if !ready { try await Task.sleep(nanoseconds: 50_000_000) }
-                }
-                #expect(ready, "etcd did not start")
-                let kube = KubeSequence(
-                    pair: pair,
-                    etcdWatch: WatchClient(wrapping: etcdClient),
-                    strataWatch: WatchClient(wrapping: strataClient)
-                )
-                try await kube.run()
-            }
+            try await kube.run()
         }
-        #expect(strata.stop() == 0)
     }
 }
 
@@ -161,6 +126,15 @@ struct KubeSequence {
             $0.target = .mod
             $0.result = .equal
             $0.modRevision = revision
+        }
+    }
+
+    static func versionEquals(_ key: String, _ version: Int64) -> Etcdserverpb_Compare {
+        .with {
+            $0.key = Data(key.utf8)
+            $0.target = .version
+            $0.result = .equal
+            $0.version = version
         }
     }
 
@@ -226,14 +200,7 @@ struct KubeSequence {
         let response = await txn(
             "compact_rev_key CAS t=\(t)",
             .with {
-                $0.compare = [
-                    .with {
-                        $0.key = Data("compact_rev_key".utf8)
-                        $0.target = .version
-                        $0.result = .equal
-                        $0.version = t
-                    }
-                ]
+                $0.compare = [Self.versionEquals("compact_rev_key", t)]
                 $0.success = [Self.put("compact_rev_key", String(rev))]
                 $0.failure = [Self.get("compact_rev_key")]
             }
@@ -336,14 +303,7 @@ struct KubeSequence {
         let staleRound = await txn(
             "stale compact_rev_key CAS",
             .with {
-                $0.compare = [
-                    .with {
-                        $0.key = Data("compact_rev_key".utf8)
-                        $0.target = .version
-                        $0.result = .equal
-                        $0.version = 1
-                    }
-                ]
+                $0.compare = [Self.versionEquals("compact_rev_key", 1)]
                 $0.success = [Self.put("compact_rev_key", "0")]
                 $0.failure = [Self.get("compact_rev_key")]
             }
