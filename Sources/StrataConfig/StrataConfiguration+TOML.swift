@@ -231,6 +231,18 @@ private struct ConfigFile: Decodable {
             }
         }
 
+        func size(_ value: SizeValue, _ path: [String], _ range: ClosedRange<Int>, _ hint: String) throws(ConfigError)
+            -> Int
+        {
+            let bytes: Int?
+            switch value {
+            case .bytes(let n): bytes = n
+            case .text(let text): bytes = ByteSize(parsing: text)?.bytes
+            }
+            guard let bytes, range.contains(bytes) else { throw fail(path, "expected \(hint)") }
+            return bytes
+        }
+
         if let server {
             if let dir = server.data_dir {
                 guard !dir.isEmpty else { throw fail(["server", "data_dir"], "must not be empty") }
@@ -258,16 +270,13 @@ private struct ConfigFile: Decodable {
                 }
                 config.storage.syncIntervalMilliseconds = interval
             }
-            if let size = storage.block_cache_size {
-                let bytes: Int?
-                switch size {
-                case .bytes(let n): bytes = n
-                case .text(let text): bytes = ByteSize(parsing: text)?.bytes
-                }
-                guard let bytes, bytes >= 1 << 20, bytes <= 1 << 40 else {
-                    throw fail(["storage", "block_cache_size"], "expected a size from 1MiB to 1TiB, like \"256MiB\"")
-                }
-                config.storage.rocksDB.blockCacheSizeBytes = bytes
+            if let value = storage.block_cache_size {
+                config.storage.rocksDB.blockCacheSizeBytes = try size(
+                    value,
+                    ["storage", "block_cache_size"],
+                    (1 << 20)...(1 << 40),
+                    "a size from 1MiB to 1TiB, like \"256MiB\""
+                )
             }
             if let compression = storage.compression {
                 guard let parsed = RocksDB.Compression(rawValue: compression) else {
@@ -278,17 +287,6 @@ private struct ConfigFile: Decodable {
                 }
                 config.storage.rocksDB.compression = parsed
             }
-        }
-        func size(_ value: SizeValue, _ path: [String], _ range: ClosedRange<Int>, _ hint: String) throws(ConfigError)
-            -> Int
-        {
-            let bytes: Int?
-            switch value {
-            case .bytes(let n): bytes = n
-            case .text(let text): bytes = ByteSize(parsing: text)?.bytes
-            }
-            guard let bytes, range.contains(bytes) else { throw fail(path, "expected \(hint)") }
-            return bytes
         }
         if let etcd {
             if let enabled = etcd.enabled { config.etcd.enabled = enabled }

@@ -144,12 +144,17 @@ final class WatchStream: Sendable {
             let fragment = state.withLock { $0.fragment.contains(id) }
             var responses: [Etcdserverpb_WatchResponse] = []
             var pending: (revision: Revision, events: [Mvccpb_Event], bytes: Int)?
-            func flush() {
-                guard let batch = pending else { return }
+            func response(at revision: Revision) -> Etcdserverpb_WatchResponse {
                 var response = Etcdserverpb_WatchResponse()
                 response.watchID = id
-                response.header = configuration.header(batch.revision)
-                responses.append(contentsOf: pieces(response, events: batch.events, fragment: fragment))
+                response.header = configuration.header(revision)
+                return response
+            }
+            func flush() {
+                guard let batch = pending else { return }
+                responses.append(
+                    contentsOf: pieces(response(at: batch.revision), events: batch.events, fragment: fragment)
+                )
                 pending = nil
             }
             var ended = false
@@ -171,18 +176,13 @@ final class WatchStream: Sendable {
                     }
                 case .progress(let revision):
                     flush()
-                    var response = Etcdserverpb_WatchResponse()
-                    response.watchID = id
-                    response.header = configuration.header(revision)
-                    responses.append(response)
+                    responses.append(response(at: revision))
                 case .compacted(let compactRevision):
                     flush()
-                    var response = Etcdserverpb_WatchResponse()
-                    response.watchID = id
-                    response.header = configuration.header(store.currentRevision)
-                    response.compactRevision = compactRevision
-                    response.canceled = true
-                    responses.append(response)
+                    var canceled = response(at: store.currentRevision)
+                    canceled.compactRevision = compactRevision
+                    canceled.canceled = true
+                    responses.append(canceled)
                     ended = true
                 }
                 if ended { break }
