@@ -1,5 +1,5 @@
 // `make bench` etcd comparison: one load generator, pointed at Strata and then at etcd 3.4, so both get exactly the
-// same client (grpc-swift) and the same load. Prints one JSON object per scenario on stdout; Bench/etcd_compare.py
+// same client and the same load (unary calls on RawClient.swift, watches on grpc-swift). Prints one JSON object per scenario on stdout; Bench/etcd_compare.py
 // starts the servers, runs this against each and writes the table.
 //
 //   StrataEtcdBench --endpoint 127.0.0.1:2379 [--scale 1.0] [--scenario NAME]...
@@ -125,101 +125,123 @@ func emit(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
-func sequentialPut(_ kv: [KVClient]) async throws {
-    let recorder = Recorder()
-    let count = scaled(1000)
-    let seconds = try await runClients(1, perClient: count, kv: kv, recorder: recorder) { _, index, kv in
-        _ = try await kv.put(
-            .with {
-                $0.key = key("seq", index); $0.value = value
+func serialized(_ message: some SwiftProtobuf.Message) -> [UInt8] { try! message.serializedBytes() }
+
+/// The unary scenarios run on the raw client (RawClient.swift): the same bytes on the wire for both servers, at a
+/// small fraction of grpc-swift's client cost.
+func raw(
+    _ clients: Int,
+    perClient: Int,
+    recorder: Recorder,
+    next: @escaping @Sendable (_ client: Int, _ index: Int) -> RawCall,
+    check: @escaping @Sendable (_ client: Int, _ index: Int, _ response: [UInt8]) throws -> Void = { _, _, _ in }
+) throws -> Double {
+    try runRaw(
+        host: options.host,
+        port: options.port,
+        clients: clients,
+        connections: options.connections,
+        perClient: perClient,
+        recorder: recorder,
+        next: next,
+        check: check
+    )
+}
+
+func put(_ key: Data) -> RawCall {
+    RawCall(
+        path: "/etcdserverpb.KV/Put",
+        message: serialized(
+            Etcdserverpb_PutRequest.with {
+                $0.key = key; $0.value = value
             }
         )
-    }
+    )
+}
+
+func sequentialPut() throws {
+    let recorder = Recorder()
+    let seconds = try raw(1, perClient: scaled(1000), recorder: recorder) { _, index in put(key("seq", index)) }
     emit(recorder.report("put, sequential", clients: 1, seconds: seconds))
 }
 
-func concurrentPut(_ kv: [KVClient]) async throws {
+func concurrentPut() throws {
     let recorder = Recorder()
     let perClient = scaled(300)
-    let seconds = try await runClients(64, perClient: perClient, kv: kv, recorder: recorder) { client, index, kv in
-        _ = try await kv.put(
-            .with {
-                $0.key = key("put", client * perClient + index); $0.value = value
-            }
-        )
+    let seconds = try raw(64, perClient: perClient, recorder: recorder) { client, index in
+        put(key("put", client * perClient + index))
     }
     emit(recorder.report("put, 64 clients", clients: 64, seconds: seconds))
 }
 
-func linearizableGet(_ kv: [KVClient]) async throws {
+func linearizableGet() throws {
     // Reads the keys the concurrent put wrote (or empty keys if it was skipped: the read costs the same).
     let recorder = Recorder()
     let perClient = scaled(600)
     let written = 64 * scaled(300)
-    let seconds = try await runClients(64, perClient: perClient, kv: kv, recorder: recorder) { client, index, kv in
-        let response = try await kv.range(.with { $0.key = key("put", (client * 7919 + index * 104_729) % written) })
-        if response.kvs.count > 1 { throw RPCError(code: .internalError, message: "more than one key") }
+    let seconds = try raw(64, perClient: perClient, recorder: recorder) { client, index in
+        let request = Etcdserverpb_RangeRequest.with {
+            $0.key = key("put", (client * 7919 + index * 104_729) % written)
+        }
+        return RawCall(path: "/etcdserverpb.KV/Range", message: serialized(request))
+    } check: { _, _, response in
+        let decoded = try Etcdserverpb_RangeResponse(serializedBytes: response)
+        if decoded.kvs.count > 1 { throw RPCError(code: .internalError, message: "more than one key") }
     }
     emit(recorder.report("get, linearizable, 64 clients", clients: 64, seconds: seconds))
 }
 
-func rangeOf1000(_ kv: [KVClient]) async throws {
-    let loader = Recorder()
-    _ = try await runClients(16, perClient: 1000 / 16 + 1, kv: kv, recorder: loader) { client, index, kv in
-        let n = client * (1000 / 16 + 1) + index
-        if n < 1000 {
-            _ = try await kv.put(
-                .with {
-                    $0.key = key("range", n); $0.value = value
-                }
-            )
-        }
+func rangeOf1000() throws {
+    _ = try raw(16, perClient: 1000 / 16 + 1, recorder: Recorder()) { client, index in
+        put(key("range", min(999, client * (1000 / 16 + 1) + index)))
     }
     let recorder = Recorder()
-    let perClient = scaled(100)
-    let seconds = try await runClients(8, perClient: perClient, kv: kv, recorder: recorder) { _, _, kv in
-        let response = try await kv.range(
-            .with {
-                $0.key = Data("range/".utf8)
-                $0.rangeEnd = Data("range0".utf8)
-            }
-        )
-        if response.kvs.count != 1000 {
-            throw RPCError(code: .internalError, message: "range returned \(response.kvs.count) keys")
+    let request = serialized(
+        Etcdserverpb_RangeRequest.with {
+            $0.key = Data("range/".utf8)
+            $0.rangeEnd = Data("range0".utf8)
+        }
+    )
+    let seconds = try raw(8, perClient: scaled(100), recorder: recorder) { _, _ in
+        RawCall(path: "/etcdserverpb.KV/Range", message: request)
+    } check: { _, _, response in
+        let decoded = try Etcdserverpb_RangeResponse(serializedBytes: response)
+        if decoded.kvs.count != 1000 {
+            throw RPCError(code: .internalError, message: "range returned \(decoded.kvs.count) keys")
         }
     }
     emit(recorder.report("range of 1000 keys, 8 clients", clients: 8, seconds: seconds))
 }
 
-func transactionCAS(_ kv: [KVClient]) async throws {
+func transactionCAS() throws {
     // kube-apiserver's optimistic update: if mod_revision(key) == last seen then put, else read.
     let recorder = Recorder()
-    let perClient = scaled(250)
     let seen = Mutex<[Int64]>(Array(repeating: 0, count: 16))
     let conflicts = Atomic<Int>(0)
-    let seconds = try await runClients(16, perClient: perClient, kv: kv, recorder: recorder) { client, index, kv in
+    let seconds = try raw(16, perClient: scaled(250), recorder: recorder) { client, _ in
         let target = key("cas", client)
         let expected = seen.withLock { $0[client] }
-        let response = try await kv.txn(
-            .with {
-                $0.compare = [
-                    .with {
-                        $0.key = target
-                        $0.target = .mod
-                        $0.result = .equal
-                        $0.modRevision = expected
+        let request = Etcdserverpb_TxnRequest.with {
+            $0.compare = [
+                .with {
+                    $0.key = target
+                    $0.target = .mod
+                    $0.result = .equal
+                    $0.modRevision = expected
+                }
+            ]
+            $0.success = [
+                .with {
+                    $0.requestPut = .with {
+                        $0.key = target; $0.value = value
                     }
-                ]
-                $0.success = [
-                    .with {
-                        $0.requestPut = .with {
-                            $0.key = target; $0.value = value
-                        }
-                    }
-                ]
-                $0.failure = [.with { $0.requestRange = .with { $0.key = target } }]
-            }
-        )
+                }
+            ]
+            $0.failure = [.with { $0.requestRange = .with { $0.key = target } }]
+        }
+        return RawCall(path: "/etcdserverpb.KV/Txn", message: serialized(request))
+    } check: { client, _, bytes in
+        let response = try Etcdserverpb_TxnResponse(serializedBytes: bytes)
         if response.succeeded {
             seen.withLock { $0[client] = response.header.revision }
         } else {
@@ -364,11 +386,11 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     }
     for scenario in selected {
         switch scenario {
-        case "seq-put": try await sequentialPut(kv)
-        case "put": try await concurrentPut(kv)
-        case "get": try await linearizableGet(kv)
-        case "range": try await rangeOf1000(kv)
-        case "txn": try await transactionCAS(kv)
+        case "seq-put": try sequentialPut()
+        case "put": try concurrentPut()
+        case "get": try linearizableGet()
+        case "range": try rangeOf1000()
+        case "txn": try transactionCAS()
         case "watch": try await watchFanOut(clients, kv)
         default: FileHandle.standardError.write(Data("unknown scenario \(scenario)\n".utf8))
         }

@@ -44,6 +44,8 @@ extension StrataConfiguration {
         progress_notify_interval = "10m"
         # Concurrent RPCs and streams per client connection (etcd's --max-concurrent-streams; etcd's is unlimited).
         max_concurrent_streams = 10000
+        # Watchers one Watch stream may hold; more are refused with a canceled "created" response (etcd has no limit).
+        max_watchers_per_stream = 100000
 
         [redis]
         # Redis RESP protocol (redis-cli, redis-py).

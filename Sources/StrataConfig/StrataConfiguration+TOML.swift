@@ -124,6 +124,7 @@ private struct ConfigFile: Decodable {
         var quota_backend_bytes: SizeValue?
         var progress_notify_interval: DurationValue?
         var max_concurrent_streams: Int?
+        var max_watchers_per_stream: Int?
     }
 
     struct IcebergSection: Decodable {
@@ -180,7 +181,7 @@ private struct ConfigFile: Decodable {
         "storage": ["sync", "sync_interval_ms", "block_cache_size", "compression"],
         "etcd": [
             "enabled", "listen", "name", "max_request_bytes", "max_txn_ops", "quota_backend_bytes",
-            "progress_notify_interval", "max_concurrent_streams",
+            "progress_notify_interval", "max_concurrent_streams", "max_watchers_per_stream",
         ],
         "redis": ["enabled", "listen"],
         "iceberg": ["enabled", "listen", "warehouse"],
@@ -196,7 +197,7 @@ private struct ConfigFile: Decodable {
         "etcd.max_request_bytes": "a size such as \"1536KiB\" or a number of bytes", "etcd.max_txn_ops": "an integer",
         "etcd.quota_backend_bytes": "a size such as \"2GiB\" or a number of bytes",
         "etcd.progress_notify_interval": "a duration such as \"10m\" or \"30s\", or a number of seconds",
-        "etcd.max_concurrent_streams": "an integer",
+        "etcd.max_concurrent_streams": "an integer", "etcd.max_watchers_per_stream": "an integer",
         "redis.enabled": "true or false", "redis.listen": "a string \"host:port\"",
         "iceberg.enabled": "true or false", "iceberg.listen": "a string \"host:port\"", "iceberg.warehouse": "a string",
         "metrics.listen": "a string \"host:port\"",
@@ -334,6 +335,12 @@ private struct ConfigFile: Decodable {
                     throw fail(["etcd", "max_concurrent_streams"], "\(streams) (expected 1 to 2147483647)")
                 }
                 config.etcd.maxConcurrentStreams = streams
+            }
+            if let watchers = etcd.max_watchers_per_stream {
+                guard (1...10_000_000).contains(watchers) else {
+                    throw fail(["etcd", "max_watchers_per_stream"], "\(watchers) (expected 1 to 10000000)")
+                }
+                config.etcd.maxWatchersPerStream = watchers
             }
         }
         if let redis {

@@ -44,6 +44,8 @@ package struct StrataConfiguration: Sendable, Hashable {
         package var progressNotifyInterval: Duration = .seconds(600)
         /// `--max-concurrent-streams`: HTTP/2 streams (RPCs, watch and keepalive streams) per client connection.
         package var maxConcurrentStreams = 10_000
+        /// Watchers per Watch stream (etcd has no limit; every watcher holds a buffer and a task).
+        package var maxWatchersPerStream = 100_000
         package init() {}
     }
 

@@ -95,6 +95,7 @@ package struct StrataServer: Sendable {
             etcd.maxTxnOperations = configuration.etcd.maxTxnOperations
             etcd.quotaBackendBytes = configuration.etcd.quotaBackendBytes
             etcd.maxConcurrentStreams = configuration.etcd.maxConcurrentStreams
+            etcd.maxWatchersPerStream = configuration.etcd.maxWatchersPerStream
             services.append(
                 EtcdFrontEnd(configuration: etcd, store: storage.store, logger: logger, metricsFactory: metrics.factory)
             )

@@ -13,7 +13,8 @@ internal import Synchronization
 final class Committer: Sendable {
     private struct Waiter {
         let revision: Revision
-        let continuation: CheckedContinuation<Void, any Error>
+        /// Called with nil once published, or with the failure.
+        let resume: @Sendable (MVCCError?) -> Void
     }
 
     private struct State {
@@ -70,30 +71,31 @@ final class Committer: Sendable {
             defer { state.waiters = [] }
             return state.waiters
         }
-        for waiter in waiters { waiter.continuation.resume(throwing: MVCCError.closed) }
+        for waiter in waiters { waiter.resume(.closed) }
     }
 
     /// Suspends until `revision` is durable and published.
     func waitUntilPublished(_ revision: Revision) async throws(MVCCError) {
-        do {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let outcome: Result<Void, MVCCError>? = state.withLock { state in
-                    if let failure = state.failure { return .failure(.storage(failure)) }
-                    if state.published >= revision { return .success(()) }
-                    if state.stopped { return .failure(.closed) }
-                    state.waiters.append(Waiter(revision: revision, continuation: continuation))
-                    return nil
-                }
-                if let outcome {
-                    continuation.resume(with: outcome.mapError { $0 as any Error })
-                } else {
-                    wake.signal()
-                }
-            }
-        } catch let error as MVCCError {
-            throw error
-        } catch {
-            throw .storage("\(error)")
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<MVCCError?, Never>) in
+            whenPublished(revision) { continuation.resume(returning: $0) }
+        }
+        if let outcome { throw outcome }
+    }
+
+    /// Calls `resume` (nil, or the failure) once `revision` is durable and published: at once if it already is,
+    /// otherwise from the committer thread.
+    func whenPublished(_ revision: Revision, _ resume: @escaping @Sendable (MVCCError?) -> Void) {
+        let outcome: MVCCError?? = state.withLock { state in
+            if let failure = state.failure { return .some(.storage(failure)) }
+            if state.published >= revision { return .some(nil) }
+            if state.stopped { return .some(.closed) }
+            state.waiters.append(Waiter(revision: revision, resume: resume))
+            return nil
+        }
+        if let outcome {
+            resume(outcome)
+        } else {
+            wake.signal()
         }
     }
 
@@ -105,7 +107,7 @@ final class Committer: Sendable {
             state.waiters.removeAll { $0.revision <= state.published }
             return ready
         }
-        for waiter in ready { waiter.continuation.resume() }
+        for waiter in ready { waiter.resume(nil) }
     }
 
     /// Fails every waiting writer: the WAL could not be synced, so nothing after this point is acknowledged.
@@ -115,7 +117,7 @@ final class Committer: Sendable {
             defer { state.waiters = [] }
             return state.waiters
         }
-        for waiter in waiters { waiter.continuation.resume(throwing: MVCCError.storage(message)) }
+        for waiter in waiters { waiter.resume(.storage(message)) }
     }
 }
 

@@ -51,6 +51,25 @@ extension MVCCStore {
     /// A plain put: the same semantics as a transaction holding just this put, without the transaction machinery
     /// (this is the hot path of every front-end).
     package func put(_ keyspace: Keyspace, _ request: PutRequest) async throws(MVCCError) -> PutResult {
+        try await durable(applyPut(keyspace, request))
+    }
+
+    package func deleteRange(_ keyspace: Keyspace, _ request: DeleteRangeRequest) async throws(MVCCError)
+        -> DeleteRangeResult
+    {
+        try await durable(applyDeleteRange(keyspace, request))
+    }
+
+    /// An etcd transaction: compares, then the success or failure branch, atomically at one revision.
+    package func txn(_ keyspace: Keyspace, _ request: TxnRequest) async throws(MVCCError) -> TxnResult {
+        try await durable(applyTxn(keyspace, request))
+    }
+
+    // MARK: Two-stage writes (apply now, acknowledge when durable)
+
+    /// Applies a put and returns it pending: with `sync = always` it is neither visible nor acknowledged until the
+    /// committer's next fsync. Front-ends on an event loop use this with `whenDurable` instead of awaiting.
+    package func applyPut(_ keyspace: Keyspace, _ request: PutRequest) throws(MVCCError) -> PendingWrite<PutResult> {
         if request.key.isEmpty { throw .emptyKey }
         if request.ignoreValue && !request.value.isEmpty { throw .valueProvided }
         if request.ignoreLease && request.lease != 0 { throw .leaseProvided }
@@ -61,21 +80,20 @@ extension MVCCStore {
             return try executePut(keyspace, request, context: &context)
         }
         metrics.puts.increment()
-        if let revision { try await waitUntilDurable(revision) }
-        metrics.commitLatency.recordNanoseconds(lessor.clock.now() - started)
-        return result
+        return PendingWrite(value: result, revision: revision, started: started)
     }
 
-    package func deleteRange(_ keyspace: Keyspace, _ request: DeleteRangeRequest) async throws(MVCCError)
-        -> DeleteRangeResult
+    package func applyDeleteRange(_ keyspace: Keyspace, _ request: DeleteRangeRequest) throws(MVCCError)
+        -> PendingWrite<DeleteRangeResult>
     {
-        let result = try await txn(keyspace, TxnRequest(success: [.deleteRange(request)]))
-        guard case .deleteRange(let delete) = result.results.first else { throw .storage("delete produced no result") }
-        return delete
+        let pending = try applyTxn(keyspace, TxnRequest(success: [.deleteRange(request)]))
+        guard case .deleteRange(let delete) = pending.value.results.first else {
+            throw .storage("delete produced no result")
+        }
+        return PendingWrite(value: delete, revision: pending.revision, started: pending.started)
     }
 
-    /// An etcd transaction: compares, then the success or failure branch, atomically at one revision.
-    package func txn(_ keyspace: Keyspace, _ request: TxnRequest) async throws(MVCCError) -> TxnResult {
+    package func applyTxn(_ keyspace: Keyspace, _ request: TxnRequest) throws(MVCCError) -> PendingWrite<TxnResult> {
         try validate(request, maxOperations: configuration.maxTxnOperations)
         if request.success.count + request.failure.count > 1 {
             // A single operation cannot write a key twice; skip the interval check on the plain put/delete path.
@@ -83,18 +101,37 @@ extension MVCCStore {
             _ = try Self.checkIntervals(request.failure)
         }
         let started = lessor.clock.now()
-        let (result, revision) = try write { context throws(MVCCError) -> TxnResult in
+        var (result, revision) = try write { context throws(MVCCError) -> TxnResult in
             let path = try comparePath(keyspace, request)
             try check(keyspace, request, path: path, context: context)
             var remainingPath = path[...]
             return try execute(keyspace, request, path: &remainingPath, context: &context)
         }
         countOperations(request, path: result)
-        if let revision { try await waitUntilDurable(revision) }
-        metrics.commitLatency.recordNanoseconds(lessor.clock.now() - started)
-        var final = result
-        final.revision = revision ?? result.revision
-        return final
+        result.revision = revision ?? result.revision
+        return PendingWrite(value: result, revision: revision, started: started)
+    }
+
+    /// Waits until a pending write is durable and published, then returns its result.
+    package func durable<Value>(_ pending: PendingWrite<Value>) async throws(MVCCError) -> Value {
+        if let revision = pending.revision { try await waitUntilDurable(revision) }
+        metrics.commitLatency.recordNanoseconds(lessor.clock.now() - pending.started)
+        return pending.value
+    }
+
+    /// Calls `completion` once a pending write is durable and published: at once when it already is (or changed
+    /// nothing), otherwise from the committer thread after its fsync. The completion must not block.
+    package func whenDurable<Value: Sendable>(
+        _ pending: PendingWrite<Value>,
+        _ completion: @escaping @Sendable (Result<Value, MVCCError>) -> Void
+    ) {
+        let finish: @Sendable (MVCCError?) -> Void = { [metrics, lessor] error in
+            if let error { return completion(.failure(error)) }
+            metrics.commitLatency.recordNanoseconds(lessor.clock.now() - pending.started)
+            completion(.success(pending.value))
+        }
+        guard let revision = pending.revision, let committer, committer.mode == .always else { return finish(nil) }
+        committer.whenPublished(revision, finish)
     }
 
     private func countOperations(_ request: TxnRequest, path result: TxnResult) {

@@ -149,3 +149,12 @@ package struct TxnResult: Sendable, Hashable {
     /// The revision after the transaction (unchanged when it wrote nothing).
     package var revision: Revision
 }
+
+/// A write that is applied but not yet acknowledged: with `sync = always` it becomes visible and durable together, at
+/// the committer's next fsync (see `MVCCStore.whenDurable`).
+package struct PendingWrite<Value: Sendable>: Sendable {
+    package let value: Value
+    /// The revision to wait for; nil when the write changed nothing.
+    package let revision: Revision?
+    let started: Int64
+}

@@ -128,6 +128,7 @@ struct ConfigTests {
         ("[etcd]\nprogress_notify_interval = \"soon\"\n", 2, "expected a duration from 100ms to 24h"),
         ("[etcd]\nprogress_notify_interval = \"10ms\"\n", 2, "expected a duration from 100ms to 24h"),
         ("[etcd]\nmax_concurrent_streams = 0\n", 2, "invalid value for 'etcd.max_concurrent_streams'"),
+        ("[etcd]\nmax_watchers_per_stream = 0\n", 2, "invalid value for 'etcd.max_watchers_per_stream'"),
         ("[etcd]\nname = \"\"\n", 2, "invalid value for 'etcd.name': must not be empty"),
     ])
     func invalidValuesAreRejectedWithLine(toml: String, line: Int, message: String) {
@@ -146,6 +147,7 @@ struct ConfigTests {
                 quota_backend_bytes = "8GiB"
                 progress_notify_interval = "5s"
                 max_concurrent_streams = 500
+                max_watchers_per_stream = 64
                 """
         )
         #expect(config.etcd.name == "kind-etcd")
@@ -154,6 +156,7 @@ struct ConfigTests {
         #expect(config.etcd.quotaBackendBytes == 8 << 30)
         #expect(config.etcd.progressNotifyInterval == .seconds(5))
         #expect(config.etcd.maxConcurrentStreams == 500)
+        #expect(config.etcd.maxWatchersPerStream == 64)
         let seconds = try StrataConfiguration.parse(toml: "[etcd]\nprogress_notify_interval = 90\n")
         #expect(seconds.etcd.progressNotifyInterval == .seconds(90))
     }

@@ -60,6 +60,19 @@ package enum EtcdError {
         }
     }
 
+    /// grpc-swift's errors for a request it could not decode, in grpc-go's terms (code Internal, "grpc: error
+    /// unmarshalling request: …"), which is what etcd answers; the fast path produces the same for its calls.
+    package static func transport(_ error: RPCError) -> RPCError {
+        guard error.code == .invalidArgument, error.message.hasPrefix("Can't deserialize to message of type") else {
+            return error
+        }
+        return unmarshalling(error.message)
+    }
+
+    package static func unmarshalling(_ detail: String) -> RPCError {
+        RPCError(code: .internalError, message: "grpc: error unmarshalling request: \(detail)")
+    }
+
     /// Runs a core call, turning its domain errors into etcd's wire errors.
     @inline(__always)
     package static func wire<T>(_ body: () async throws(MVCCError) -> T) async throws(RPCError) -> T {

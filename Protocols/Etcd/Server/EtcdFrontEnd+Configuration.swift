@@ -16,6 +16,8 @@ extension EtcdFrontEnd {
         /// etcd's `--max-concurrent-streams`: HTTP/2 streams per client connection. etcd's default is unlimited;
         /// kube-apiserver multiplexes every watch of a resource type onto few connections, so keep this large.
         package var maxConcurrentStreams = 10_000
+        /// Watchers one Watch stream may hold (etcd has no limit): each holds a bounded buffer and a pump task.
+        package var maxWatchersPerStream = 100_000
         /// Member name reported by the cluster API.
         package var name = "default"
         /// Cluster and member IDs in response headers (single member: fixed, stable across restarts).

@@ -1,6 +1,5 @@
 package import CoreMetrics
 package import GRPCCore
-internal import GRPCNIOTransportHTTP2
 package import Logging
 package import ServiceLifecycle
 package import StrataCommon
@@ -60,24 +59,18 @@ package struct EtcdFrontEnd: Service {
 
     package func run() async throws {
         let listen = configuration.listen
-        let address: GRPCNIOTransportCore.SocketAddress =
-            listen.host.contains(":")
-            ? .ipv6(host: listen.host, port: listen.port)
-            : .ipv4(host: listen.host == "localhost" ? "127.0.0.1" : listen.host, port: listen.port)
-        let transport = HTTP2ServerTransport.Posix(
-            address: address,
-            transportSecurity: .plaintext,
-            config: .defaults { config in
-                // etcd lets clients ping every 5 s, with or without calls (kube-apiserver pings idle streams every
-                // 30 s); grpc-swift's default (5 min, no pings without calls) would answer them with GOAWAY.
-                config.connection.keepalive.clientBehavior = .init(
-                    minPingIntervalWithoutCalls: .seconds(5),
-                    allowWithoutCalls: true
-                )
-                // etcd's gRPC receive limit: --max-request-bytes plus 512 KiB of envelope.
-                config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes + 512 * 1024
-                config.http2.maxConcurrentStreams = configuration.maxConcurrentStreams
-            }
+        let kv = KVService(store: store, configuration: configuration, alarms: alarms)
+        var transportConfiguration = EtcdServerTransport.Configuration(
+            host: listen.host == "localhost" ? "127.0.0.1" : listen.host,
+            port: listen.port,
+            maxConcurrentStreams: configuration.maxConcurrentStreams,
+            // etcd's gRPC receive limit: --max-request-bytes plus 512 KiB of envelope.
+            maxRequestPayload: configuration.maxRequestBytes + 512 * 1024
+        )
+        transportConfiguration.maxControlFramesPer30Seconds = 1_000_000
+        let transport = EtcdServerTransport(
+            configuration: transportConfiguration,
+            fast: kv.fastMethods(factory: metricsFactory)
         )
         let server = GRPCServer(
             transport: transport,
@@ -93,7 +86,7 @@ package struct EtcdFrontEnd: Service {
                         throw ListenError(component: "etcd gRPC", address: listen, underlying: error)
                     }
                 }
-                if let bound = try? await transport.listeningAddress {
+                if let bound = await transport.listeningAddress {
                     logger.info("etcd v3 gRPC listening on \(bound)")
                 }
                 group.addTask { try await watchQuota() }

@@ -3,7 +3,8 @@ package import GRPCCore
 internal import Synchronization
 
 /// Counts every etcd RPC by method and status code and times unary handlers
-/// (`strata_etcd_rpc_total`, `strata_etcd_rpc_duration_seconds`), plus the open Watch streams.
+/// (`strata_etcd_rpc_total`, `strata_etcd_rpc_duration_seconds`), plus the open Watch streams. It also gives
+/// grpc-swift's own errors grpc-go's wording (`EtcdError.transport`), since it sees every call that grpc-swift serves.
 package final class MetricsInterceptor: ServerInterceptor {
     private let factory: any MetricsFactory
     private let watchStreams: Gauge
@@ -33,8 +34,9 @@ package final class MetricsInterceptor: ServerInterceptor {
                 .recordInterval(since: start)
             return response
         } catch let error as RPCError {
-            count(method, code: "\(error.code)")
-            throw error
+            let wire = EtcdError.transport(error)
+            count(method, code: "\(wire.code)")
+            throw wire
         } catch {
             count(method, code: "unknown")
             throw error

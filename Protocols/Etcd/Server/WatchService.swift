@@ -47,6 +47,9 @@ package struct WatchService: Etcdserverpb_Watch.SimpleServiceProtocol {
 
 /// The state of one Watch stream.
 final class WatchStream: Sendable {
+    /// Strata's own limit (`max_watchers_per_stream`); etcd has none, so this reason has no etcd original.
+    static let tooManyWatchers = "etcdserver: too many watchers on this stream"
+
     private struct State {
         var watchers: [Int64: Watcher] = [:]
         var nextID: Int64 = 0
@@ -97,6 +100,14 @@ final class WatchStream: Sendable {
             return nil
         }
         let requestedID = create.watchID
+        let full = state.withLock { $0.watchers.count >= configuration.maxWatchersPerStream }
+        if full {
+            created.watchID = -1
+            created.canceled = true
+            created.cancelReason = Self.tooManyWatchers
+            try await send(created)
+            return nil
+        }
         let id: Int64? = state.withLock { state in
             if requestedID != 0 {
                 return state.watchers[requestedID] == nil ? requestedID : nil

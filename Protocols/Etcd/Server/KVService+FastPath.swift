@@ -1,0 +1,115 @@
+internal import CoreMetrics
+internal import GRPCCore
+internal import StrataEtcdAPI
+internal import StrataMVCC
+internal import SwiftProtobuf
+
+/// The KV calls on the transport's fast path: decoded, run and answered on the event loop that read them. Writes
+/// are applied there too and answered from the committer's group commit (no task waits for the fsync).
+extension KVService {
+    func fastMethods(factory: any MetricsFactory) -> [String: EtcdFastMethod] {
+        func method(
+            _ name: String,
+            _ run: @escaping @Sendable ([UInt8], @escaping EtcdFastMethod.Completion) -> Void
+        ) -> (String, EtcdFastMethod) {
+            ("/etcdserverpb.KV/\(name)", EtcdFastMethod(name: name, factory: factory, run: run))
+        }
+        return Dictionary(
+            uniqueKeysWithValues: [
+                method("Range") { bytes, done in
+                    done(
+                        Self.answer { () throws(RPCError) in
+                            let request = try Self.decode(Etcdserverpb_RangeRequest.self, bytes)
+                            let core = try Self.translate { () throws(EtcdRequestError) in try RangeRequest(request) }
+                            let result = try Self.wire { () throws(MVCCError) in try store.range(.etcd, core) }
+                            return rangeResponse(result)
+                        }
+                    )
+                },
+                method("Put") { bytes, done in
+                    write(done) { () throws(RPCError) in
+                        let request = try Self.decode(Etcdserverpb_PutRequest.self, bytes)
+                        guard request.key.count + request.value.count <= configuration.maxRequestBytes else {
+                            throw EtcdError.requestTooLarge
+                        }
+                        try alarms.checkWritable()
+                        return try Self.wire { () throws(MVCCError) in try store.applyPut(.etcd, PutRequest(request)) }
+                    } response: {
+                        putResponse($0)
+                    }
+                },
+                method("DeleteRange") { bytes, done in
+                    write(done) { () throws(RPCError) in
+                        let request = try Self.decode(Etcdserverpb_DeleteRangeRequest.self, bytes)
+                        try alarms.checkWritable()
+                        return try Self.wire { () throws(MVCCError) in
+                            try store.applyDeleteRange(.etcd, DeleteRangeRequest(request))
+                        }
+                    } response: {
+                        deleteResponse($0)
+                    }
+                },
+                method("Txn") { bytes, done in
+                    write(done) { () throws(RPCError) in
+                        let request = try Self.decode(Etcdserverpb_TxnRequest.self, bytes)
+                        guard Self.payloadSize(request) <= configuration.maxRequestBytes else {
+                            throw EtcdError.requestTooLarge
+                        }
+                        let core = try Self.translate { () throws(EtcdRequestError) in try TxnRequest(request) }
+                        if Self.hasWrites(request) { try alarms.checkWritable() }
+                        return try Self.wire { () throws(MVCCError) in try store.applyTxn(.etcd, core) }
+                    } response: {
+                        txnResponse($0)
+                    }
+                },
+            ]
+        )
+    }
+
+    /// Applies a write now and answers once it is durable.
+    private func write<Value: Sendable, Response: SwiftProtobuf.Message>(
+        _ done: @escaping EtcdFastMethod.Completion,
+        apply: () throws(RPCError) -> PendingWrite<Value>,
+        response: @escaping @Sendable (Value) -> Response
+    ) {
+        let pending: PendingWrite<Value>
+        do {
+            pending = try apply()
+        } catch {
+            return done(.failure(error))
+        }
+        store.whenDurable(pending) { result in
+            switch result {
+            case .success(let value): done(Self.answer { response(value) })
+            case .failure(let error): done(.failure(EtcdError.map(error)))
+            }
+        }
+    }
+
+    private static func answer<M: SwiftProtobuf.Message>(_ body: () throws(RPCError) -> M) -> Result<[UInt8], RPCError>
+    {
+        do {
+            return .success(try body().serializedBytes())
+        } catch let error as RPCError {
+            return .failure(error)
+        } catch {
+            return .failure(RPCError(code: .internalError, message: "grpc: error while marshaling: \(error)"))
+        }
+    }
+
+    private static func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: [UInt8]) throws(RPCError) -> M {
+        do {
+            return try M(serializedBytes: bytes)
+        } catch {
+            throw EtcdError.unmarshalling("\(error)")
+        }
+    }
+
+    private static func wire<T>(_ body: () throws(MVCCError) -> T) throws(RPCError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw EtcdError.map(error)
+        }
+    }
+}

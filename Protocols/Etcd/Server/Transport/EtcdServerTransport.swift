@@ -1,0 +1,289 @@
+package import CoreMetrics
+package import GRPCCore
+internal import NIOCore
+internal import NIOHTTP2
+internal import NIOPosix
+internal import Synchronization
+
+/// A unary call answered on the connection's event loop: `run` gets the request bytes and must call its completion
+/// exactly once, from any thread, without blocking.
+package final class EtcdFastMethod: Sendable {
+    package typealias Completion = @Sendable (Result<[UInt8], RPCError>) -> Void
+
+    let name: String
+    let run: @Sendable ([UInt8], @escaping Completion) -> Void
+    private let factory: any MetricsFactory
+    private let succeeded: Counter
+    private let duration: CoreMetrics.Timer
+
+    package init(
+        name: String,
+        factory: any MetricsFactory,
+        run: @escaping @Sendable ([UInt8], @escaping Completion) -> Void
+    ) {
+        self.name = name
+        self.run = run
+        self.factory = factory
+        self.succeeded = Counter(
+            label: "strata_etcd_rpc_total",
+            dimensions: [("method", name), ("code", "ok")],
+            factory: factory
+        )
+        self.duration = CoreMetrics.Timer(
+            label: "strata_etcd_rpc_duration_seconds",
+            dimensions: [("method", name)],
+            factory: factory
+        )
+    }
+
+    /// The same series the metrics interceptor keeps for calls grpc-swift serves.
+    func record(_ outcome: Result<[UInt8], RPCError>, since started: NIODeadline) {
+        switch outcome {
+        case .success:
+            succeeded.increment()
+            duration.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
+        case .failure(let error):
+            Counter(
+                label: "strata_etcd_rpc_total",
+                dimensions: [("method", name), ("code", "\(error.code)")],
+                factory: factory
+            )
+            .increment()
+        }
+    }
+}
+
+/// What every stream handler of one listener shares: the fast table and the hand-off to grpc-swift.
+final class EtcdRouter: Sendable {
+    struct AcceptedStream: Sendable {
+        let channel: NIOAsyncChannel<RPCRequestPart<EtcdWireBytes>, RPCResponsePart<EtcdWireBytes>>
+        let descriptor: MethodDescriptor
+    }
+
+    let fast: [String: EtcdFastMethod]
+    let maxRequestPayload: Int
+    private let sink: AsyncStream<AcceptedStream>.Continuation
+
+    init(fast: [String: EtcdFastMethod], maxRequestPayload: Int, sink: AsyncStream<AcceptedStream>.Continuation) {
+        self.fast = fast
+        self.maxRequestPayload = maxRequestPayload
+        self.sink = sink
+    }
+
+    /// Hands a stream to grpc-swift; false once the listener is shutting down.
+    func accept(_ stream: AcceptedStream) -> Bool {
+        if case .enqueued = sink.yield(stream) { return true }
+        return false
+    }
+}
+
+/// etcd's gRPC over HTTP/2, built on swift-nio-http2 directly rather than grpc-swift's transport: the unary KV calls
+/// that carry almost all load skip grpc-swift's per-call task, async sequences and thread hops (a call is decoded,
+/// run against the store and answered on the event loop that read it), while every other call, streaming ones
+/// included, is handed to grpc-swift's `GRPCServer` as an ordinary `RPCStream` and served by the generated services.
+package final class EtcdServerTransport: ServerTransport {
+    package typealias Bytes = EtcdWireBytes
+
+    package struct Configuration: Sendable {
+        package var host: String
+        package var port: Int
+        /// SETTINGS_MAX_CONCURRENT_STREAMS per connection.
+        package var maxConcurrentStreams: Int
+        /// The largest request message accepted (etcd: `--max-request-bytes` plus 512 KiB of envelope).
+        package var maxRequestPayload: Int
+        /// Inbound PING/SETTINGS frames allowed per 30 s per connection. grpc-go clients send a BDP-estimation PING
+        /// with most data they receive, so swift-nio-http2's default (200) would disconnect busy etcd clients.
+        package var maxControlFramesPer30Seconds = 1_000_000
+
+        package init(host: String, port: Int, maxConcurrentStreams: Int, maxRequestPayload: Int) {
+            self.host = host
+            self.port = port
+            self.maxConcurrentStreams = maxConcurrentStreams
+            self.maxRequestPayload = maxRequestPayload
+        }
+    }
+
+    private struct State {
+        var listener: (any Channel)?
+        var connections: [ObjectIdentifier: any Channel] = [:]
+        var shuttingDown = false
+    }
+
+    private let configuration: Configuration
+    private let fast: [String: EtcdFastMethod]
+    private let state = Mutex(State())
+    private let bound: (stream: AsyncStream<String>, continuation: AsyncStream<String>.Continuation)
+
+    package init(configuration: Configuration, fast: [String: EtcdFastMethod]) {
+        self.configuration = configuration
+        self.fast = fast
+        self.bound = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The address the listener bound ("host:port"), once it has; nil if it never did.
+    package var listeningAddress: String? {
+        get async {
+            for await address in bound.stream { return address }
+            return nil
+        }
+    }
+
+    package func listen(
+        streamHandler: @escaping @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void
+    ) async throws {
+        let (accepted, sink) = AsyncStream.makeStream(of: EtcdRouter.AcceptedStream.self)
+        let router = EtcdRouter(fast: fast, maxRequestPayload: configuration.maxRequestPayload, sink: sink)
+        let listener: any Channel
+        do {
+            listener = try await bootstrap(router: router)
+                .bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            bound.continuation.finish()
+            throw error
+        }
+        let stop = state.withLock { state -> Bool in
+            state.listener = listener
+            return state.shuttingDown
+        }
+        if let address = listener.localAddress, let port = address.port {
+            bound.continuation.yield("\(address.ipAddress ?? configuration.host):\(port)")
+        }
+        bound.continuation.finish()
+        if stop { try? await listener.close() }
+
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                // No new grpc-swift calls once the listener is closed; the loop below then drains.
+                try? await listener.closeFuture.get()
+                sink.finish()
+            }
+            for await stream in accepted {
+                group.addTask { await Self.serve(stream, handler: streamHandler) }
+            }
+        }
+    }
+
+    package func beginGracefulShutdown() {
+        let (listener, connections) = state.withLock { state -> ((any Channel)?, [any Channel]) in
+            state.shuttingDown = true
+            return (state.listener, Array(state.connections.values))
+        }
+        listener?.close(promise: nil)
+        // Unary calls finish within milliseconds, but Watch streams never end by themselves: closing the
+        // connections cancels them, which is what lets `listen` return.
+        for connection in connections { connection.close(promise: nil) }
+    }
+
+    private func bootstrap(router: EtcdRouter) -> ServerBootstrap {
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: configuration.maxConcurrentStreams),
+            HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 16 << 10),
+        ]
+        connection.targetWindowSize = 8 << 20
+        connection.controlFrameRateLimit.maximumCount = configuration.maxControlFramesPer30Seconds
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.targetWindowSize = 1 << 20
+        stream.outboundBufferSizeHighWatermark = 256 << 10
+        stream.outboundBufferSizeLowWatermark = 64 << 10
+        let tracked = self
+        return ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                        mode: .server,
+                        connectionConfiguration: connection,
+                        streamConfiguration: stream
+                    ) { streamChannel in
+                        streamChannel.eventLoop.makeCompletedFuture {
+                            try streamChannel.pipeline.syncOperations.addHandler(GRPCStreamHandler(router: router))
+                        }
+                    }
+                    tracked.track(channel)
+                }
+            }
+    }
+
+    private func track(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        let refused = state.withLock { state -> Bool in
+            if state.shuttingDown { return true }
+            state.connections[id] = channel
+            return false
+        }
+        if refused { return channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = state.withLock { $0.connections.removeValue(forKey: id) }
+        }
+    }
+
+    /// Runs one call through grpc-swift, as its own transport does: a cancellation handle the stream handler
+    /// triggers when the stream closes, then wait for the stream to close so buffered writes are not dropped.
+    private static func serve(
+        _ accepted: EtcdRouter.AcceptedStream,
+        handler: @escaping @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void
+    ) async {
+        let stream = accepted.channel
+        let channel = stream.channel
+        let remote = Self.describe(channel.parent?.remoteAddress)
+        let local = Self.describe(channel.parent?.localAddress)
+        try? await stream.executeThenClose { inbound, outbound in
+            await withServerContextRPCCancellationHandle { handle in
+                channel.eventLoop.execute {
+                    (try? channel.pipeline.syncOperations.handler(type: GRPCStreamHandler.self))?
+                        .setCancellationHandle(handle)
+                }
+                let rpc = RPCStream(
+                    descriptor: accepted.descriptor,
+                    inbound: RPCAsyncSequence(wrapping: inbound),
+                    outbound: RPCWriter.Closable(wrapping: StreamOutbound(writer: outbound, channel: channel))
+                )
+                let context = ServerContext(
+                    descriptor: accepted.descriptor,
+                    remotePeer: remote,
+                    localPeer: local,
+                    cancellation: handle
+                )
+                await handler(rpc, context)
+            }
+            if !Task.isCancelled { try await channel.closeFuture.get() }
+        }
+    }
+
+    private static func describe(_ address: SocketAddress?) -> String {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return "unknown" }
+        switch address {
+        case .v6: return "ipv6:[\(ip)]:\(port)"
+        default: return "ipv4:\(ip):\(port)"
+        }
+    }
+}
+
+/// grpc-swift's view of a stream's outbound side.
+private struct StreamOutbound: ClosableRPCWriterProtocol {
+    typealias Element = RPCResponsePart<EtcdWireBytes>
+
+    let writer: NIOAsyncChannelOutboundWriter<RPCResponsePart<EtcdWireBytes>>
+    let channel: any Channel
+
+    func write(_ element: Element) async throws { try await writer.write(element) }
+
+    func write(contentsOf elements: some Sequence<Element>) async throws {
+        try await writer.write(contentsOf: elements)
+    }
+
+    func finish() async { writer.finish() }
+
+    /// The call failed without a status (the server is going away): reset the stream.
+    func finish(throwing error: any Error) async {
+        writer.finish()
+        channel.close(promise: nil)
+    }
+}
