@@ -33,6 +33,7 @@ package struct StrataServer: Sendable {
         logger: Logger,
         onAdminListening: @escaping @Sendable (ListenAddress) async -> Void = { _ in }
     ) throws {
+        MemoryService.configureAllocator()
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
@@ -86,7 +87,7 @@ package struct StrataServer: Sendable {
         )
         self.admin = admin
         // Storage first (it shuts down last), then the front-ends, then the admin listener.
-        var services: [any Service] = [storage]
+        var services: [any Service] = [storage, MemoryService()]
         if frontEnds.contains("etcd") {
             var etcd = EtcdFrontEnd.Configuration.defaults
             etcd.listen = configuration.etcd.listen

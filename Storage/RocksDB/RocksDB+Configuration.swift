@@ -31,12 +31,22 @@ extension RocksDB {
         /// Compression of the last level, where most data lives.
         package var bottommostCompression: Compression = .zstd
         package var writeBufferSizeBytes: Int = 64 << 20
+        /// All column families' memtables together: past it the largest is flushed (RocksDB's write buffer manager).
+        /// Without it five families could hold 5 × 2 × 64 MiB.
+        package var totalWriteBufferBytes: Int = 128 << 20
+        /// WAL files kept for column families that have not flushed; past it they are flushed so old WAL files can
+        /// go (RocksDB's default is four times all write buffers: over a GiB of WAL on disk).
+        package var maxTotalWALBytes: UInt64 = 256 << 20
         /// Open-file limit for SST readers; RocksDB's default (-1, unlimited) can exhaust a 1024-fd ulimit.
         package var maxOpenFiles: Int = 512
         package var backgroundJobs: Int = 2
         /// RocksDB's info LOG rotation, so a long-running dev server does not fill its disk with logs.
         package var infoLogMaxFileSizeBytes: Int = 16 << 20
         package var infoLogFilesKept: Int = 4
+        /// Keep WAL records in RocksDB's buffer until `syncWAL()` writes and syncs them together, instead of one
+        /// `write()` per batch. Only for a writer that acknowledges nothing before `syncWAL()` (group commit with
+        /// `sync = always`): anything else written is lost if the process dies before the next `syncWAL()`.
+        package var manualWALFlush: Bool = false
 
         package init() {}
 

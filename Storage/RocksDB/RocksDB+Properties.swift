@@ -7,6 +7,10 @@ extension RocksDB {
         case totalSSTFilesSize = "rocksdb.total-sst-files-size"
         case liveSSTFilesSize = "rocksdb.live-sst-files-size"
         case memtablesSize = "rocksdb.cur-size-all-mem-tables"
+        /// Memtables including flushed ones still pinned by open iterators or read views.
+        case memtablesPinnedSize = "rocksdb.size-all-mem-tables"
+        /// Index and filter blocks held outside the block cache.
+        case tableReadersSize = "rocksdb.estimate-table-readers-mem"
         case estimatedLiveDataSize = "rocksdb.estimate-live-data-size"
         case blockCacheUsage = "rocksdb.block-cache-usage"
         case backgroundErrors = "rocksdb.background-errors"

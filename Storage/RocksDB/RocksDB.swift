@@ -142,6 +142,8 @@ package final class RocksDB: @unchecked Sendable {
         rocksdb_options_set_max_open_files(options, Int32(configuration.maxOpenFiles))
         rocksdb_options_set_max_background_jobs(options, Int32(max(configuration.backgroundJobs, 1)))
         rocksdb_options_set_write_buffer_size(options, configuration.writeBufferSizeBytes)
+        rocksdb_options_set_db_write_buffer_size(options, configuration.totalWriteBufferBytes)
+        rocksdb_options_set_max_total_wal_size(options, configuration.maxTotalWALBytes)
         rocksdb_options_set_compression(options, configuration.compression.cValue)
         rocksdb_options_set_bottommost_compression(options, configuration.bottommostCompression.cValue)
         rocksdb_options_set_level_compaction_dynamic_level_bytes(options, 1)
@@ -150,6 +152,7 @@ package final class RocksDB: @unchecked Sendable {
             rocksdb_options_set_memtable_whole_key_filtering(options, 1)
         }
         rocksdb_options_set_bytes_per_sync(options, 1 << 20)
+        if configuration.manualWALFlush && !configuration.inMemory { rocksdb_options_set_manual_wal_flush(options, 1) }
         rocksdb_options_set_max_log_file_size(options, configuration.infoLogMaxFileSizeBytes)
         rocksdb_options_set_keep_log_file_num(options, configuration.infoLogFilesKept)
         if let env { rocksdb_options_set_env(options, env) }

@@ -15,6 +15,8 @@ guard arguments.count == 3 else {
 }
 var rocks = RocksDB.Configuration.defaults
 rocks.columnFamilies = MVCCStore.columnFamilies
+// As the server runs with sync = always: WAL records buffered until the committer's write + fsync.
+rocks.manualWALFlush = true
 let database = try RocksDB(path: arguments[1], configuration: rocks)
 var configuration = MVCCStore.Configuration.defaults
 configuration.sync = .always
@@ -32,11 +34,18 @@ try await withThrowingTaskGroup(of: Void.self) { group in
             var i = 0
             while true {
                 let key = "\(prefix)/\(writer)/\(i)"
-                let result = try await store.put(
-                    .etcd,
-                    PutRequest(key: Array(key.utf8), value: Array("value-\(i)".utf8))
-                )
-                acknowledge("\(result.revision) \(key)")
+                let request = PutRequest(key: Array(key.utf8), value: Array("value-\(i)".utf8))
+                let revision: Revision
+                if writer % 2 == 0 {
+                    revision = try await store.put(.etcd, request).revision
+                } else {
+                    // The event-loop path of the etcd front-end: apply now, acknowledge from the committer.
+                    let pending = try store.applyPut(.etcd, request)
+                    revision = try await withCheckedThrowingContinuation { continuation in
+                        store.whenDurable(pending) { continuation.resume(with: $0.map(\.revision)) }
+                    }
+                }
+                acknowledge("\(revision) \(key)")
                 i += 1
             }
         }

@@ -197,13 +197,17 @@ package final class EtcdServerTransport: ServerTransport {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let batcher = ConnectionBatcher(eventLoop: channel.eventLoop)
+                    try channel.pipeline.syncOperations.addHandler(batcher)
                     _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .server,
                         connectionConfiguration: connection,
                         streamConfiguration: stream
                     ) { streamChannel in
                         streamChannel.eventLoop.makeCompletedFuture {
-                            try streamChannel.pipeline.syncOperations.addHandler(GRPCStreamHandler(router: router))
+                            try streamChannel.pipeline.syncOperations.addHandler(
+                                GRPCStreamHandler(router: router, batcher: batcher)
+                            )
                         }
                     }
                     tracked.track(channel)

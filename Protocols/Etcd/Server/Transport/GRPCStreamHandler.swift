@@ -22,6 +22,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
     }
 
     private let router: EtcdRouter
+    private let batcher: ConnectionBatcher
     private var state = State.idle
     private var deframer: GRPCDeframer
     private var request: ByteBuffer?
@@ -30,8 +31,9 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
     private var cancellation: ServerContext.RPCCancellationHandle?
     private var closed = false
 
-    init(router: EtcdRouter) {
+    init(router: EtcdRouter, batcher: ConnectionBatcher) {
         self.router = router
+        self.batcher = batcher
         self.deframer = GRPCDeframer(limit: router.maxRequestPayload)
     }
 
@@ -172,14 +174,10 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
 
     private func dispatch(_ method: EtcdFastMethod, _ request: ByteBuffer, context: ChannelHandlerContext) {
         state = .dispatched(method, started: .now())
-        let loop = context.eventLoop
-        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let batcher = self.batcher
         method.run(Array(request.readableBytesView)) { outcome in
-            if loop.inEventLoop {
-                bound.value.0.respond(context: bound.value.1, outcome)
-            } else {
-                loop.execute { bound.value.0.respond(context: bound.value.1, outcome) }
-            }
+            batcher.complete { bound.value.0.respond(context: bound.value.1, outcome) }
         }
     }
 
