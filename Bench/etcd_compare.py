@@ -2,8 +2,8 @@
 """Strata's etcd front-end vs. Debian's etcd 3.4, side by side in one run on this machine.
 
 Both servers run at once on free loopback ports with fresh temp data dirs; Strata with `sync = "always"` (every
-acknowledged write fsynced, like etcd). Every scenario of `StrataEtcdBench` (the same grpc-swift client for both) runs
-against Strata and then against etcd before the next scenario starts, so drift on this shared machine hits both. Then
+acknowledged write fsynced, like etcd). Every scenario of `StrataEtcdBench` (the same client for both: unary calls
+on its raw HTTP/2 client, watches on grpc-swift) runs against Strata and then against etcd before the next scenario starts, so drift on this shared machine hits both. Then
 start-up time (from startup.py), RSS after the load, and `etcdctl check perf --load=s|m|l` against each.
 
 Prints a Markdown table with the ratio Strata/etcd per row (for latencies and RSS, lower is better: the ratio is

@@ -57,7 +57,11 @@ func openRocks(_ directory: String, families: [String] = []) throws -> RocksDB {
 }
 
 func openStore(_ directory: String, sync: SyncMode) throws -> (RocksDB, MVCCStore) {
-    let database = try openRocks(directory, families: MVCCStore.columnFamilies)
+    var rocks = RocksDB.Configuration.defaults
+    rocks.columnFamilies = MVCCStore.columnFamilies
+    // As the server opens it (StorageService): with sync = always the committer writes and syncs the WAL per group.
+    rocks.manualWALFlush = sync == .always
+    let database = try RocksDB(path: directory + "/db", configuration: rocks)
     var configuration = MVCCStore.Configuration.defaults
     configuration.sync = sync
     return (database, try MVCCStore(database: database, configuration: configuration))
