@@ -223,7 +223,8 @@ let testTargets: [Target] = [
     .testTarget(
         name: "StrataEtcdTests",
         dependencies: [
-            "strata", "StrataTestSupport", "StrataEtcdAPI",
+            "strata", "StrataTestSupport", "StrataEtcdAPI", "StrataEtcd",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),

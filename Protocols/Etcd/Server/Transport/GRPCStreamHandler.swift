@@ -67,7 +67,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
             state = .fast(method)
             return
         }
-        guard let descriptor = Self.descriptor(path) else {
+        guard let descriptor = GRPCWire.methodDescriptor(path) else {
             return fail(context: context, Status(code: .unimplemented, message: "grpc: malformed method name: \(path)"))
         }
         do {
@@ -268,12 +268,5 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
             if !inputClosed { bound.value.close(promise: nil) }
             promise?.completeWith(result)
         }
-    }
-
-    static func descriptor(_ path: String) -> MethodDescriptor? {
-        guard path.hasPrefix("/") else { return nil }
-        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
-        return MethodDescriptor(fullyQualifiedService: String(parts[0]), method: String(parts[1]))
     }
 }

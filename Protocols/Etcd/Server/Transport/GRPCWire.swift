@@ -26,13 +26,13 @@ package struct EtcdWireBytes: GRPCContiguousBytes, Sendable {
 
 /// gRPC's length-prefixed messages (`[compressed flag][BE32 length][bytes]`), reassembled from DATA frames with a
 /// bound on their size.
-struct GRPCDeframer {
-    enum Failure: Error, Equatable {
+package struct GRPCDeframer {
+    package enum Failure: Error, Equatable {
         /// grpc-go's text, which etcd clients see when a request exceeds the server's receive limit.
         case tooLarge(length: Int, limit: Int)
         case compressed
 
-        var status: Status {
+        package var status: Status {
             switch self {
             case .tooLarge(let length, let limit):
                 Status(
@@ -45,15 +45,15 @@ struct GRPCDeframer {
         }
     }
 
-    let limit: Int
+    package let limit: Int
     private var pending: ByteBuffer?
 
-    init(limit: Int) { self.limit = limit }
+    package init(limit: Int) { self.limit = limit }
 
     /// Whether part of a message is still waiting for more bytes.
-    var hasPartialMessage: Bool { (pending?.readableBytes ?? 0) > 0 }
+    package var hasPartialMessage: Bool { (pending?.readableBytes ?? 0) > 0 }
 
-    mutating func append(_ data: ByteBuffer) {
+    package mutating func append(_ data: ByteBuffer) {
         if pending == nil || pending!.readableBytes == 0 {
             pending = data
         } else {
@@ -63,7 +63,7 @@ struct GRPCDeframer {
     }
 
     /// The next complete message, nil when more bytes are needed.
-    mutating func next() throws(Failure) -> ByteBuffer? {
+    package mutating func next() throws(Failure) -> ByteBuffer? {
         guard var buffer = pending, buffer.readableBytes >= 5,
             let flag = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
             let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self)
@@ -78,11 +78,19 @@ struct GRPCDeframer {
     }
 }
 
-enum GRPCWire {
+package enum GRPCWire {
     /// The response headers every successful call starts with.
     static let responseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
 
     static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
+
+    /// `/package.Service/Method` as grpc-swift's router names it; nil for anything else.
+    package static func methodDescriptor(_ path: String) -> MethodDescriptor? {
+        guard path.hasPrefix("/") else { return nil }
+        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return MethodDescriptor(fullyQualifiedService: String(parts[0]), method: String(parts[1]))
+    }
 
     /// Prefixes a serialized message with gRPC's 5-byte frame header.
     static func frame(_ message: some Collection<UInt8>, allocator: ByteBufferAllocator) -> ByteBuffer {
@@ -132,7 +140,7 @@ enum GRPCWire {
 
     /// gRPC's percent-encoding of `grpc-message`: printable ASCII except `%` stays, everything else is `%XX` of its
     /// UTF-8 bytes.
-    static func percentEncoded(_ message: String) -> String {
+    package static func percentEncoded(_ message: String) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(message.utf8.count)
@@ -148,7 +156,7 @@ enum GRPCWire {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func base64(_ bytes: [UInt8]) -> String {
+    package static func base64(_ bytes: [UInt8]) -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
         var out: [UInt8] = []
         var index = 0
