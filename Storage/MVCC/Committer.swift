@@ -30,6 +30,9 @@ final class Committer: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let state = Mutex(State())
     private let started = Atomic<Bool>(false)
+    /// Set by the first writer that wakes the thread, cleared by the thread before its round: 64 writers arriving
+    /// during one fsync cost one more round, not 64 wake-ups that each take the writer lock to find nothing to do.
+    private let wakePending = Atomic<Bool>(false)
 
     init(mode: SyncMode, interval: Int) {
         self.mode = mode
@@ -47,6 +50,7 @@ final class Committer: Sendable {
                     _ = wake.wait(timeout: .now() + .milliseconds(intervalMilliseconds))
                 } else {
                     wake.wait()
+                    wakePending.store(false, ordering: .sequentiallyConsistent)
                 }
                 let stopping = state.withLock { $0.stopped }
                 guard let store else { break }
@@ -94,7 +98,7 @@ final class Committer: Sendable {
         }
         if let outcome {
             resume(outcome)
-        } else {
+        } else if !wakePending.exchange(true, ordering: .sequentiallyConsistent) {
             wake.signal()
         }
     }
