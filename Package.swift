@@ -210,7 +210,7 @@ let testTargets: [Target] = [
     ),
     .executableTarget(
         name: "StrataCrashWriter",
-        dependencies: ["StrataMVCC", "StrataRocksDB"],
+        dependencies: ["StrataMVCC", "StrataRocksDB", "StrataLease"],
         path: "Tests/StrataCrashWriter",
         swiftSettings: strataSwiftSettings
     ),

@@ -1,6 +1,7 @@
 // A child process for the crash test: writes with sync = always from several tasks and prints one line per
 // acknowledged write ("<revision> <key>") with an unbuffered write(2), so the parent knows exactly what was
 // acknowledged when it sends SIGKILL.
+import StrataLease
 import StrataMVCC
 import StrataRocksDB
 
@@ -9,8 +10,8 @@ import StrataRocksDB
 #endif
 
 let arguments = CommandLine.arguments
-guard arguments.count == 3 else {
-    print("usage: StrataCrashWriter <db-path> <key-prefix>")
+guard arguments.count == 3 || arguments.count == 4 else {
+    print("usage: StrataCrashWriter <db-path> <key-prefix> [leases-only]")
     exit(2)
 }
 var rocks = RocksDB.Configuration.defaults
@@ -22,6 +23,7 @@ var configuration = MVCCStore.Configuration.defaults
 configuration.sync = .always
 let store = try MVCCStore(database: database, configuration: configuration)
 let prefix = arguments[2]
+let leasesOnly = arguments.count == 4
 
 func acknowledge(_ line: String) {
     let bytes = Array((line + "\n").utf8)
@@ -29,7 +31,16 @@ func acknowledge(_ line: String) {
 }
 
 try await withThrowingTaskGroup(of: Void.self) { group in
-    for writer in 0..<8 {
+    // Lease grants take the other durable path (a synced write outside the committer).
+    group.addTask {
+        var id: Int64 = 1
+        while true {
+            let lease = try await store.grantLease(id: (Int64(prefix.dropFirst()) ?? 0) * 1_000_000 + id, ttl: 3600)
+            acknowledge("lease \(lease.id)")
+            id += 1
+        }
+    }
+    for writer in 0..<(leasesOnly ? 0 : 8) {
         group.addTask {
             var i = 0
             while true {
