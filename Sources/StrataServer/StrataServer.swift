@@ -33,6 +33,7 @@ package struct StrataServer: Sendable {
         logger: Logger,
         onAdminListening: @escaping @Sendable (ListenAddress) async -> Void = { _ in }
     ) throws {
+        MemoryService.configureAllocator()
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
