@@ -93,34 +93,6 @@ let value = Data(repeating: 0x76, count: 256)
 func key(_ prefix: String, _ index: Int) -> Data { Data("\(prefix)/\(String(format: "%08d", index))".utf8) }
 func scaled(_ count: Int) -> Int { max(1, Int(Double(count) * options.scale)) }
 
-/// Runs `clients` concurrent loops, each doing `perClient` operations; returns the wall time in seconds.
-func runClients(
-    _ clients: Int,
-    perClient: Int,
-    kv: [KVClient],
-    recorder: Recorder,
-    _ operation: @escaping @Sendable (_ client: Int, _ index: Int, _ kv: KVClient) async throws -> Void
-) async throws -> Double {
-    let start = now()
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        for client in 0..<clients {
-            let connection = kv[client % kv.count]
-            group.addTask {
-                var latencies: [UInt64] = []
-                latencies.reserveCapacity(perClient)
-                for index in 0..<perClient {
-                    let begin = now()
-                    try await attempt(recorder) { try await operation(client, index, connection) }
-                    latencies.append(now() - begin)
-                }
-                recorder.record(latencies)
-            }
-        }
-        try await group.waitForAll()
-    }
-    return Double(now() - start) / 1e9
-}
-
 func emit(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
