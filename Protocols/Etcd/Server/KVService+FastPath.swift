@@ -1,4 +1,5 @@
 internal import CoreMetrics
+internal import Dispatch
 internal import GRPCCore
 internal import StrataEtcdAPI
 internal import StrataMVCC
@@ -17,14 +18,26 @@ extension KVService {
         return Dictionary(
             uniqueKeysWithValues: [
                 method("Range") { bytes, done in
-                    done(
-                        Self.answer { () throws(RPCError) in
-                            let request = try Self.decode(Etcdserverpb_RangeRequest.self, bytes)
-                            let core = try Self.translate { () throws(EtcdRequestError) in try RangeRequest(request) }
-                            let result = try Self.wire { () throws(MVCCError) in try store.range(.etcd, core) }
-                            return rangeResponse(result)
-                        }
-                    )
+                    let request: Etcdserverpb_RangeRequest
+                    do throws(RPCError) {
+                        request = try Self.decode(Etcdserverpb_RangeRequest.self, bytes)
+                    } catch {
+                        return done(.failure(error))
+                    }
+                    let run: @Sendable () -> Void = {
+                        done(
+                            Self.answer { () throws(RPCError) in
+                                let core = try Self.translate { () throws(EtcdRequestError) in
+                                    try RangeRequest(request)
+                                }
+                                let result = try Self.wire { () throws(MVCCError) in try store.range(.etcd, core) }
+                                return rangeResponse(result)
+                            }
+                        )
+                    }
+                    // A single key is read right here; a range (a kube list can be thousands of keys, tens of ms) runs
+                    // on a worker thread so it does not hold up the other streams on this event loop.
+                    if request.rangeEnd.isEmpty { run() } else { Self.rangeWorkers.async(execute: run) }
                 },
                 method("Put") { bytes, done in
                     write(done) { () throws(RPCError) in
@@ -65,6 +78,14 @@ extension KVService {
             ]
         )
     }
+
+    /// Where multi-key ranges run: GCD's pool, as wide as the machine, so ranges use every core while event loops
+    /// keep serving point reads and writes.
+    private static let rangeWorkers = DispatchQueue(
+        label: "strata.etcd.range",
+        qos: .userInitiated,
+        attributes: .concurrent
+    )
 
     /// Applies a write now and answers once it is durable.
     private func write<Value: Sendable, Response: SwiftProtobuf.Message>(
