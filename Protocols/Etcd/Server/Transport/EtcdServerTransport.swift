@@ -169,10 +169,21 @@ package final class EtcdServerTransport: ServerTransport {
             return (state.listener, Array(state.connections.values))
         }
         listener?.close(promise: nil)
-        // Unary calls finish within milliseconds, but Watch streams never end by themselves: closing the
+        // GOAWAY first, so clients stop opening streams here and reconnect elsewhere (or later) without an error;
+        // then, after a moment for calls in flight, close: Watch streams never end by themselves, and closing the
         // connections cancels them, which is what lets `listen` return.
-        for connection in connections { connection.close(promise: nil) }
+        let goAway = HTTP2Frame(
+            streamID: .rootStream,
+            payload: .goAway(lastStreamID: .maxID, errorCode: .noError, opaqueData: nil)
+        )
+        for connection in connections {
+            connection.writeAndFlush(goAway, promise: nil)
+            connection.eventLoop.scheduleTask(in: Self.shutdownGrace) { connection.close(promise: nil) }
+        }
     }
+
+    /// How long calls in flight get after GOAWAY before the connection closes.
+    static let shutdownGrace = TimeAmount.milliseconds(250)
 
     private func bootstrap(router: EtcdRouter) -> ServerBootstrap {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
