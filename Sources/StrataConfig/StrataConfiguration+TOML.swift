@@ -244,6 +244,13 @@ private struct ConfigFile: Decodable {
             return bytes
         }
 
+        func integer(_ value: Int, _ path: [String], _ range: ClosedRange<Int>) throws(ConfigError) -> Int {
+            guard range.contains(value) else {
+                throw fail(path, "\(value) (expected \(range.lowerBound) to \(range.upperBound))")
+            }
+            return value
+        }
+
         if let server {
             if let dir = server.data_dir {
                 guard !dir.isEmpty else { throw fail(["server", "data_dir"], "must not be empty") }
@@ -266,10 +273,11 @@ private struct ConfigFile: Decodable {
                 config.storage.sync = mode
             }
             if let interval = storage.sync_interval_ms {
-                guard (1...10_000).contains(interval) else {
-                    throw fail(["storage", "sync_interval_ms"], "\(interval) (expected 1 to 10000)")
-                }
-                config.storage.syncIntervalMilliseconds = interval
+                config.storage.syncIntervalMilliseconds = try integer(
+                    interval,
+                    ["storage", "sync_interval_ms"],
+                    1...10_000
+                )
             }
             if let value = storage.block_cache_size {
                 config.storage.rocksDB.blockCacheSizeBytes = try size(
@@ -305,10 +313,7 @@ private struct ConfigFile: Decodable {
                 )
             }
             if let ops = etcd.max_txn_ops {
-                guard (1...100_000).contains(ops) else {
-                    throw fail(["etcd", "max_txn_ops"], "\(ops) (expected 1 to 100000)")
-                }
-                config.etcd.maxTxnOperations = ops
+                config.etcd.maxTxnOperations = try integer(ops, ["etcd", "max_txn_ops"], 1...100_000)
             }
             if let value = etcd.quota_backend_bytes {
                 config.etcd.quotaBackendBytes = Int64(
@@ -331,16 +336,18 @@ private struct ConfigFile: Decodable {
                 config.etcd.progressNotifyInterval = interval
             }
             if let streams = etcd.max_concurrent_streams {
-                guard (1...Int(Int32.max)).contains(streams) else {
-                    throw fail(["etcd", "max_concurrent_streams"], "\(streams) (expected 1 to 2147483647)")
-                }
-                config.etcd.maxConcurrentStreams = streams
+                config.etcd.maxConcurrentStreams = try integer(
+                    streams,
+                    ["etcd", "max_concurrent_streams"],
+                    1...Int(Int32.max)
+                )
             }
             if let watchers = etcd.max_watchers_per_stream {
-                guard (1...10_000_000).contains(watchers) else {
-                    throw fail(["etcd", "max_watchers_per_stream"], "\(watchers) (expected 1 to 10000000)")
-                }
-                config.etcd.maxWatchersPerStream = watchers
+                config.etcd.maxWatchersPerStream = try integer(
+                    watchers,
+                    ["etcd", "max_watchers_per_stream"],
+                    1...10_000_000
+                )
             }
         }
         if let redis {

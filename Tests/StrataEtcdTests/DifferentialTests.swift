@@ -393,19 +393,31 @@ func withEtcdAndStrata(
     #expect(strata.stop() == 0)
 }
 
+/// Starts Strata with its etcd front-end on a free port (plus `etcdConfig` lines for `[etcd]`), runs `body` with a
+/// gRPC client connected to it, then expects a clean stop.
+func withStrata(
+    etcdConfig: String = "",
+    _ body: (StrataProcess, GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void
+) async throws {
+    let directory = TemporaryDirectory()
+    let port = TestNetwork.freePort()
+    let strata = try StrataProcess(
+        dataDirectory: directory.appending("data"),
+        etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\"\n\(etcdConfig)"
+    )
+    #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
+    try await withGRPCClient(
+        transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+    ) { client in
+        try await body(strata, client)
+    }
+    #expect(strata.stop() == 0)
+}
+
 @Suite("grpc.health.v1 on the etcd port")
 struct GRPCHealthTests {
     @Test func checkReportsServingAndUnknownServices() async throws {
-        let directory = TemporaryDirectory()
-        let port = TestNetwork.freePort()
-        let strata = try StrataProcess(
-            dataDirectory: directory.appending("data"),
-            etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\""
-        )
-        #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
-        try await withGRPCClient(
-            transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
-        ) { client in
+        try await withStrata { _, client in
             let health = Grpc_Health_V1_Health.Client(wrapping: client)
             let response = try await health.check(.with { $0.service = "" })
             #expect(response.status == .serving)
@@ -415,7 +427,6 @@ struct GRPCHealthTests {
                 (error as? RPCError)?.code == .notFound
             }
         }
-        #expect(strata.stop() == 0)
     }
 }
 

@@ -108,21 +108,12 @@ struct TransportTests {
     }
 
     @Test func watchersPerStreamAreBoundedAndClosingTheStreamStopsThem() async throws {
-        let directory = TemporaryDirectory()
-        let port = TestNetwork.freePort()
-        let strata = try StrataProcess(
-            dataDirectory: directory.appending("data"),
-            etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\"\nmax_watchers_per_stream = 5"
-        )
-        #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
-        func watchers() throws -> Int? {
-            let metrics = try #require(TestNetwork.get(port: strata.adminPort, path: "/metrics")).body
-            return metrics.split(separator: "\n").first { $0.hasPrefix("strata_watch_watchers ") }
-                .flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
-        }
-        try await withGRPCClient(
-            transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
-        ) { client in
+        try await withStrata(etcdConfig: "max_watchers_per_stream = 5") { strata, client in
+            func watchers() throws -> Int? {
+                let metrics = try #require(TestNetwork.get(port: strata.adminPort, path: "/metrics")).body
+                return metrics.split(separator: "\n").first { $0.hasPrefix("strata_watch_watchers ") }
+                    .flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
+            }
             let watch = Etcdserverpb_Watch.Client(wrapping: client)
             let created = Mutex<[Etcdserverpb_WatchResponse]>([])
             let task = Task {
@@ -160,6 +151,5 @@ struct TransportTests {
             }
             #expect(open == 0)
         }
-        #expect(strata.stop() == 0)
     }
 }

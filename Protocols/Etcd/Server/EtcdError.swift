@@ -82,4 +82,14 @@ package enum EtcdError {
             throw map(error)
         }
     }
+
+    /// The same for a synchronous core call (the transport's fast path runs on an event loop).
+    @inline(__always)
+    package static func wireSync<T>(_ body: () throws(MVCCError) -> T) throws(RPCError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw map(error)
+        }
+    }
 }

@@ -30,7 +30,7 @@ extension KVService {
                                 let core = try Self.translate { () throws(EtcdRequestError) in
                                     try RangeRequest(request)
                                 }
-                                let result = try Self.wire { () throws(MVCCError) in try store.range(.etcd, core) }
+                                let result = try EtcdError.wireSync { () throws(MVCCError) in try store.range(.etcd, core) }
                                 return rangeResponse(result)
                             }
                         )
@@ -46,7 +46,9 @@ extension KVService {
                             throw EtcdError.requestTooLarge
                         }
                         try alarms.checkWritable()
-                        return try Self.wire { () throws(MVCCError) in try store.applyPut(.etcd, PutRequest(request)) }
+                        return try EtcdError.wireSync { () throws(MVCCError) in
+                            try store.applyPut(.etcd, PutRequest(request))
+                        }
                     } response: {
                         putResponse($0)
                     }
@@ -55,7 +57,7 @@ extension KVService {
                     write(done) { () throws(RPCError) in
                         let request = try Self.decode(Etcdserverpb_DeleteRangeRequest.self, bytes)
                         try alarms.checkWritable()
-                        return try Self.wire { () throws(MVCCError) in
+                        return try EtcdError.wireSync { () throws(MVCCError) in
                             try store.applyDeleteRange(.etcd, DeleteRangeRequest(request))
                         }
                     } response: {
@@ -70,7 +72,7 @@ extension KVService {
                         }
                         let core = try Self.translate { () throws(EtcdRequestError) in try TxnRequest(request) }
                         if Self.hasWrites(request) { try alarms.checkWritable() }
-                        return try Self.wire { () throws(MVCCError) in try store.applyTxn(.etcd, core) }
+                        return try EtcdError.wireSync { () throws(MVCCError) in try store.applyTxn(.etcd, core) }
                     } response: {
                         txnResponse($0)
                     }
@@ -123,14 +125,6 @@ extension KVService {
             return try M(serializedBytes: bytes)
         } catch {
             throw EtcdError.unmarshalling("\(error)")
-        }
-    }
-
-    private static func wire<T>(_ body: () throws(MVCCError) -> T) throws(RPCError) -> T {
-        do {
-            return try body()
-        } catch {
-            throw EtcdError.map(error)
         }
     }
 }
