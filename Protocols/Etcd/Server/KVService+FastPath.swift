@@ -30,7 +30,9 @@ extension KVService {
                                 let core = try Self.translate { () throws(EtcdRequestError) in
                                     try RangeRequest(request)
                                 }
-                                let result = try EtcdError.wireSync { () throws(MVCCError) in try store.range(.etcd, core) }
+                                let result = try EtcdError.wireSync { () throws(MVCCError) in
+                                    try store.range(.etcd, core)
+                                }
                                 return rangeResponse(result)
                             }
                         )
