@@ -4,9 +4,10 @@ internal import StrataRocksDB
 internal import Synchronization
 
 extension MVCCStore {
-    /// Starts a watch (see ``WatchHub``).
-    package func watch(_ request: WatchRequest) throws(MVCCError) -> Watcher {
-        try watchHub.watch(request)
+    /// Starts a watch (see ``WatchHub``); with a `group`, its consumer is woken through the group and reads it
+    /// with ``Watcher/poll(upTo:)``.
+    package func watch(_ request: WatchRequest, group: WatchGroup? = nil) throws(MVCCError) -> Watcher {
+        try watchHub.watch(request, group: group)
     }
 
     /// Events for `request` in revisions `[from, through]`, read from the revision log and history through `view`.

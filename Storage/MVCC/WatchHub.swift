@@ -46,6 +46,10 @@ package final class WatchHub: Sendable {
         package var maxRevisionsPerCatchUp = 1000
         /// Interval of progress notifications for watchers that asked for them (etcd's default: 10 minutes).
         package var progressNotifyIntervalSeconds: Double = 600
+        /// Bytes of recently published events kept in memory while watches are open, so a watcher that fell behind
+        /// by a little catches up without reading and decoding the log (every watcher of a busy key would otherwise
+        /// decode the same entries).
+        package var recentEventBytes = 4 << 20
         package init() {}
         package static var defaults: Self { Self() }
     }
@@ -59,6 +63,8 @@ package final class WatchHub: Sendable {
     struct WatcherState {
         let request: WatchRequest
         var mode: Mode
+        /// The consumer serving this watcher together with others, woken through the group instead of `waiting`.
+        let group: WatchGroup?
         var buffer: [WatchUpdate] = []
         var bufferStart = 0
         var waiting: CheckedContinuation<Void, Never>?
@@ -77,10 +83,28 @@ package final class WatchHub: Sendable {
             return first
         }
 
-        mutating func append(_ update: WatchUpdate) -> CheckedContinuation<Void, Never>? {
+        /// Appends `update`; returns how to wake the consumer (to do once the hub lock is released).
+        mutating func append(_ update: WatchUpdate, id: Int) -> Wakeup? {
             buffer.append(update)
+            return wakeup(id)
+        }
+
+        mutating func wakeup(_ id: Int) -> Wakeup? {
+            if let group { return .group(group, id) }
             defer { waiting = nil }
-            return waiting
+            return waiting.map(Wakeup.continuation)
+        }
+    }
+
+    enum Wakeup {
+        case continuation(CheckedContinuation<Void, Never>)
+        case group(WatchGroup, Int)
+
+        func callAsFunction() {
+            switch self {
+            case .continuation(let continuation): continuation.resume()
+            case .group(let group, let id): group.markReady([id])
+            }
         }
     }
 
@@ -89,6 +113,9 @@ package final class WatchHub: Sendable {
         var index = WatcherIndex()
         var nextID = 1
         var published: Revision = 0
+        /// Watchers in `.catchingUp` mode, kept with every mode change so the gauge costs O(1).
+        var unsynced = 0
+        var recent = RecentRevisions()
     }
 
     package let configuration: Configuration
@@ -117,19 +144,13 @@ package final class WatchHub: Sendable {
 
     /// Number of watchers, and how many are catching up.
     package var counts: (watchers: Int, unsynced: Int) {
-        state.withLock { state in
-            let unsynced = state.watchers.values.filter {
-                if case .catchingUp = $0.mode { return true }
-                return false
-            }.count
-            return (state.watchers.count, unsynced)
-        }
+        state.withLock { ($0.watchers.count, $0.unsynced) }
     }
 
     // MARK: Creating and ending watches
 
     /// Starts a watch. A start revision below the compaction point yields one `.compacted` update and ends.
-    package func watch(_ request: WatchRequest) throws(MVCCError) -> Watcher {
+    package func watch(_ request: WatchRequest, group: WatchGroup? = nil) throws(MVCCError) -> Watcher {
         guard !request.range.isEmpty else { throw .emptyWatchRange }
         guard let store else { throw .closed }
         let view = store.readView()
@@ -141,14 +162,15 @@ package final class WatchHub: Sendable {
             state.nextID += 1
             var watcher: WatcherState
             if request.startRevision > 0 && request.startRevision < view.compactRevision {
-                watcher = WatcherState(request: request, mode: .live)
+                watcher = WatcherState(request: request, mode: .live, group: group)
                 watcher.buffer = [.compacted(compactRevision: view.compactRevision)]
                 watcher.closed = true
             } else if request.startRevision > 0 && request.startRevision <= state.published {
-                watcher = WatcherState(request: request, mode: .catchingUp(next: request.startRevision))
+                watcher = WatcherState(request: request, mode: .catchingUp(next: request.startRevision), group: group)
+                state.unsynced += 1
                 state.index.insert(id, request.keyspace, request.range)
             } else {
-                watcher = WatcherState(request: request, mode: .live)
+                watcher = WatcherState(request: request, mode: .live, group: group)
                 state.index.insert(id, request.keyspace, request.range)
             }
             state.watchers[id] = watcher
@@ -159,28 +181,30 @@ package final class WatchHub: Sendable {
     }
 
     func cancel(_ id: Int) {
-        let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let wakeup = state.withLock { state -> Wakeup? in
             guard var watcher = state.watchers.removeValue(forKey: id) else { return nil }
             state.index.remove(id, watcher.request.keyspace, watcher.request.range)
+            if case .catchingUp = watcher.mode { state.unsynced -= 1 }
             watcher.closed = true
-            return watcher.waiting
+            return watcher.wakeup(id)
         }
-        waiting?.resume()
+        wakeup?()
         updateGauges()
     }
 
     /// Ends every watch (server shutdown): consumers see the end of their stream.
     func closeAll() {
-        let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            var waiting: [CheckedContinuation<Void, Never>] = []
+        let wakeups = state.withLock { state -> [Wakeup] in
+            var wakeups: [Wakeup] = []
             for id in state.watchers.keys {
-                state.watchers[id]!.closed = true
-                if let continuation = state.watchers[id]!.waiting { waiting.append(continuation) }
-                state.watchers[id]!.waiting = nil
+                state.watchers.mutate(id) { watcher in
+                    watcher.closed = true
+                    if let wakeup = watcher.wakeup(id) { wakeups.append(wakeup) }
+                }
             }
-            return waiting
+            return wakeups
         }
-        for continuation in waiting { continuation.resume() }
+        for wakeup in wakeups { wakeup() }
     }
 
     private func updateGauges() {
@@ -198,43 +222,64 @@ package final class WatchHub: Sendable {
     /// Publishes one revision; `changes` is only evaluated when some watch is open (checked under the hub lock, so a
     /// watch created concurrently either sees this revision as already published or receives its events).
     func publish(revision: Revision, changes makeChanges: () -> [(Keyspace, Event)]) {
-        var resumed: [CheckedContinuation<Void, Never>] = []
-        var switchedToCatchUp = false
+        var resumed: [Wakeup] = []
+        var switchedToCatchUp = 0
         state.withLock { state in
             state.published = revision
-            guard !state.watchers.isEmpty else { return }
+            guard !state.watchers.isEmpty else {
+                // Nobody to catch up: keep no events (the kept revisions must stay contiguous up to `published`).
+                state.recent.removeAll()
+                return
+            }
             let changes = makeChanges()
+            state.recent.append(revision, changes, limit: configuration.recentEventBytes)
             var matched: [Int: [Event]] = [:]
-            for (keyspace, event) in changes {
-                state.index.forEachMatch(keyspace, event.kv.key) { id in matched[id, default: []].append(event) }
+            if changes.count == 1 {
+                // The common case: every matching watcher gets the same one event, filtered at most 8 ways.
+                let (keyspace, event) = changes[0]
+                state.index.forEachMatch(keyspace, event.kv.key) { id in matched[id] = [] }
+            } else {
+                for (keyspace, event) in changes {
+                    state.index.forEachMatch(keyspace, event.kv.key) { id in matched[id, default: []].append(event) }
+                }
+            }
+            var variants: [Int: [Event]] = [:]
+            func filtered(_ events: [Event], for request: WatchRequest) -> [Event] {
+                guard changes.count == 1 else { return Self.filter(events, for: request) }
+                let key = (request.noPut ? 1 : 0) | (request.noDelete ? 2 : 0) | (request.prevKV ? 4 : 0)
+                if let variant = variants[key] { return variant }
+                let variant = Self.filter([changes[0].1], for: request)
+                variants[key] = variant
+                return variant
             }
             let limit = configuration.bufferedUpdatesPerWatcher
             for (id, events) in matched {
                 state.watchers.mutate(id) { watcher in
                     guard !watcher.closed, case .live = watcher.mode else { return }
                     guard revision >= watcher.request.startRevision else { return }
-                    let delivered = Self.filter(events, for: watcher.request)
+                    let delivered = filtered(events, for: watcher.request)
                     guard !delivered.isEmpty else { return }
                     if watcher.bufferedCount >= limit {
                         if watcher.request.keyspace.keepsHistory {
                             watcher.mode = .catchingUp(next: revision)
-                            switchedToCatchUp = true
+                            switchedToCatchUp += 1
                         } else {
                             // No log to catch up from: end the watch rather than drop events silently.
-                            if let continuation = watcher.append(.compacted(compactRevision: revision)) {
-                                resumed.append(continuation)
+                            if let wakeup = watcher.append(.compacted(compactRevision: revision), id: id) {
+                                resumed.append(wakeup)
                             }
                             watcher.closed = true
                         }
-                    } else if let continuation = watcher.append(.events(revision: revision, events: delivered)) {
-                        resumed.append(continuation)
+                    } else if let wakeup = watcher.append(.events(revision: revision, events: delivered), id: id) {
+                        resumed.append(wakeup)
                     }
                     watcher.sentSinceTick = true
                 }
             }
+            state.unsynced += switchedToCatchUp
         }
-        for continuation in resumed { continuation.resume() }
-        if switchedToCatchUp { updateGauges() }
+        WatchGroup.wake(resumed)
+        if switchedToCatchUp > 0 { updateGauges() }
     }
 
     static func filter(_ events: [Event], for request: WatchRequest) -> [Event] {
@@ -260,37 +305,38 @@ package final class WatchHub: Sendable {
 
     /// Queues a progress notification for a caught-up watcher with nothing buffered; false if it is not caught up.
     func requestProgress(_ id: Int) -> Bool {
-        let (queued, continuation) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+        let (queued, wakeup) = state.withLock { state -> (Bool, Wakeup?) in
             guard var watcher = state.watchers[id], !watcher.closed, case .live = watcher.mode,
                 watcher.bufferedCount == 0, state.published >= watcher.request.startRevision - 1
             else { return (false, nil) }
-            let continuation = watcher.append(.progress(revision: state.published))
+            let wakeup = watcher.append(.progress(revision: state.published), id: id)
             state.watchers[id] = watcher
-            return (true, continuation)
+            return (true, wakeup)
         }
-        continuation?.resume()
+        wakeup?()
         return queued
     }
 
     /// One tick of periodic progress: every caught-up watcher that asked for it and got nothing since the last tick
     /// receives the current revision.
     package func tickProgress() {
-        var resumed: [CheckedContinuation<Void, Never>] = []
+        var resumed: [Wakeup] = []
         state.withLock { state in
             let published = state.published
             for index in state.watchers.values.indices {
-                let continuation = { (watcher: inout WatcherState) -> CheckedContinuation<Void, Never>? in
+                let id = state.watchers.keys[index]
+                let wakeup = { (watcher: inout WatcherState) -> Wakeup? in
                     let idle = !watcher.sentSinceTick
                     watcher.sentSinceTick = false
                     guard watcher.request.progressNotify, idle, !watcher.closed, case .live = watcher.mode,
                         watcher.bufferedCount == 0
                     else { return nil }
-                    return watcher.append(.progress(revision: published))
+                    return watcher.append(.progress(revision: published), id: id)
                 }(&state.watchers.values[index])
-                if let continuation { resumed.append(continuation) }
+                if let wakeup { resumed.append(wakeup) }
             }
         }
-        for continuation in resumed { continuation.resume() }
+        WatchGroup.wake(resumed)
     }
 
     /// Sends periodic progress notifications until cancelled; one task for all watchers.
@@ -305,7 +351,8 @@ package final class WatchHub: Sendable {
     // MARK: Consuming
 
     enum NextStep {
-        case deliver([WatchUpdate])
+        /// Updates to hand over; `more` when the watcher has further updates buffered or is catching up.
+        case deliver([WatchUpdate], more: Bool)
         case end
         case catchUp(from: Revision, to: Revision)
         case wait
@@ -313,42 +360,64 @@ package final class WatchHub: Sendable {
         case waitAfterRejoining
     }
 
-    /// The next updates of watcher `id` (at least one, at most `limit`; waiting for the first); nil when it ended.
-    func next(_ id: Int, limit: Int) async throws(MVCCError) -> [WatchUpdate]? {
+    /// Takes up to `limit` buffered updates of watcher `id`, catching it up from the recent events or the log first
+    /// when it is behind; never waits (`.wait` when there is nothing).
+    private func advance(_ id: Int, limit: Int) throws(MVCCError) -> NextStep {
         while true {
             let step = state.withLock { state -> NextStep in
                 // Mutated in place: a copy of the watcher would copy its whole buffer on every pop.
-                state.watchers.mutate(id) { watcher -> NextStep in
-                    if let update = watcher.popFirst() {
-                        var updates = [update]
-                        while updates.count < limit, let more = watcher.popFirst() { updates.append(more) }
-                        return .deliver(updates)
-                    }
-                    if watcher.closed { return .end }
-                    if case .catchingUp(let next) = watcher.mode {
-                        if next > state.published {
-                            watcher.mode = .live
-                            return .waitAfterRejoining
+                let step =
+                    state.watchers.mutate(id) { watcher -> NextStep in
+                        if let update = watcher.popFirst() {
+                            var updates = [update]
+                            while updates.count < limit, let more = watcher.popFirst() { updates.append(more) }
+                            var behind = false
+                            if case .catchingUp = watcher.mode { behind = true }
+                            return .deliver(updates, more: watcher.bufferedCount > 0 || behind || watcher.closed)
                         }
-                        return .catchUp(from: next, to: state.published)
-                    }
-                    return .wait
-                } ?? .end
+                        if watcher.closed { return .end }
+                        if case .catchingUp(let next) = watcher.mode {
+                            if next > state.published {
+                                watcher.mode = .live
+                                return .waitAfterRejoining
+                            }
+                            return .catchUp(from: next, to: state.published)
+                        }
+                        return .wait
+                    } ?? .end
+                if case .waitAfterRejoining = step { state.unsynced -= 1 }
+                return step
             }
             switch step {
-            case .deliver(let updates):
+            case .deliver(let updates, _):
                 var count = 0
                 for case .events(_, let events) in updates { count += events.count }
                 if count > 0 { metrics.eventsSent.increment(by: count) }
-                return updates
+                return step
             case .end:
                 if state.withLock({ $0.watchers[id]?.closed ?? false }) { cancel(id) }
-                return nil
+                return .end
             case .catchUp(let from, let to):
-                try await catchUp(id, from: from, to: to)
-            case .wait, .waitAfterRejoining:
+                try catchUp(id, from: from, to: to)
+            case .wait:
+                return .wait
+            case .waitAfterRejoining:
                 // Gauges only change on a mode switch: recounting on every wait would cost O(watchers) per event.
-                if case .waitAfterRejoining = step { updateGauges() }
+                updateGauges()
+                return .wait
+            }
+        }
+    }
+
+    /// The next updates of watcher `id` (at least one, at most `limit`; waiting for the first); nil when it ended.
+    func next(_ id: Int, limit: Int) async throws(MVCCError) -> [WatchUpdate]? {
+        while true {
+            switch try advance(id, limit: limit) {
+            case .deliver(let updates, _):
+                return updates
+            case .end:
+                return nil
+            case .catchUp, .wait, .waitAfterRejoining:
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                         let resumeNow = state.withLock { state -> Bool in
@@ -374,10 +443,23 @@ package final class WatchHub: Sendable {
         }
     }
 
-    /// Reads revisions `[from, to]` (at most `maxRevisionsPerCatchUp`) from the log into the watcher's buffer.
-    private func catchUp(_ id: Int, from: Revision, to: Revision) async throws(MVCCError) {
+    /// Up to `limit` updates of watcher `id` without waiting, for a consumer serving it through a ``WatchGroup``:
+    /// empty when there is nothing now (the group is woken when there is), nil when the watch ended. `more` asks the
+    /// consumer to poll again (more is buffered, or it is still catching up).
+    func poll(_ id: Int, limit: Int) throws(MVCCError) -> (updates: [WatchUpdate], more: Bool)? {
+        switch try advance(id, limit: limit) {
+        case .deliver(let updates, let more): (updates, more)
+        case .end: nil
+        case .catchUp, .wait, .waitAfterRejoining: ([], false)
+        }
+    }
+
+    /// Reads revisions `[from, to]` (at most `maxRevisionsPerCatchUp`) from the recent events or the log into the
+    /// watcher's buffer.
+    private func catchUp(_ id: Int, from: Revision, to: Revision) throws(MVCCError) {
         defer { updateGauges() }
         guard let store else { throw .closed }
+        if from >= store.readView().compactRevision, catchUpFromRecent(id, from: from) { return }
         guard let request = state.withLock({ $0.watchers[id]?.request }) else { return }
         let (view, _) = try store.openReadView()
         let last = min(to, from + Revision(configuration.maxRevisionsPerCatchUp) - 1, view.revision)
@@ -394,15 +476,173 @@ package final class WatchHub: Sendable {
             guard var watcher = state.watchers[id], case .catchingUp(let next) = watcher.mode, next == from else {
                 return
             }
-            for update in updates { _ = watcher.append(update) }
+            for update in updates { _ = watcher.append(update, id: id) }
             // Caught up with everything published: back to live delivery, atomically with publishers.
             watcher.mode = last + 1 > state.published ? .live : .catchingUp(next: last + 1)
+            if case .live = watcher.mode { state.unsynced -= 1 }
             if compacted {
                 watcher.closed = true
                 state.index.remove(id, request.keyspace, request.range)
             }
             state.watchers[id] = watcher
         }
+    }
+}
+
+extension WatchHub {
+    /// Catches watcher `id` up from the recent events when they still hold revision `from`: no log read, and every
+    /// watcher behind on a busy key shares the events already in memory. False when they do not reach back that far.
+    fileprivate func catchUpFromRecent(_ id: Int, from: Revision) -> Bool {
+        state.withLock { state -> Bool in
+            guard let first = state.recent.firstRevision, first <= from else { return false }
+            let last = min(state.published, from + Revision(configuration.maxRevisionsPerCatchUp) - 1)
+            var rejoined = false
+            let handled = state.watchers.mutate(id) { watcher -> Bool in
+                guard case .catchingUp(let next) = watcher.mode, next == from else { return false }
+                let request = watcher.request
+                if from <= last {
+                    for revision in from...last {
+                        var events: [Event] = []
+                        for (keyspace, event) in state.recent.changes(at: revision)
+                        where keyspace.id == request.keyspace.id && request.range.contains(event.kv.key) {
+                            events.append(event)
+                        }
+                        let delivered = Self.filter(events, for: request)
+                        if !delivered.isEmpty {
+                            _ = watcher.append(.events(revision: revision, events: delivered), id: id)
+                        }
+                    }
+                }
+                if last + 1 > state.published {
+                    watcher.mode = .live
+                    rejoined = true
+                } else {
+                    watcher.mode = .catchingUp(next: last + 1)
+                }
+                return true
+            }
+            if rejoined { state.unsynced -= 1 }
+            return handled ?? false
+        }
+    }
+}
+
+/// Wakes one consumer that serves many watchers (a Watch stream with many watches): instead of a task per watcher
+/// waiting on its own buffer, the hub marks watchers ready here and the consumer takes every ready one in one go.
+package final class WatchGroup: Sendable {
+    private struct State {
+        var ready: Set<Int> = []
+        var waiting: CheckedContinuation<Void, Never>?
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    package init() {}
+
+    /// Marks watchers (by ``Watcher/id``) as having something for their consumer.
+    package func markReady(_ ids: some Sequence<Int>) {
+        let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.ready.formUnion(ids)
+            defer { state.waiting = nil }
+            return state.waiting
+        }
+        waiting?.resume()
+    }
+
+    /// The watchers marked ready since the last call, waiting until there is one; nil once closed or cancelled.
+    package func next() async -> Set<Int>? {
+        while true {
+            let taken = state.withLock { state -> Set<Int>? in
+                if state.closed { return nil }
+                defer { state.ready = [] }
+                return state.ready
+            }
+            guard let taken else { return nil }
+            if !taken.isEmpty { return taken }
+            if Task.isCancelled { return nil }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLock { state -> Bool in
+                        if state.closed || !state.ready.isEmpty || Task.isCancelled { return true }
+                        state.waiting = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            } onCancel: {
+                let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    defer { state.waiting = nil }
+                    return state.waiting
+                }
+                waiting?.resume()
+            }
+        }
+    }
+
+    /// Ends the consumer's loop: `next()` returns nil.
+    package func close() {
+        let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.closed = true
+            defer { state.waiting = nil }
+            return state.waiting
+        }
+        waiting?.resume()
+    }
+
+    /// Wakes consumers after the hub lock is released: per-watcher continuations resumed, group members marked ready
+    /// once per group.
+    static func wake(_ wakeups: [WatchHub.Wakeup]) {
+        guard !wakeups.isEmpty else { return }
+        var groups: [ObjectIdentifier: (WatchGroup, [Int])] = [:]
+        for wakeup in wakeups {
+            switch wakeup {
+            case .continuation(let continuation): continuation.resume()
+            case .group(let group, let id): groups[ObjectIdentifier(group), default: (group, [])].1.append(id)
+            }
+        }
+        for (group, ids) in groups.values { group.markReady(ids) }
+    }
+}
+
+/// The events of the most recently published revisions, contiguous up to the hub's `published`, bounded in bytes.
+struct RecentRevisions {
+    private var entries: [(revision: Revision, changes: [(Keyspace, Event)], bytes: Int)] = []
+    private var head = 0
+    private var bytes = 0
+
+    var firstRevision: Revision? { head < entries.count ? entries[head].revision : nil }
+
+    mutating func removeAll() {
+        guard !entries.isEmpty else { return }
+        entries.removeAll()
+        head = 0
+        bytes = 0
+    }
+
+    mutating func append(_ revision: Revision, _ changes: [(Keyspace, Event)], limit: Int) {
+        if let last = entries.last, last.revision + 1 != revision { removeAll() }
+        var size = 64
+        for (_, event) in changes {
+            size +=
+                96 + event.kv.key.count + event.kv.value.count
+                + (event.prevKV.map { $0.key.count + $0.value.count } ?? 0)
+        }
+        entries.append((revision, changes, size))
+        bytes += size
+        while bytes > limit, head < entries.count {
+            bytes -= entries[head].bytes
+            head += 1
+        }
+        if head > 64 && head * 2 > entries.count {
+            entries.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// The changes of `revision`, which must lie between `firstRevision` and the last appended one.
+    func changes(at revision: Revision) -> [(Keyspace, Event)] {
+        entries[head + Int(revision - entries[head].revision)].changes
     }
 }
 
@@ -432,6 +672,12 @@ package final class Watcher: Sendable, AsyncSequence {
     /// send them together; nil when the watch has ended.
     package func next(upTo limit: Int) async throws(MVCCError) -> [WatchUpdate]? {
         try await hub.next(id, limit: Swift.max(1, limit))
+    }
+
+    /// Up to `limit` updates without waiting (for watchers created with a ``WatchGroup``): empty when there is
+    /// nothing now, nil when the watch has ended; poll again when `more` is true.
+    package func poll(upTo limit: Int) throws(MVCCError) -> (updates: [WatchUpdate], more: Bool)? {
+        try hub.poll(id, limit: Swift.max(1, limit))
     }
 
     /// Asks for a progress notification now; false when the watcher is still catching up or has updates pending.

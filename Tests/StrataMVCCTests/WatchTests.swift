@@ -58,8 +58,15 @@ struct WatchTests {
         #expect(events.first?.1.prevKV.map { s($0.value) } == "3")
     }
 
-    @Test func slowWatcherFallsBackToLogAndLosesNothing() async throws {
-        let f = try StoreFixture { $0.watch.bufferedUpdatesPerWatcher = 4 }
+    /// Catch-up from the log only (no recent events kept), from the recent events, and from both (the first steps
+    /// reach back past the recent events, the later ones do not).
+    @Test(arguments: [(0, 1000), (4 << 20, 1000), (2_000, 10)])
+    func slowWatcherFallsBackToLogAndLosesNothing(recentEventBytes: Int, revisionsPerStep: Int) async throws {
+        let f = try StoreFixture {
+            $0.watch.bufferedUpdatesPerWatcher = 4
+            $0.watch.recentEventBytes = recentEventBytes
+            $0.watch.maxRevisionsPerCatchUp = revisionsPerStep
+        }
         let watcher = try f.store.watch(WatchRequest(keyspace: .etcd, range: .prefix(b("s/"))))
         for i in 0..<100 { try await f.put("s/\(i % 3)", "\(i)") }  // nobody reads meanwhile
         #expect(f.store.watchHub.counts.unsynced == 1)
@@ -70,6 +77,91 @@ struct WatchTests {
         let live = try await collectEvents(watcher, count: 1)
         #expect(live.map(\.0) == [102])
         #expect(f.store.watchHub.counts.unsynced == 0)
+    }
+
+    /// Lagging watchers caught up from the recent events get exactly what the log replay gives them: the same
+    /// revisions, events, previous values and filters.
+    @Test func catchUpFromRecentEventsMatchesTheLog() async throws {
+        func run(recentEventBytes: Int) async throws -> [[WatchUpdate]] {
+            let f = try StoreFixture {
+                $0.watch.bufferedUpdatesPerWatcher = 2
+                $0.watch.recentEventBytes = recentEventBytes
+            }
+            try await f.put("r/a", "seed")
+            var requests: [WatchRequest] = []
+            for (prevKV, noPut, noDelete) in [
+                (true, false, false), (false, false, false), (true, true, false),
+                (true, false, true),
+            ] {
+                var request = WatchRequest(keyspace: .etcd, range: .prefix(b("r/")))
+                request.prevKV = prevKV
+                request.noPut = noPut
+                request.noDelete = noDelete
+                requests.append(request)
+            }
+            let watchers = try requests.map { try f.store.watch($0) }
+            for i in 0..<60 {
+                switch i % 4 {
+                case 3: try await f.delete("r/\(i % 3 == 0 ? "a" : "b")")
+                case 2: try await f.put("other/\(i)", "x")
+                default: try await f.put("r/\(i % 2 == 0 ? "a" : "b")", "\(i)")
+                }
+            }
+            #expect(f.store.watchHub.counts.unsynced == watchers.count)
+            // The end marker: a put (for watchers without noPut) and a delete (for the noPut one).
+            try await f.put("r/end", "done")
+            try await f.delete("r/end")
+            var all: [[WatchUpdate]] = []
+            for watcher in watchers {
+                var updates: [WatchUpdate] = []
+                var done = false
+                while !done, let update = try await watcher.next() {
+                    updates.append(update)
+                    if case .events(_, let events) = update, events.contains(where: { $0.kv.key == b("r/end") }) {
+                        done = true
+                    }
+                }
+                all.append(updates)
+            }
+            #expect(f.store.watchHub.counts.unsynced == 0)
+            return all
+        }
+        let fromLog = try await run(recentEventBytes: 0)
+        let fromRecent = try await run(recentEventBytes: 4 << 20)
+        #expect(fromLog.map(\.count).allSatisfy { $0 > 10 })
+        #expect(fromRecent == fromLog)
+    }
+
+    /// One consumer serving many watchers through a group: woken with the ready ones, it polls each without
+    /// waiting; a watcher that overflowed its buffer is caught up by further polls; cancel and close end it all.
+    @Test func groupConsumerPollsReadyWatchers() async throws {
+        let f = try StoreFixture { $0.watch.bufferedUpdatesPerWatcher = 3 }
+        let group = WatchGroup()
+        let a = try f.store.watch(WatchRequest(keyspace: .etcd, range: .prefix(b("g/a"))), group: group)
+        let b2 = try f.store.watch(WatchRequest(keyspace: .etcd, range: .prefix(b("g/"))), group: group)
+        let unrelated = try f.store.watch(WatchRequest(keyspace: .etcd, range: KeyRange(key: b("z"))), group: group)
+        for i in 0..<20 { try await f.put("g/\(i % 2 == 0 ? "a" : "b")", "\(i)") }  // revisions 2...21
+        var revisions: [Int: [Revision]] = [:]
+        let watchers = [a.id: a, b2.id: b2, unrelated.id: unrelated]
+        while (revisions[a.id]?.count ?? 0) < 10 || (revisions[b2.id]?.count ?? 0) < 20 {
+            guard let ready = await group.next() else { break }
+            #expect(!ready.contains(unrelated.id))
+            var again: [Int] = []
+            for id in ready {
+                let (updates, more) = try #require(try watchers[id]!.poll(upTo: 4))
+                #expect(updates.count <= 4)
+                for case .events(let revision, _) in updates { revisions[id, default: []].append(revision) }
+                if more { again.append(id) }
+            }
+            group.markReady(again)
+        }
+        #expect(revisions[a.id] == Array(stride(from: 2, through: 20, by: 2)))
+        #expect(revisions[b2.id] == Array(2...21))
+        #expect(try unrelated.poll(upTo: 4)?.updates == [])
+        a.cancel()
+        #expect(try a.poll(upTo: 4) == nil)
+        group.close()
+        #expect(await group.next() == nil)
     }
 
     @Test func compactedStartEndsTheWatch() async throws {

@@ -1,36 +1,54 @@
 internal import Foundation
 package import GRPCCore
-package import StrataEtcdAPI
+internal import GRPCProtobuf
+internal import StrataEtcdAPI
 package import StrataMVCC
 internal import Synchronization
 
 /// etcd's Watch service: one bidirectional stream carries many watchers (create / cancel / progress requests).
 ///
-/// Each watcher is pumped by its own child task of the stream's task group; writes to the stream are serialized by
-/// an async lock, so a slow client only holds up its own stream (the core buffers per watcher, bounded, and falls
-/// back to the revision log). A `created` response is always written before any event of that watch.
-package struct WatchService: Etcdserverpb_Watch.SimpleServiceProtocol {
+/// One task per stream pumps all its watchers: the core wakes it through a ``WatchGroup`` with the set of watchers
+/// that have updates, and it writes their responses together. A slow client only holds up its own stream (the core
+/// buffers per watcher, bounded, and falls back to the revision log). A `created` response is always written before
+/// any event of that watch.
+///
+/// Responses leave in wire form (``WatchResponseBytes``): an event going to many watchers is encoded once
+/// (``WatchEventCache``), and each watcher's response is its own header and id followed by the shared event bytes.
+package struct WatchService: RegistrableRPCService {
     let store: MVCCStore
     let configuration: EtcdFrontEnd.Configuration
+    let events = WatchEventCache()
 
     package init(store: MVCCStore, configuration: EtcdFrontEnd.Configuration) {
         self.store = store
         self.configuration = configuration
     }
 
-    package func watch(
+    package func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        router.registerHandler(
+            forMethod: Etcdserverpb_Watch.Method.Watch.descriptor,
+            deserializer: ProtobufDeserializer<Etcdserverpb_WatchRequest>(),
+            serializer: WatchResponseBytes.Serializer(),
+            handler: { request, context in
+                StreamingServerResponse(metadata: [:]) { writer in
+                    try await watch(request: request.messages, response: writer)
+                    return [:]
+                }
+            }
+        )
+    }
+
+    func watch(
         request: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>,
-        response: RPCWriter<Etcdserverpb_WatchResponse>,
-        context: ServerContext
+        response: RPCWriter<WatchResponseBytes>
     ) async throws {
-        let stream = WatchStream(store: store, configuration: configuration, writer: response)
+        let stream = WatchStream(store: store, configuration: configuration, events: events, writer: response)
         try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await stream.pump() }
             for try await message in request {
                 switch message.requestUnion {
                 case .createRequest(let create):
-                    if let watcher = try await stream.create(create) {
-                        group.addTask { try await stream.pump(watcher) }
-                    }
+                    try await stream.create(create)
                 case .cancelRequest(let cancel):
                     try await stream.cancel(cancel.watchID)
                 case .progressRequest:
@@ -39,7 +57,7 @@ package struct WatchService: Etcdserverpb_Watch.SimpleServiceProtocol {
                     break  // etcd ignores requests of unknown type without closing the stream
                 }
             }
-            // The client closed its side: end every watch, which ends the pumps.
+            // The client closed its side: end every watch, which ends the pump.
             stream.cancelAll()
         }
     }
@@ -52,28 +70,38 @@ final class WatchStream: Sendable {
 
     private struct State {
         var watchers: [Int64: Watcher] = [:]
+        /// Watch ids by the core's watcher id, for watchers whose `created` response is queued (only those are
+        /// pumped, so no event overtakes it).
+        var announced: [Int: Int64] = [:]
         var nextID: Int64 = 0
         var fragment: Set<Int64> = []
     }
 
     let store: MVCCStore
     let configuration: EtcdFrontEnd.Configuration
-    private let writer: RPCWriter<Etcdserverpb_WatchResponse>
-    private let writeLock = AsyncLock()
+    private let events: WatchEventCache
+    private let outbox: WatchOutbox
+    private let group = WatchGroup()
     private let state = Mutex(State())
 
-    init(store: MVCCStore, configuration: EtcdFrontEnd.Configuration, writer: RPCWriter<Etcdserverpb_WatchResponse>) {
+    init(
+        store: MVCCStore,
+        configuration: EtcdFrontEnd.Configuration,
+        events: WatchEventCache,
+        writer: RPCWriter<WatchResponseBytes>
+    ) {
         self.store = store
         self.configuration = configuration
-        self.writer = writer
+        self.events = events
+        self.outbox = WatchOutbox(writer: writer)
     }
 
     func send(_ response: Etcdserverpb_WatchResponse) async throws {
-        try await writeLock.withLock { try await writer.write(response) }
+        try await outbox.send([WatchResponseBytes(response)])
     }
 
-    /// Creates a watcher and writes its `created` response; returns it for pumping (nil when creation failed).
-    func create(_ create: Etcdserverpb_WatchCreateRequest) async throws -> (id: Int64, watcher: Watcher)? {
+    /// Creates a watcher and writes its `created` response (a canceled one when creation failed).
+    func create(_ create: Etcdserverpb_WatchCreateRequest) async throws {
         var key = [UInt8](create.key)
         if key.isEmpty { key = [0] }
         let range = KeyRange(key: key, end: [UInt8](create.rangeEnd))
@@ -97,7 +125,7 @@ final class WatchStream: Sendable {
             created.canceled = true
             created.cancelReason = EtcdError.compacted.message
             try await send(created)
-            return nil
+            return
         }
         let requestedID = create.watchID
         let full = state.withLock { $0.watchers.count >= configuration.maxWatchersPerStream }
@@ -106,7 +134,7 @@ final class WatchStream: Sendable {
             created.canceled = true
             created.cancelReason = Self.tooManyWatchers
             try await send(created)
-            return nil
+            return
         }
         let id: Int64? = state.withLock { state in
             if requestedID != 0 {
@@ -121,18 +149,18 @@ final class WatchStream: Sendable {
             created.canceled = true
             created.cancelReason = "mvcc: duplicate watch ID provided on the WatchStream"
             try await send(created)
-            return nil
+            return
         }
         let watcher: Watcher
         do {
-            watcher = try store.watch(request)
+            watcher = try store.watch(request, group: group)
         } catch {
             created.watchID = -1
             created.canceled = true
             created.cancelReason =
                 error == .emptyWatchRange ? "mvcc: watcher range is empty" : EtcdError.map(error).message
             try await send(created)
-            return nil
+            return
         }
         state.withLock { state in
             state.watchers[id] = watcher
@@ -141,120 +169,149 @@ final class WatchStream: Sendable {
         created.watchID = id
         created.header = configuration.header(max(watcher.createdRevision, store.currentRevision))
         try await send(created)
-        return (id, watcher)
+        let announced = state.withLock { state -> Bool in
+            guard state.watchers[id] === watcher else { return false }  // canceled meanwhile
+            state.announced[watcher.id] = id
+            return true
+        }
+        // Whatever the core queued for it before now is picked up by the pump.
+        if announced { group.markReady([watcher.id]) }
     }
 
-    /// Writes the watcher's updates until it ends. A watcher that fell behind gets its buffered revisions merged
-    /// into few responses (as etcd does for unsynced watchers), written together: per-message cost, not event
-    /// count, is what limits a busy stream.
-    func pump(_ entry: (id: Int64, watcher: Watcher)) async throws {
-        let (id, watcher) = entry
-        while let updates = try await EtcdError.wire({ () throws(MVCCError) in
-            try await watcher.next(upTo: Self.maxUpdatesPerWrite)
-        }) {
-            let fragment = state.withLock { $0.fragment.contains(id) }
-            var responses: [Etcdserverpb_WatchResponse] = []
-            var pending: (revision: Revision, events: [Mvccpb_Event], bytes: Int)?
-            func response(at revision: Revision) -> Etcdserverpb_WatchResponse {
-                var response = Etcdserverpb_WatchResponse()
-                response.watchID = id
-                response.header = configuration.header(revision)
-                return response
-            }
-            func flush() {
-                guard let batch = pending else { return }
-                responses.append(
-                    contentsOf: pieces(response(at: batch.revision), events: batch.events, fragment: fragment)
-                )
-                pending = nil
-            }
-            var ended = false
-            for update in updates {
-                switch update {
-                case .events(let revision, let events):
-                    let converted = events.map(Self.proto)
-                    let bytes = converted.reduce(0) { $0 + Self.size($1) }
-                    if var batch = pending, batch.events.count + converted.count <= Self.maxEventsPerResponse,
-                        batch.bytes + bytes <= configuration.maxRequestBytes
-                    {
-                        batch.revision = revision
-                        batch.events.append(contentsOf: converted)
-                        batch.bytes += bytes
-                        pending = batch
-                    } else {
-                        flush()
-                        pending = (revision, converted, bytes)
-                    }
-                case .progress(let revision):
-                    flush()
-                    responses.append(response(at: revision))
-                case .compacted(let compactRevision):
-                    flush()
-                    var canceled = response(at: store.currentRevision)
-                    canceled.compactRevision = compactRevision
-                    canceled.canceled = true
-                    responses.append(canceled)
-                    ended = true
+    /// Writes the updates of every watcher of the stream until the stream ends. Each round takes the watchers the
+    /// core marked ready and writes all their responses in one go; a watcher that fell behind gets its buffered
+    /// revisions merged into few responses (as etcd does for unsynced watchers): per-message cost, not event count,
+    /// is what limits a busy stream.
+    func pump() async throws {
+        while let ready = await group.next() {
+            var responses: [WatchResponseBytes] = []
+            var again: [Int] = []
+            for coreID in ready {
+                let entry = state.withLock { state -> (Int64, Watcher, Bool)? in
+                    guard let id = state.announced[coreID], let watcher = state.watchers[id] else { return nil }
+                    return (id, watcher, state.fragment.contains(id))
                 }
-                if ended { break }
+                guard let (id, watcher, fragment) = entry else { continue }
+                guard
+                    let (updates, more) = try EtcdError.wireSync({ () throws(MVCCError) in
+                        try watcher.poll(upTo: Self.maxUpdatesPerWrite)
+                    })
+                else {
+                    remove(id, watcher)
+                    continue
+                }
+                if try encode(updates, of: id, fragment: fragment, into: &responses) {
+                    remove(id, watcher)
+                    watcher.cancel()
+                } else if more {
+                    again.append(coreID)
+                }
             }
-            flush()
-            try await writeLock.withLock { try await writer.write(contentsOf: responses) }
-            if ended {
-                _ = state.withLock { $0.watchers.removeValue(forKey: id) }
-                watcher.cancel()
-                return
+            if !again.isEmpty { group.markReady(again) }
+            if !responses.isEmpty { try await outbox.send(responses) }
+        }
+    }
+
+    private func remove(_ id: Int64, _ watcher: Watcher) {
+        state.withLock { state in
+            if state.watchers[id] === watcher { state.watchers[id] = nil }
+            state.announced[watcher.id] = nil
+        }
+    }
+
+    /// Appends the responses for one watcher's updates; true when they end the watch (compacted).
+    private func encode(
+        _ updates: [WatchUpdate],
+        of id: Int64,
+        fragment: Bool,
+        into responses: inout [WatchResponseBytes]
+    ) throws -> Bool {
+        var pending: (revision: Revision, events: [[UInt8]], bytes: Int)?
+        func response(at revision: Revision) -> Etcdserverpb_WatchResponse {
+            var response = Etcdserverpb_WatchResponse()
+            response.watchID = id
+            response.header = configuration.header(revision)
+            return response
+        }
+        func flush() throws {
+            guard let batch = pending else { return }
+            try append(response(at: batch.revision), events: batch.events, fragment: fragment, to: &responses)
+            pending = nil
+        }
+        for update in updates {
+            switch update {
+            case .events(let revision, let events):
+                let encoded = try events.map { event in try self.events.encoded(event, revision: revision) }
+                let bytes = encoded.reduce(0) { $0 + WatchResponseBytes.eventFieldSize($1) }
+                if var batch = pending, batch.events.count + encoded.count <= Self.maxEventsPerResponse,
+                    batch.bytes + bytes <= configuration.maxRequestBytes
+                {
+                    batch.revision = revision
+                    batch.events.append(contentsOf: encoded)
+                    batch.bytes += bytes
+                    pending = batch
+                } else {
+                    try flush()
+                    pending = (revision, encoded, bytes)
+                }
+            case .progress(let revision):
+                try flush()
+                responses.append(try WatchResponseBytes(response(at: revision)))
+            case .compacted(let compactRevision):
+                try flush()
+                var canceled = response(at: store.currentRevision)
+                canceled.compactRevision = compactRevision
+                canceled.canceled = true
+                responses.append(try WatchResponseBytes(canceled))
+                return true
             }
         }
+        try flush()
+        return false
     }
 
     /// Updates taken from a watcher per write, and events merged into one response (etcd: 1000 revisions per batch).
     static let maxUpdatesPerWrite = 256
     static let maxEventsPerResponse = 1000
 
-    static func size(_ event: Mvccpb_Event) -> Int {
-        event.kv.key.count + event.kv.value.count + event.prevKv.key.count + event.prevKv.value.count + 64
-    }
-
-    /// Events in one response, or — for watchers that asked for fragments — split so no piece exceeds the request
-    /// size limit (`fragment = true` on all but the last piece).
-    private func pieces(_ base: Etcdserverpb_WatchResponse, events: [Mvccpb_Event], fragment: Bool)
-        -> [Etcdserverpb_WatchResponse]
-    {
-        guard fragment else {
-            var response = base
-            response.events = events
-            return [response]
+    /// Appends one response with `events`, or — for watchers that asked for fragments, when it reaches the request
+    /// size limit plus 512 KiB — the pieces etcd's `sendFragments` would send: each piece as many events as fit under the limit
+    /// (at least one), `fragment = true` on all but the last.
+    private func append(
+        _ base: Etcdserverpb_WatchResponse,
+        events: [[UInt8]],
+        fragment: Bool,
+        to responses: inout [WatchResponseBytes]
+    ) throws {
+        let whole = try WatchResponseBytes(base, events: events[...])
+        // etcd's threshold: its max request size plus the 512 KiB of gRPC overhead it allows on receive.
+        let limit = configuration.maxRequestBytes + 512 * 1024
+        guard fragment, whole.bytes.count >= limit, events.count >= 2 else {
+            responses.append(whole)
+            return
         }
-        var pieces: [[Mvccpb_Event]] = [[]]
-        var size = 0
-        for event in events {
-            let eventSize = Self.size(event)
-            if size + eventSize > configuration.maxRequestBytes && !pieces[pieces.count - 1].isEmpty {
-                pieces.append([])
-                size = 0
+        var piece = base
+        piece.fragment = true
+        let pieceBase = try WatchResponseBytes(piece).bytes.count
+        var start = 0
+        while start < events.count {
+            var end = start
+            var size = pieceBase
+            while end < events.count {
+                let next = size + WatchResponseBytes.eventFieldSize(events[end])
+                if end > start && next >= limit { break }
+                size = next
+                end += 1
             }
-            pieces[pieces.count - 1].append(event)
-            size += eventSize
+            piece.fragment = end < events.count
+            responses.append(try WatchResponseBytes(piece, events: events[start..<end]))
+            start = end
         }
-        return pieces.enumerated().map { index, piece in
-            var response = base
-            response.events = piece
-            response.fragment = index < pieces.count - 1
-            return response
-        }
-    }
-
-    static func proto(_ event: Event) -> Mvccpb_Event {
-        var proto = Mvccpb_Event()
-        proto.type = event.kind == .put ? .put : .delete
-        proto.kv = event.kv.proto
-        if let prev = event.prevKV { proto.prevKv = prev.proto }
-        return proto
     }
 
     func cancel(_ id: Int64) async throws {
-        guard let watcher = state.withLock({ $0.watchers.removeValue(forKey: id) }) else { return }
+        guard let watcher = state.withLock({ $0.watchers[id] }) else { return }
+        remove(id, watcher)
         watcher.cancel()
         var response = Etcdserverpb_WatchResponse()
         response.header = configuration.header(store.currentRevision)
@@ -276,49 +333,102 @@ final class WatchStream: Sendable {
 
     func cancelAll() {
         let watchers = state.withLock { state -> [Watcher] in
-            defer { state.watchers = [:] }
+            defer {
+                state.watchers = [:]
+                state.announced = [:]
+            }
             return Array(state.watchers.values)
         }
         for watcher in watchers { watcher.cancel() }
+        group.close()
     }
 }
 
-/// A FIFO async mutex: serializes writes to one gRPC stream across tasks without blocking threads.
-final class AsyncLock: Sendable {
+/// Responses of one Watch stream on their way to the client, from its pump and its request loop (created, canceled,
+/// progress). A sender that finds no write in progress writes everything queued in one call (one flush) and goes on
+/// until the queue is empty; one that finds more than `limitBytes` queued waits for that writer. A slow client thus
+/// holds up only its own stream, whose watchers' buffers in the core fill and fall back to the revision log.
+final class WatchOutbox: Sendable {
     private struct State {
-        var locked = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var queued: [WatchResponseBytes] = []
+        var queuedBytes = 0
+        var writing = false
+        var failure: (any Error)?
+        var waiting: [CheckedContinuation<Void, Never>] = []
     }
+
+    private enum Role {
+        case writer
+        case queued
+        case wait
+    }
+
+    static let limitBytes = 1 << 20
     private let state = Mutex(State())
+    private let writer: RPCWriter<WatchResponseBytes>
 
-    func withLock<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        await lock()
-        defer { unlock() }
-        return try await body()
+    init(writer: RPCWriter<WatchResponseBytes>) {
+        self.writer = writer
     }
 
-    private func lock() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let acquired = state.withLock { state -> Bool in
-                if !state.locked {
-                    state.locked = true
-                    return true
+    func send(_ responses: [WatchResponseBytes]) async throws {
+        let role = try state.withLock { state throws -> Role in
+            if let failure = state.failure { throw failure }
+            state.queued.append(contentsOf: responses)
+            state.queuedBytes += responses.reduce(0) { $0 + $1.bytes.count }
+            if !state.writing {
+                state.writing = true
+                return .writer
+            }
+            return state.queuedBytes > Self.limitBytes ? .wait : .queued
+        }
+        switch role {
+        case .queued:
+            return
+        case .wait:
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    guard state.writing, state.failure == nil, state.queuedBytes > Self.limitBytes else { return true }
+                    state.waiting.append(continuation)
+                    return false
                 }
-                state.waiters.append(continuation)
-                return false
+                if resumeNow { continuation.resume() }
             }
-            if acquired { continuation.resume() }
+            if let failure = state.withLock({ $0.failure }) { throw failure }
+        case .writer:
+            try await drain()
         }
     }
 
-    private func unlock() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if state.waiters.isEmpty {
-                state.locked = false
-                return nil
+    private func drain() async throws {
+        while true {
+            let (batch, waiting) = state.withLock {
+                state -> ([WatchResponseBytes], [CheckedContinuation<Void, Never>]) in
+                defer {
+                    state.queued = []
+                    state.queuedBytes = 0
+                    state.waiting = []
+                }
+                if state.queued.isEmpty { state.writing = false }
+                return (state.queued, state.waiting)
             }
-            return state.waiters.removeFirst()  // ownership passes straight to the next waiter
+            // The queue is taken: waiting pumps may queue again while this batch is written.
+            for continuation in waiting { continuation.resume() }
+            if batch.isEmpty { return }
+            do {
+                try await writer.write(contentsOf: batch)
+            } catch {
+                let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                    defer { state.waiting = [] }
+                    state.failure = error
+                    state.writing = false
+                    state.queued = []
+                    state.queuedBytes = 0
+                    return state.waiting
+                }
+                for continuation in waiting { continuation.resume() }
+                throw error
+            }
         }
-        next?.resume()
     }
 }

@@ -28,6 +28,11 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
     private var request: ByteBuffer?
     private var inputClosed = false
     private var sentHeaders = false
+    /// Response messages written since the last flush, framed back to back: they leave as one DATA frame (HTTP/2
+    /// splits it to the peer's frame size), so a stream that writes many small messages at once — a Watch stream's
+    /// responses for many watchers — costs one frame, not one per message.
+    private var pendingData: ByteBuffer?
+    private var pendingPromise: EventLoopPromise<Void>?
     private var cancellation: ServerContext.RPCCancellationHandle?
     private var closed = false
 
@@ -144,6 +149,11 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        pendingData = nil
+        if let promise = pendingPromise {
+            pendingPromise = nil
+            promise.fail(ChannelError.ioOnClosedChannel)
+        }
         switch state {
         case .slow:
             cancellation?.cancel()
@@ -238,11 +248,40 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
                 sentHeaders = true
                 context.write(wrapOutboundOut(.headers(.init(headers: GRPCWire.responseHeaders))), promise: nil)
             }
-            let framed = GRPCWire.frame(bytes.buffer, allocator: context.channel.allocator)
-            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(framed)))), promise: promise)
+            let message = bytes.buffer
+            if pendingData == nil {
+                pendingData = context.channel.allocator.buffer(capacity: message.readableBytes + 5)
+            }
+            pendingData!.writeInteger(UInt8(0))
+            pendingData!.writeInteger(UInt32(message.readableBytes))
+            pendingData!.writeImmutableBuffer(message)
+            if let promise {
+                if let pendingPromise {
+                    pendingPromise.futureResult.cascade(to: promise)
+                } else {
+                    pendingPromise = promise
+                }
+            }
+            if pendingData!.readableBytes >= Self.maxPendingBytes { writePending(context: context) }
         case .status(let status, let metadata):
+            writePending(context: context)
             writeStatus(context: context, status, metadata: metadata, promise: promise)
         }
+    }
+
+    static let maxPendingBytes = 1 << 20
+
+    func flush(context: ChannelHandlerContext) {
+        writePending(context: context)
+        context.flush()
+    }
+
+    private func writePending(context: ChannelHandlerContext) {
+        guard let data = pendingData else { return }
+        pendingData = nil
+        let promise = pendingPromise
+        pendingPromise = nil
+        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(data)))), promise: promise)
     }
 
     private func writeStatus(

@@ -1,0 +1,186 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import StrataEtcdAPI
+import StrataTestSupport
+import SwiftProtobuf
+import Testing
+
+/// Watch responses of one stream, compared between etcd 3.4 and Strata response by response: which watch, created /
+/// canceled / fragment flags, compact revision, header revision and the events themselves.
+@Suite("Differential: watch streams, strata vs etcd 3.4", .serialized)
+struct WatchDifferentialTests {
+    /// The comparable part of a watch response (cluster/member id and Raft term legitimately differ).
+    struct Shape: Equatable, CustomStringConvertible {
+        var watchID: Int64
+        var revision: Int64
+        var created: Bool
+        var canceled: Bool
+        var fragment: Bool
+        var compactRevision: Int64
+        var events: [Mvccpb_Event]
+
+        init(_ response: Etcdserverpb_WatchResponse) {
+            watchID = response.watchID
+            revision = response.header.revision
+            created = response.created
+            canceled = response.canceled
+            fragment = response.fragment
+            compactRevision = response.compactRevision
+            events = response.events
+        }
+
+        var description: String {
+            "watch \(watchID) rev \(revision)\(created ? " created" : "")\(canceled ? " canceled" : "")"
+                + "\(fragment ? " fragment" : "") events \(events.map { "\($0.type) \(String(decoding: $0.kv.key, as: UTF8.self))" })"
+        }
+    }
+
+    static func create(
+        _ key: String,
+        prefix: Bool = false,
+        prevKV: Bool = false,
+        fragment: Bool = false,
+        filters: [Etcdserverpb_WatchCreateRequest.FilterType] = []
+    ) -> Etcdserverpb_WatchRequest {
+        .with {
+            $0.createRequest = .with {
+                $0.key = Data(key.utf8)
+                if prefix { $0.rangeEnd = prefixEnd(key) }
+                $0.prevKv = prevKV
+                $0.fragment = fragment
+                $0.filters = filters
+            }
+        }
+    }
+
+    /// Sends a put to both servers; the answers must agree.
+    static func put(_ pair: Pair, _ request: Etcdserverpb_PutRequest) async {
+        let (etcd, strata) = await pair.both { kv, _ in
+            var response = try await kv.put(request)
+            response.header = normalized(response.header)
+            return .put(response)
+        }
+        #expect(etcd == strata)
+    }
+
+    static func delete(_ pair: Pair, _ request: Etcdserverpb_DeleteRangeRequest) async {
+        let (etcd, strata) = await pair.both { kv, _ in
+            var response = try await kv.deleteRange(request)
+            response.header = normalized(response.header)
+            return .delete(response)
+        }
+        #expect(etcd == strata)
+    }
+
+    /// A revision whose events exceed the request size limit plus 512 KiB (etcd's threshold) is split into fragments
+    /// exactly where etcd splits it (each piece as many events as fit, `fragment` on all but the last); a watcher
+    /// that did not ask for fragments gets it whole.
+    @Test func largeRevisionsAreFragmentedLikeEtcd() async throws {
+        try await withEtcdAndStrata(
+            etcdArguments: ["--max-request-bytes", "4096"],
+            strataConfig: "max_request_bytes = \"4KiB\""
+        ) { pair, etcdClient, strataClient in
+            let value = Data(repeating: 0x76, count: 3900)
+            for i in 0..<150 {
+                let put = Etcdserverpb_PutRequest.with {
+                    $0.key = Data("frag/\(i)".utf8)
+                    $0.value = value
+                }
+                await Self.put(pair, put)
+            }
+            let sessions = [
+                WatchSession(WatchClient(wrapping: etcdClient)),
+                WatchSession(WatchClient(wrapping: strataClient)),
+            ]
+            for session in sessions {
+                session.send(Self.create("frag/", prefix: true, prevKV: true, fragment: true))
+                session.send(Self.create("frag/", prefix: true, prevKV: true))
+                let arrived = try await session.wait { $0.filter(\.created).count == 2 }
+                #expect(arrived)
+            }
+            // One revision, 150 delete events each carrying its 3900-byte previous value: ~585 KB of events.
+            let delete = Etcdserverpb_DeleteRangeRequest.with {
+                $0.key = Data("frag/".utf8)
+                $0.rangeEnd = prefixEnd("frag/")
+            }
+            await Self.delete(pair, delete)
+            for session in sessions {
+                let arrived = try await session.wait { $0.flatMap(\.events).count == 300 }
+                #expect(arrived)
+            }
+            let (etcd, strata) = (sessions[0].responses.map(Shape.init), sessions[1].responses.map(Shape.init))
+            // Responses of the two watches may interleave differently; per watch they must be identical.
+            for id: Int64 in [0, 1] {
+                let (ours, theirs) = (strata.filter { $0.watchID == id }, etcd.filter { $0.watchID == id })
+                #expect(ours == theirs, "watch \(id)\netcd:   \(theirs)\nstrata: \(ours)")
+            }
+            let pieces = strata.filter { $0.watchID == 0 && !$0.created }
+            #expect(pieces.count == 2 && pieces.dropLast().allSatisfy(\.fragment) && !pieces.last!.fragment)
+            #expect(strata.filter { $0.watchID == 1 && !$0.created }.map(\.events.count) == [150])
+            for session in sessions { session.close() }
+        }
+    }
+
+    /// Many watchers on one stream (keys, prefixes, previous values, filters): every watcher's `created` comes
+    /// before its events, and each receives exactly etcd's events, in etcd's order.
+    @Test func manyWatchersOnOneStreamGetEtcdsEvents() async throws {
+        try await withEtcdAndStrata { pair, etcdClient, strataClient in
+            let sessions = [
+                WatchSession(WatchClient(wrapping: etcdClient)),
+                WatchSession(WatchClient(wrapping: strataClient)),
+            ]
+            var creates: [Etcdserverpb_WatchRequest] = []
+            for i in 0..<40 {
+                switch i % 4 {
+                case 0: creates.append(Self.create("m/\(i % 8)"))
+                case 1: creates.append(Self.create("m/", prefix: true, prevKV: true))
+                case 2: creates.append(Self.create("m/", prefix: true, filters: [.nodelete]))
+                default: creates.append(Self.create("m/\(i % 8)", prevKV: true, filters: [.noput]))
+                }
+            }
+            for session in sessions {
+                for create in creates { session.send(create) }
+                let arrived = try await session.wait { $0.filter(\.created).count == creates.count }
+                #expect(arrived)
+            }
+            var random = SeededRandom(seed: 7)
+            for step in 0..<60 {
+                let key = Data("m/\(Int.random(in: 0..<8, using: &random))".utf8)
+                if step % 5 == 4 {
+                    let delete = Etcdserverpb_DeleteRangeRequest.with { $0.key = key }
+                    await Self.delete(pair, delete)
+                } else {
+                    let put = Etcdserverpb_PutRequest.with {
+                        $0.key = key
+                        $0.value = Data("v\(step)".utf8)
+                    }
+                    await Self.put(pair, put)
+                }
+            }
+            // The last write reaches every prefix watcher without filters: wait for it on both.
+            let marker = Etcdserverpb_PutRequest.with {
+                $0.key = Data("m/end".utf8)
+                $0.value = Data("end".utf8)
+            }
+            await Self.put(pair, marker)
+            for session in sessions {
+                let arrived = try await session.wait {
+                    $0.flatMap(\.events).filter { $0.kv.key == marker.key }.count == 20
+                }
+                #expect(arrived)
+            }
+            func byWatch(_ responses: [Etcdserverpb_WatchResponse]) -> [Int64: [Shape]] {
+                Dictionary(grouping: responses.map(Shape.init), by: \.watchID)
+            }
+            let (etcd, strata) = (byWatch(sessions[0].responses), byWatch(sessions[1].responses))
+            #expect(etcd.count == creates.count)
+            for (id, shapes) in strata {
+                #expect(shapes.first?.created == true, "watch \(id) got events before its created response")
+                // Responses may batch revisions differently; the event sequence per watcher must be identical.
+                #expect(shapes.flatMap(\.events) == (etcd[id] ?? []).flatMap(\.events), "watch \(id)")
+            }
+            for session in sessions { session.close() }
+        }
+    }
+}
