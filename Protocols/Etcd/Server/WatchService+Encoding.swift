@@ -1,28 +1,51 @@
 internal import Foundation
 internal import GRPCCore
-internal import StrataEtcdAPI
-internal import StrataMVCC
+package import StrataEtcdAPI
+package import StrataMVCC
 internal import SwiftProtobuf
 internal import Synchronization
 
 /// A `WatchResponse` already in protobuf wire form.
 ///
-/// Built as the serialized response without events followed by its events as encoded `events` fields (number 11):
-/// protobuf fields may be concatenated, and since the other fields are numbered 1–7 the result is exactly what
-/// etcd's encoder writes (fields in number order).
+/// Events responses are put together from pre-encoded fields — the revision's header, the watch id, the fragment
+/// flag, then each event's `events` field (number 11) — in field-number order, which is exactly what etcd's encoder
+/// writes; other responses (created, canceled, progress) are serialized whole.
 package struct WatchResponseBytes: Sendable {
-    var bytes: [UInt8]
+    package var bytes: [UInt8]
 
-    init(_ response: Etcdserverpb_WatchResponse) throws {
+    package init(_ response: Etcdserverpb_WatchResponse) throws {
         bytes = try response.serializedBytes()
     }
 
-    /// `response` (whose own `events` must be empty) followed by `events`, each an encoded field from
-    /// ``WatchEventCache``.
-    init(_ response: Etcdserverpb_WatchResponse, events: ArraySlice<[UInt8]>) throws {
-        bytes = try response.serializedBytes()
-        bytes.reserveCapacity(bytes.count + events.reduce(0) { $0 + $1.count })
+    /// An events response built by hand — header, watch id, fragment flag, events, in etcd's field order — from the
+    /// revision's header field (``headerField(_:)``), which every watcher's response of that revision shares.
+    package init(headerField: [UInt8], watchID: Int64, fragment: Bool, events: ArraySlice<[UInt8]>) {
+        bytes = []
+        bytes.reserveCapacity(headerField.count + 13 + events.reduce(0) { $0 + $1.count })
+        bytes.append(contentsOf: headerField)
+        if watchID != 0 {
+            bytes.append(0x10)  // field 2 (watch_id), varint
+            Self.appendVarint(UInt64(bitPattern: watchID), to: &bytes)
+        }
+        if fragment { bytes.append(contentsOf: [0x38, 1]) }  // field 7 (fragment), varint true
         for event in events { bytes.append(contentsOf: event) }
+    }
+
+    /// Field 1 (`header`) of a response, tag and length included.
+    package static func headerField(_ header: Etcdserverpb_ResponseHeader) throws -> [UInt8] {
+        let message: [UInt8] = try header.serializedBytes()
+        var field: [UInt8] = [0x0A]
+        appendVarint(UInt64(message.count), to: &field)
+        return field + message
+    }
+
+    static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
     }
 
     /// The bytes an encoded event field adds to a response.
@@ -42,7 +65,7 @@ package struct WatchResponseBytes: Sendable {
 /// An event is identified by its revision, its key (a revision changes a key at most once) and whether it carries
 /// its previous value. Two generations bound the memory: when the newer one holds `generationBytes`, the older one
 /// is dropped.
-final class WatchEventCache: Sendable {
+package final class WatchEventCache: Sendable {
     struct Key: Hashable {
         var revision: Revision
         var key: [UInt8]
@@ -84,20 +107,15 @@ final class WatchEventCache: Sendable {
         return field
     }
 
-    static func encode(_ event: Event) throws -> [UInt8] {
+    /// The `events` field for one event, tag and length included.
+    package static func encode(_ event: Event) throws -> [UInt8] {
         let message: [UInt8] = try proto(event).serializedBytes()
         var field: [UInt8] = [0x5A]  // field 11 (events), length-delimited
-        var length = UInt64(message.count)
-        while length >= 0x80 {
-            field.append(UInt8(truncatingIfNeeded: length) | 0x80)
-            length >>= 7
-        }
-        field.append(UInt8(length))
-        field.append(contentsOf: message)
-        return field
+        WatchResponseBytes.appendVarint(UInt64(message.count), to: &field)
+        return field + message
     }
 
-    static func proto(_ event: Event) -> Mvccpb_Event {
+    package static func proto(_ event: Event) -> Mvccpb_Event {
         var proto = Mvccpb_Event()
         proto.type = event.kind == .put ? .put : .delete
         proto.kv = event.kv.proto

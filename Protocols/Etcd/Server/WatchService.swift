@@ -186,6 +186,7 @@ final class WatchStream: Sendable {
         while let ready = await group.next() {
             var responses: [WatchResponseBytes] = []
             var again: [Int] = []
+            var headers = HeaderFields()
             for coreID in ready {
                 let entry = state.withLock { state -> (Int64, Watcher, Bool)? in
                     guard let id = state.announced[coreID], let watcher = state.watchers[id] else { return nil }
@@ -200,7 +201,7 @@ final class WatchStream: Sendable {
                     remove(id, watcher)
                     continue
                 }
-                if try encode(updates, of: id, fragment: fragment, into: &responses) {
+                if try encode(updates, of: id, fragment: fragment, headers: &headers, into: &responses) {
                     remove(id, watcher)
                     watcher.cancel()
                 } else if more {
@@ -224,6 +225,7 @@ final class WatchStream: Sendable {
         _ updates: [WatchUpdate],
         of id: Int64,
         fragment: Bool,
+        headers: inout HeaderFields,
         into responses: inout [WatchResponseBytes]
     ) throws -> Bool {
         var pending: (revision: Revision, events: [[UInt8]], bytes: Int)?
@@ -235,7 +237,8 @@ final class WatchStream: Sendable {
         }
         func flush() throws {
             guard let batch = pending else { return }
-            try append(response(at: batch.revision), events: batch.events, fragment: fragment, to: &responses)
+            let header = try headers.field(batch.revision, configuration)
+            try append(header, id, events: batch.events, fragment: fragment, to: &responses)
             pending = nil
         }
         for update in updates {
@@ -278,21 +281,20 @@ final class WatchStream: Sendable {
     /// size limit plus 512 KiB — the pieces etcd's `sendFragments` would send: each piece as many events as fit under the limit
     /// (at least one), `fragment = true` on all but the last.
     private func append(
-        _ base: Etcdserverpb_WatchResponse,
+        _ header: [UInt8],
+        _ id: Int64,
         events: [[UInt8]],
         fragment: Bool,
         to responses: inout [WatchResponseBytes]
     ) throws {
-        let whole = try WatchResponseBytes(base, events: events[...])
+        let whole = WatchResponseBytes(headerField: header, watchID: id, fragment: false, events: events[...])
         // etcd's threshold: its max request size plus the 512 KiB of gRPC overhead it allows on receive.
         let limit = configuration.maxRequestBytes + 512 * 1024
         guard fragment, whole.bytes.count >= limit, events.count >= 2 else {
             responses.append(whole)
             return
         }
-        var piece = base
-        piece.fragment = true
-        let pieceBase = try WatchResponseBytes(piece).bytes.count
+        let pieceBase = WatchResponseBytes(headerField: header, watchID: id, fragment: true, events: []).bytes.count
         var start = 0
         while start < events.count {
             var end = start
@@ -303,8 +305,14 @@ final class WatchStream: Sendable {
                 size = next
                 end += 1
             }
-            piece.fragment = end < events.count
-            responses.append(try WatchResponseBytes(piece, events: events[start..<end]))
+            responses.append(
+                WatchResponseBytes(
+                    headerField: header,
+                    watchID: id,
+                    fragment: end < events.count,
+                    events: events[start..<end]
+                )
+            )
             start = end
         }
     }
@@ -341,6 +349,18 @@ final class WatchStream: Sendable {
         }
         for watcher in watchers { watcher.cancel() }
         group.close()
+    }
+}
+
+/// The header field of the revision last asked for: in one pump round most responses carry the same revision.
+struct HeaderFields {
+    private var last: (revision: Revision, field: [UInt8])?
+
+    mutating func field(_ revision: Revision, _ configuration: EtcdFrontEnd.Configuration) throws -> [UInt8] {
+        if let last, last.revision == revision { return last.field }
+        let field = try WatchResponseBytes.headerField(configuration.header(revision))
+        last = (revision, field)
+        return field
     }
 }
 
