@@ -56,20 +56,23 @@ struct WatchDifferentialTests {
 
     /// Sends a put to both servers; the answers must agree.
     static func put(_ pair: Pair, _ request: Etcdserverpb_PutRequest) async {
-        let (etcd, strata) = await pair.both { kv, _ in
+        await same(pair) { kv, _ in
             var response = try await kv.put(request)
             response.header = normalized(response.header)
             return .put(response)
         }
-        #expect(etcd == strata)
     }
 
     static func delete(_ pair: Pair, _ request: Etcdserverpb_DeleteRangeRequest) async {
-        let (etcd, strata) = await pair.both { kv, _ in
+        await same(pair) { kv, _ in
             var response = try await kv.deleteRange(request)
             response.header = normalized(response.header)
             return .delete(response)
         }
+    }
+
+    static func same(_ pair: Pair, _ operation: @escaping Pair.Operation) async {
+        let (etcd, strata) = await pair.both(operation)
         #expect(etcd == strata)
     }
 
