@@ -41,8 +41,9 @@ func rawCall(
 }
 
 /// What the etcd port does with input no well-behaved client sends, compared with etcd 3.4 where the answer is
-/// grpc-go's: each case gets a clear gRPC error and the server keeps serving.
-@Suite("etcd gRPC transport: bad input", .serialized)
+/// grpc-go's: each case gets a clear gRPC error and the server keeps serving. Also: too many watchers on a stream,
+/// and a client that stops reading its stream.
+@Suite("etcd gRPC transport: bad input and bad clients", .serialized)
 struct TransportTests {
     @Test func malformedAndOversizedRequestsGetEtcdsErrors() async throws {
         try await withEtcdAndStrata { pair, etcdClient, strataClient in
@@ -152,4 +153,118 @@ struct TransportTests {
             #expect(open == 0)
         }
     }
+
+    /// A client that stops reading its Watch stream holds up only that stream: writes go on, a watcher on another
+    /// connection gets every event as it happens, the stalled watcher falls back to catching up (the core's buffer is
+    /// bounded) — and once its client reads again it receives every event, in order, none twice.
+    @Test func stalledWatchStreamHoldsUpOnlyItself() async throws {
+        let directory = TemporaryDirectory()
+        let port = TestNetwork.freePort()
+        let strata = try StrataProcess(
+            dataDirectory: directory.appending("data"),
+            etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\""
+        )
+        #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
+        func connect(_ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void) async throws {
+            try await withGRPCClient(
+                transport: .http2NIOPosix(
+                    target: .ipv4(address: "127.0.0.1", port: port),
+                    transportSecurity: .plaintext,
+                    // HTTP/2's initial 64 KiB window instead of grpc-swift's 8 MiB: a client that stops reading
+                    // stops the server's stream after 64 KiB, as a slow clientv3 on a busy stream would.
+                    config: .defaults { $0.http2.targetWindowSize = 65535 }
+                ),
+                handleClient: body
+            )
+        }
+        // Two connections, so HTTP/2 connection-level flow control of the stalled one cannot hold up the other.
+        try await connect { client in
+            func unsynced() throws -> Int? {
+                let metrics = try #require(TestNetwork.get(port: strata.adminPort, path: "/metrics")).body
+                return metrics.split(separator: "\n").first { $0.hasPrefix("strata_watch_unsynced_watchers ") }
+                    .flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
+            }
+            let count = 3000
+            let value = Data(repeating: 0x78, count: 2048)
+            let (gate, open) = AsyncStream.makeStream(of: Void.self)
+            let stalled = RevisionLog()
+            let healthy = RevisionLog()
+            let created = Tally()
+            func watch(_ client: GRPCClient<HTTP2ClientTransport.Posix>, into log: RevisionLog, stall: Bool)
+                async throws
+            {
+                try await Etcdserverpb_Watch.Client(wrapping: client).watch { writer in
+                    try await writer.write(
+                        .with {
+                            $0.createRequest = .with {
+                                $0.key = Data("s/".utf8)
+                                $0.rangeEnd = prefixEnd("s/")
+                            }
+                        }
+                    )
+                    while log.count < count { try await Task.sleep(for: .milliseconds(20)) }
+                } onResponse: { responses in
+                    var waited = !stall
+                    for try await response in responses.messages {
+                        if response.created { created.increment() }
+                        if !waited {
+                            for await _ in gate { break }  // stop reading until the test opens the gate
+                            waited = true
+                        }
+                        log.append(response.events.map(\.kv.modRevision))
+                        if log.count >= count { break }
+                    }
+                }
+            }
+            try await connect { stalledClient in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await watch(stalledClient, into: stalled, stall: true) }
+                    group.addTask { try await watch(client, into: healthy, stall: false) }
+                    while created.value < 2 { try await Task.sleep(for: .milliseconds(10)) }
+                    let kv = Etcdserverpb_KV.Client(wrapping: client)
+                    var first: Int64 = 0
+                    for index in 0..<count {
+                        let put = try await kv.put(
+                            .with {
+                                $0.key = Data("s/\(index)".utf8)
+                                $0.value = value
+                            }
+                        )
+                        if index == 0 { first = put.header.revision }
+                    }
+                    let expected = Array(first..<(first + Int64(count)))
+                    // ~6 MB of events: far more than the stalled stream's flow-control window and buffers hold.
+                    for _ in 0..<500 where healthy.count < count {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    #expect(healthy.all == expected)
+                    #expect(stalled.count < count)
+                    #expect(try unsynced() == 1)
+                    open.yield()
+                    open.finish()
+                    for _ in 0..<1000 where stalled.count < count {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    #expect(stalled.all == expected)
+                    #expect(try unsynced() == 0)
+                    try await group.waitForAll()
+                }
+            }
+        }
+        #expect(strata.stop() == 0)
+    }
+}
+
+/// Revisions of received events, shared between a watch's response handler and the test.
+final class RevisionLog: Sendable {
+    private let revisions = Mutex<[Int64]>([])
+    func append(_ more: [Int64]) { revisions.withLock { $0 += more } }
+    var all: [Int64] { revisions.withLock { $0 } }
+    var count: Int { revisions.withLock { $0.count } }
+}
+
+final class Tally: Sendable {
+    private let count = Atomic<Int>(0)
+    func increment() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }
