@@ -494,8 +494,11 @@ extension WatchHub {
     /// watcher behind on a busy key shares the events already in memory. False when they do not reach back that far.
     fileprivate func catchUpFromRecent(_ id: Int, from: Revision) -> Bool {
         state.withLock { state -> Bool in
-            guard let first = state.recent.firstRevision, first <= from else { return false }
+            guard let first = state.recent.firstRevision, let kept = state.recent.lastRevision, first <= from else {
+                return false
+            }
             let last = min(state.published, from + Revision(configuration.maxRevisionsPerCatchUp) - 1)
+            guard last <= kept else { return false }
             var rejoined = false
             let handled = state.watchers.mutate(id) { watcher -> Bool in
                 guard case .catchingUp(let next) = watcher.mode, next == from else { return false }
@@ -612,6 +615,7 @@ struct RecentRevisions {
     private var bytes = 0
 
     var firstRevision: Revision? { head < entries.count ? entries[head].revision : nil }
+    var lastRevision: Revision? { head < entries.count ? entries[entries.count - 1].revision : nil }
 
     mutating func removeAll() {
         guard !entries.isEmpty else { return }
