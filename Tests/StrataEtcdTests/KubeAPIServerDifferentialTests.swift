@@ -36,6 +36,9 @@ final class WatchSession: Sendable {
 
     func send(_ request: Etcdserverpb_WatchRequest) { requests.yield(request) }
 
+    /// Half-closes the stream (no more requests) without cancelling it.
+    func finishSending() { requests.finish() }
+
     /// Waits (up to `seconds`) until `condition` holds for the responses so far.
     func wait(seconds: Double = 10, until condition: ([Etcdserverpb_WatchResponse]) -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

@@ -125,6 +125,39 @@ struct WatchDifferentialTests {
         }
     }
 
+    /// A client that sends its create request and half-closes the stream keeps receiving events, as from etcd.
+    @Test func halfClosedStreamKeepsWatching() async throws {
+        try await withEtcdAndStrata { pair, etcdClient, strataClient in
+            let sessions = [
+                WatchSession(WatchClient(wrapping: etcdClient)), WatchSession(WatchClient(wrapping: strataClient)),
+            ]
+            for session in sessions {
+                session.send(Self.create("half/", prefix: true))
+                let created = try await session.wait { $0.contains(where: \.created) }
+                #expect(created)
+                session.finishSending()
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            for i in 0..<3 {
+                await Self.put(
+                    pair,
+                    .with {
+                        $0.key = Data("half/\(i)".utf8)
+                        $0.value = Data("v".utf8)
+                    }
+                )
+            }
+            for session in sessions {
+                let arrived = try await session.wait { $0.flatMap(\.events).count == 3 }
+                #expect(arrived)
+            }
+            let (etcd, strata) = (sessions[0].responses.map(Shape.init), sessions[1].responses.map(Shape.init))
+            #expect(strata.flatMap(\.events) == etcd.flatMap(\.events))
+            #expect(strata.flatMap(\.events).count == 3)
+            for session in sessions { session.close() }
+        }
+    }
+
     /// Many watchers on one stream (keys, prefixes, previous values, filters): every watcher's `created` comes
     /// before its events, and each receives exactly etcd's events, in etcd's order.
     @Test func manyWatchersOnOneStreamGetEtcdsEvents() async throws {

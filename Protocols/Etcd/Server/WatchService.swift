@@ -43,6 +43,20 @@ package struct WatchService: RegistrableRPCService {
         response: RPCWriter<WatchResponseBytes>
     ) async throws {
         let stream = WatchStream(store: store, configuration: configuration, events: events, writer: response)
+        defer { stream.cancelAll() }
+        // The stream closing (client reset, connection gone, server shutdown) cancels the RPC, not this task: end
+        // the watches then, which ends the pump.
+        try await withRPCCancellationHandler {
+            try await serve(stream, request: request)
+        } onCancelRPC: {
+            stream.cancelAll()
+        }
+    }
+
+    private func serve(
+        _ stream: WatchStream,
+        request: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>
+    ) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await stream.pump() }
             for try await message in request {
@@ -57,8 +71,9 @@ package struct WatchService: RegistrableRPCService {
                     break  // etcd ignores requests of unknown type without closing the stream
                 }
             }
-            // The client closed its side: end every watch, which ends the pump.
-            stream.cancelAll()
+            // The client closed its sending side. Like etcd, keep the stream and its watches until the client
+            // cancels the call or the connection goes (the transport then cancels this task, which ends the pump):
+            // a client that sends its create requests and half-closes still gets its events.
         }
     }
 }
