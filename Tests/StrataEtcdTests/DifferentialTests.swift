@@ -399,6 +399,17 @@ func withStrata(
     etcdConfig: String = "",
     _ body: (StrataProcess, GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void
 ) async throws {
+    try await withStrata(etcdConfig: etcdConfig) { strata, port in
+        try await withGRPCClient(
+            transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+        ) { client in
+            try await body(strata, client)
+        }
+    }
+}
+
+/// Strata with its etcd front-end on a free port, for tests that open their own connections to `port`.
+func withStrata(etcdConfig: String = "", _ body: (StrataProcess, _ port: Int) async throws -> Void) async throws {
     let directory = TemporaryDirectory()
     let port = TestNetwork.freePort()
     let strata = try StrataProcess(
@@ -406,11 +417,7 @@ func withStrata(
         etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\"\n\(etcdConfig)"
     )
     #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
-    try await withGRPCClient(
-        transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
-    ) { client in
-        try await body(strata, client)
-    }
+    try await body(strata, port)
     #expect(strata.stop() == 0)
 }
 

@@ -158,13 +158,10 @@ struct TransportTests {
     /// connection gets every event as it happens, the stalled watcher falls back to catching up (the core's buffer is
     /// bounded) — and once its client reads again it receives every event, in order, none twice.
     @Test func stalledWatchStreamHoldsUpOnlyItself() async throws {
-        let directory = TemporaryDirectory()
-        let port = TestNetwork.freePort()
-        let strata = try StrataProcess(
-            dataDirectory: directory.appending("data"),
-            etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\""
-        )
-        #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
+        try await withStrata { strata, port in try await stalledWatchStream(strata, port: port) }
+    }
+
+    func stalledWatchStream(_ strata: StrataProcess, port: Int) async throws {
         func connect(_ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void) async throws {
             try await withGRPCClient(
                 transport: .http2NIOPosix(
@@ -251,7 +248,6 @@ struct TransportTests {
                 }
             }
         }
-        #expect(strata.stop() == 0)
     }
 }
 
