@@ -40,6 +40,30 @@ func rawCall(
     }
 }
 
+/// Sends `bytes` as one message on a Watch stream; returns the error the stream ends with (or a made-up one when
+/// it ends without error).
+func rawWatch(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ bytes: [UInt8]) async -> RPCError {
+    do {
+        try await client.bidirectionalStreaming(
+            request: StreamingClientRequest(of: [UInt8].self) { writer in
+                try await writer.write(bytes)
+                try await Task.sleep(for: .seconds(10))  // keep the stream open: the server must end it
+            },
+            descriptor: MethodDescriptor(fullyQualifiedService: "etcdserverpb.Watch", method: "Watch"),
+            serializer: RawBytesSerializer(),
+            deserializer: RawBytesDeserializer(),
+            options: .defaults
+        ) { response in
+            for try await _ in response.messages {}
+        }
+        return RPCError(code: .unknown, message: "stream ended without error")
+    } catch let error as RPCError {
+        return error
+    } catch {
+        return RPCError(code: .unknown, message: "\(error)")
+    }
+}
+
 /// What the etcd port does with input no well-behaved client sends, compared with etcd 3.4 where the answer is
 /// grpc-go's: each case gets a clear gRPC error and the server keeps serving. Also: too many watchers on a stream,
 /// and a client that stops reading its stream.
@@ -81,6 +105,13 @@ struct TransportTests {
                 #expect(strataError.message.hasPrefix("grpc: error unmarshalling request"), "\(strataError)")
             }
 
+            // The same bytes on a Watch stream (a streaming call): grpc-go's text for streams differs from unary.
+            let etcdWatch = await rawWatch(etcdClient, garbage)
+            let strataWatch = await rawWatch(strataClient, garbage)
+            #expect(strataWatch.code == etcdWatch.code, "watch: \(strataWatch) vs \(etcdWatch)")
+            let streamText = "grpc: failed to unmarshal the received message "
+            #expect(etcdWatch.message.hasPrefix(streamText) && strataWatch.message.hasPrefix(streamText))
+
             // A method no service has.
             let etcdUnknown = await rawCall(etcdClient, ("etcdserverpb.KV", "NoSuchMethod"), [])
             let strataUnknown = await rawCall(strataClient, ("etcdserverpb.KV", "NoSuchMethod"), [])
@@ -110,11 +141,12 @@ struct TransportTests {
 
     @Test func watchersPerStreamAreBoundedAndClosingTheStreamStopsThem() async throws {
         try await withStrata(etcdConfig: "max_watchers_per_stream = 5") { strata, client in
-            func watchers() throws -> Int? {
+            func gauge(_ name: String) throws -> Int? {
                 let metrics = try #require(TestNetwork.get(port: strata.adminPort, path: "/metrics")).body
-                return metrics.split(separator: "\n").first { $0.hasPrefix("strata_watch_watchers ") }
+                return metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }
                     .flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
             }
+            func watchers() throws -> Int? { try gauge("strata_watch_watchers") }
             let watch = Etcdserverpb_Watch.Client(wrapping: client)
             let created = Mutex<[Etcdserverpb_WatchResponse]>([])
             let task = Task {
@@ -136,6 +168,7 @@ struct TransportTests {
                 try await Task.sleep(for: .milliseconds(50))
             }
             #expect(open == 5)
+            #expect(try gauge("strata_etcd_watch_streams") == 1)
             for _ in 0..<100 where created.withLock({ $0.count }) < 6 { try await Task.sleep(for: .milliseconds(20)) }
             let responses = created.withLock { $0 }
             #expect(responses.count == 6)
@@ -151,6 +184,7 @@ struct TransportTests {
                 try await Task.sleep(for: .milliseconds(50))
             }
             #expect(open == 0)
+            #expect(try gauge("strata_etcd_watch_streams") == 0)
         }
     }
 

@@ -60,13 +60,18 @@ package enum EtcdError {
         }
     }
 
-    /// grpc-swift's errors for a request it could not decode, in grpc-go's terms (code Internal, "grpc: error
-    /// unmarshalling request: …"), which is what etcd answers; the fast path produces the same for its calls.
-    package static func transport(_ error: RPCError) -> RPCError {
+    /// grpc-swift's errors for a request it could not decode, in grpc-go's terms, which is what etcd answers: code
+    /// Internal, "grpc: error unmarshalling request: …" for unary calls (the fast path produces the same for its
+    /// calls), "grpc: failed to unmarshal the received message …" (grpc-go's text, no colon) on streams.
+    package static func transport(_ error: RPCError, streaming: Bool = false) -> RPCError {
         guard error.code == .invalidArgument, error.message.hasPrefix("Can't deserialize to message of type") else {
             return error
         }
-        return unmarshalling(error.message)
+        guard streaming else { return unmarshalling(error.message) }
+        return RPCError(
+            code: .internalError,
+            message: "grpc: failed to unmarshal the received message \(error.message)"
+        )
     }
 
     package static func unmarshalling(_ detail: String) -> RPCError {
