@@ -72,7 +72,7 @@ package struct WatchService: RegistrableRPCService {
                 }
             }
             // The client closed its sending side. Like etcd, keep the stream and its watches until the client
-            // cancels the call or the connection goes (the transport then cancels this task, which ends the pump):
+            // cancels the call or the connection goes (the RPC's cancellation then ends the watches and the pump):
             // a client that sends its create requests and half-closes still gets its events.
         }
     }
