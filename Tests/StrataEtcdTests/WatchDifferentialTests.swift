@@ -158,6 +158,60 @@ struct WatchDifferentialTests {
         }
     }
 
+    /// Creating with a future start revision and with `range_end = "\0"` (every key from `key` on), then cancelling:
+    /// the same responses as etcd's, watch by watch (created headers, events, the canceled response).
+    @Test func futureStartAllKeysAndCancelLikeEtcd() async throws {
+        try await withEtcdAndStrata { pair, etcdClient, strataClient in
+            func put(_ key: String) async {
+                await Self.put(
+                    pair,
+                    .with {
+                        $0.key = Data(key.utf8)
+                        $0.value = Data("v".utf8)
+                    }
+                )
+            }
+            await put("c/seed")
+            let current = try await Etcdserverpb_KV.Client(wrapping: strataClient).range(
+                .with { $0.key = Data("x".utf8) }
+            )
+            .header.revision
+            let sessions = [
+                WatchSession(WatchClient(wrapping: etcdClient)), WatchSession(WatchClient(wrapping: strataClient)),
+            ]
+            for session in sessions {
+                session.send(Self.create("c/a"))
+                var future = Self.create("c/", prefix: true)
+                future.createRequest.startRevision = current + 2
+                session.send(future)
+                var fromKey = Self.create("c/")
+                fromKey.createRequest.rangeEnd = Data([0])
+                session.send(fromKey)
+                let created = try await session.wait { $0.filter(\.created).count == 3 }
+                #expect(created)
+            }
+            await put("c/a")
+            await put("c/b")
+            await put("d/after")  // only the "\0" watcher sees keys past the prefix
+            for session in sessions {
+                session.send(.with { $0.cancelRequest = .with { $0.watchID = 0 } })
+                let canceled = try await session.wait { $0.contains { $0.canceled && $0.watchID == 0 } }
+                #expect(canceled)
+            }
+            await put("c/a")
+            for session in sessions {
+                let arrived = try await session.wait { $0.filter { $0.watchID == 2 }.flatMap(\.events).count == 4 }
+                #expect(arrived)
+            }
+            let (etcd, strata) = (sessions[0].responses.map(Shape.init), sessions[1].responses.map(Shape.init))
+            for id: Int64 in [0, 1, 2] {
+                let (ours, theirs) = (strata.filter { $0.watchID == id }, etcd.filter { $0.watchID == id })
+                #expect(ours == theirs, "watch \(id)\netcd:   \(theirs)\nstrata: \(ours)")
+            }
+            for session in sessions { session.close() }
+        }
+    }
+
     /// Many watchers on one stream (keys, prefixes, previous values, filters): every watcher's `created` comes
     /// before its events, and each receives exactly etcd's events, in etcd's order.
     @Test func manyWatchersOnOneStreamGetEtcdsEvents() async throws {
