@@ -454,79 +454,62 @@ package final class WatchHub: Sendable {
         }
     }
 
-    /// Reads revisions `[from, to]` (at most `maxRevisionsPerCatchUp`) from the recent events or the log into the
-    /// watcher's buffer.
+    /// Reads revisions `[from, to]` (at most `maxRevisionsPerCatchUp`) into the watcher's buffer: from the recent
+    /// events when they still hold them (no log read, and every watcher behind on a busy key shares the events
+    /// already in memory), else from the log.
     private func catchUp(_ id: Int, from: Revision, to: Revision) throws(MVCCError) {
         defer { updateGauges() }
         guard let store else { throw .closed }
-        if from >= store.readView().compactRevision, catchUpFromRecent(id, from: from) { return }
+        let last = min(to, from + Revision(configuration.maxRevisionsPerCatchUp) - 1)
+        if from >= store.readView().compactRevision {
+            let done = state.withLock { state -> Bool in
+                guard let request = state.watchers[id]?.request,
+                    let updates = state.recent.updates(for: request, from: from, through: last)
+                else { return false }
+                Self.finishCatchUp(&state, id, from: from, through: last, updates)
+                return true
+            }
+            if done { return }
+        }
         guard let request = state.withLock({ $0.watchers[id]?.request }) else { return }
         let (view, _) = try store.openReadView()
-        let last = min(to, from + Revision(configuration.maxRevisionsPerCatchUp) - 1, view.revision)
-        var updates: [WatchUpdate]
+        let replayed = min(last, view.revision)
+        let updates: [WatchUpdate]
         if from < view.compactRevision {
             updates = [.compacted(compactRevision: view.compactRevision)]
         } else {
-            updates = try store.replay(request, from: from, through: last, view: view).map {
+            updates = try store.replay(request, from: from, through: replayed, view: view).map {
                 .events(revision: $0.revision, events: $0.events)
             }
         }
-        let compacted = updates.contains { if case .compacted = $0 { return true } else { return false } }
-        state.withLock { state in
-            guard var watcher = state.watchers[id], case .catchingUp(let next) = watcher.mode, next == from else {
-                return
-            }
-            for update in updates { _ = watcher.append(update, id: id) }
-            // Caught up with everything published: back to live delivery, atomically with publishers.
-            watcher.mode = last + 1 > state.published ? .live : .catchingUp(next: last + 1)
-            if case .live = watcher.mode { state.unsynced -= 1 }
-            if compacted {
-                watcher.closed = true
-                state.index.remove(id, request.keyspace, request.range)
-            }
-            state.watchers[id] = watcher
-        }
+        state.withLock { Self.finishCatchUp(&$0, id, from: from, through: replayed, updates) }
     }
-}
 
-extension WatchHub {
-    /// Catches watcher `id` up from the recent events when they still hold revision `from`: no log read, and every
-    /// watcher behind on a busy key shares the events already in memory. False when they do not reach back that far.
-    fileprivate func catchUpFromRecent(_ id: Int, from: Revision) -> Bool {
-        state.withLock { state -> Bool in
-            guard let first = state.recent.firstRevision, let kept = state.recent.lastRevision, first <= from else {
-                return false
-            }
-            let last = min(state.published, from + Revision(configuration.maxRevisionsPerCatchUp) - 1)
-            guard last <= kept else { return false }
+    /// Appends a catch-up step's updates for revisions `[from, last]` and moves the watcher on: back to live delivery
+    /// once it has everything published (atomically with publishers), ended when the step hit the compaction.
+    private static func finishCatchUp(
+        _ state: inout State,
+        _ id: Int,
+        from: Revision,
+        through last: Revision,
+        _ updates: [WatchUpdate]
+    ) {
+        let published = state.published
+        let outcome = state.watchers.mutate(id) { watcher -> (rejoined: Bool, compacted: WatchRequest?)? in
+            guard case .catchingUp(let next) = watcher.mode, next == from else { return nil }
+            for update in updates { _ = watcher.append(update, id: id) }
+            watcher.mode = last + 1 > published ? .live : .catchingUp(next: last + 1)
             var rejoined = false
-            let handled = state.watchers.mutate(id) { watcher -> Bool in
-                guard case .catchingUp(let next) = watcher.mode, next == from else { return false }
-                let request = watcher.request
-                if from <= last {
-                    for revision in from...last {
-                        var events: [Event] = []
-                        for (keyspace, event) in state.recent.changes(at: revision)
-                        where keyspace.id == request.keyspace.id && request.range.contains(event.kv.key) {
-                            events.append(event)
-                        }
-                        let delivered = Self.filter(events, for: request)
-                        if !delivered.isEmpty {
-                            _ = watcher.append(.events(revision: revision, events: delivered), id: id)
-                        }
-                    }
-                }
-                if last + 1 > state.published {
-                    watcher.mode = .live
-                    rejoined = true
-                } else {
-                    watcher.mode = .catchingUp(next: last + 1)
-                }
-                return true
+            if case .live = watcher.mode { rejoined = true }
+            guard updates.contains(where: { if case .compacted = $0 { true } else { false } }) else {
+                return (rejoined, nil)
             }
-            if rejoined { state.unsynced -= 1 }
-            return handled ?? false
+            watcher.closed = true
+            return (rejoined, watcher.request)
         }
+        guard let outcome = outcome ?? nil else { return }
+        if outcome.rejoined { state.unsynced -= 1 }
+        if let request = outcome.compacted { state.index.remove(id, request.keyspace, request.range) }
     }
 }
 
@@ -644,9 +627,21 @@ struct RecentRevisions {
         }
     }
 
-    /// The changes of `revision`, which must lie between `firstRevision` and the last appended one.
-    func changes(at revision: Revision) -> [(Keyspace, Event)] {
-        entries[head + Int(revision - entries[head].revision)].changes
+    /// The updates `request` gets for revisions `[from, last]`, exactly as a log replay would give them; nil unless
+    /// all of them are kept here.
+    func updates(for request: WatchRequest, from: Revision, through last: Revision) -> [WatchUpdate]? {
+        guard let first = firstRevision, let kept = lastRevision, first <= from, last <= kept else { return nil }
+        var updates: [WatchUpdate] = []
+        for revision in stride(from: from, through: last, by: 1) {
+            var events: [Event] = []
+            for (keyspace, event) in entries[head + Int(revision - first)].changes
+            where keyspace.id == request.keyspace.id && request.range.contains(event.kv.key) {
+                events.append(event)
+            }
+            let delivered = WatchHub.filter(events, for: request)
+            if !delivered.isEmpty { updates.append(.events(revision: revision, events: delivered)) }
+        }
+        return updates
     }
 }
 

@@ -141,12 +141,6 @@ struct TransportTests {
 
     @Test func watchersPerStreamAreBoundedAndClosingTheStreamStopsThem() async throws {
         try await withStrata(etcdConfig: "max_watchers_per_stream = 5") { strata, client in
-            func gauge(_ name: String) throws -> Int? {
-                let metrics = try #require(TestNetwork.get(port: strata.adminPort, path: "/metrics")).body
-                return metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }
-                    .flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
-            }
-            func watchers() throws -> Int? { try gauge("strata_watch_watchers") }
             let watch = Etcdserverpb_Watch.Client(wrapping: client)
             let created = Mutex<[Etcdserverpb_WatchResponse]>([])
             let task = Task {
@@ -161,14 +155,8 @@ struct TransportTests {
                     }
                 }
             }
-            var open: Int? = nil
-            for _ in 0..<100 {
-                open = try watchers()
-                if open == 5 { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            #expect(open == 5)
-            #expect(try gauge("strata_etcd_watch_streams") == 1)
+            #expect(try await eventually(5) { try gauge(strata, "strata_watch_watchers") } == 5)
+            #expect(try gauge(strata, "strata_etcd_watch_streams") == 1)
             for _ in 0..<100 where created.withLock({ $0.count }) < 6 { try await Task.sleep(for: .milliseconds(20)) }
             let responses = created.withLock { $0 }
             #expect(responses.count == 6)
@@ -178,13 +166,8 @@ struct TransportTests {
             // The client goes away mid-stream (RST_STREAM): the server must cancel the stream's watchers.
             task.cancel()
             _ = await task.result
-            for _ in 0..<100 {
-                open = try watchers()
-                if open == 0 { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            #expect(open == 0)
-            #expect(try gauge("strata_etcd_watch_streams") == 0)
+            #expect(try await eventually(0) { try gauge(strata, "strata_watch_watchers") } == 0)
+            #expect(try gauge(strata, "strata_etcd_watch_streams") == 0)
         }
     }
 
@@ -210,11 +193,6 @@ struct TransportTests {
         }
         // Two connections, so HTTP/2 connection-level flow control of the stalled one cannot hold up the other.
         try await connect { client in
-            func unsynced() throws -> Int? {
-                let metrics = try #require(TestNetwork.get(port: strata.adminPort, path: "/metrics")).body
-                return metrics.split(separator: "\n").first { $0.hasPrefix("strata_watch_unsynced_watchers ") }
-                    .flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
-            }
             let count = 3000
             let value = Data(repeating: 0x78, count: 2048)
             let (gate, open) = AsyncStream.makeStream(of: Void.self)
@@ -270,14 +248,14 @@ struct TransportTests {
                     }
                     #expect(healthy.all == expected)
                     #expect(stalled.count < count)
-                    #expect(try unsynced() == 1)
+                    #expect(try gauge(strata, "strata_watch_unsynced_watchers") == 1)
                     open.yield()
                     open.finish()
                     for _ in 0..<1000 where stalled.count < count {
                         try await Task.sleep(for: .milliseconds(20))
                     }
                     #expect(stalled.all == expected)
-                    #expect(try unsynced() == 0)
+                    #expect(try gauge(strata, "strata_watch_unsynced_watchers") == 0)
                     try await group.waitForAll()
                 }
             }
@@ -297,4 +275,21 @@ final class Tally: Sendable {
     private let count = Atomic<Int>(0)
     func increment() { count.add(1, ordering: .relaxed) }
     var value: Int { count.load(ordering: .relaxed) }
+}
+
+/// A gauge's value from Strata's admin `/metrics`.
+func gauge(_ strata: StrataProcess, _ name: String) throws -> Int? {
+    let metrics = try #require(TestNetwork.get(port: strata.adminPort, path: "/metrics")).body
+    return metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        .flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
+}
+
+/// Reads `value` every 50 ms, for up to 5 s, until it is `expected`; returns the last reading.
+func eventually<T: Equatable>(_ expected: T, _ value: () throws -> T) async throws -> T {
+    var current = try value()
+    for _ in 0..<100 where current != expected {
+        try await Task.sleep(for: .milliseconds(50))
+        current = try value()
+    }
+    return current
 }

@@ -25,17 +25,7 @@ extension KVService {
                         return done(.failure(error))
                     }
                     let run: @Sendable () -> Void = {
-                        done(
-                            Self.answer { () throws(RPCError) in
-                                let core = try Self.translate { () throws(EtcdRequestError) in
-                                    try RangeRequest(request)
-                                }
-                                let result = try EtcdError.wireSync { () throws(MVCCError) in
-                                    try store.range(.etcd, core)
-                                }
-                                return rangeResponse(result)
-                            }
-                        )
+                        done(Self.answer { () throws(RPCError) in try rangeNow(request) })
                     }
                     // A single key is read right here; a range (a kube list can be thousands of keys, tens of ms) runs
                     // on a worker thread so it does not hold up the other streams on this event loop.
@@ -43,38 +33,21 @@ extension KVService {
                 },
                 method("Put") { bytes, done in
                     write(done) { () throws(RPCError) in
-                        let request = try Self.decode(Etcdserverpb_PutRequest.self, bytes)
-                        guard request.key.count + request.value.count <= configuration.maxRequestBytes else {
-                            throw EtcdError.requestTooLarge
-                        }
-                        try alarms.checkWritable()
-                        return try EtcdError.wireSync { () throws(MVCCError) in
-                            try store.applyPut(.etcd, PutRequest(request))
-                        }
+                        try applyPut(Self.decode(Etcdserverpb_PutRequest.self, bytes))
                     } response: {
                         putResponse($0)
                     }
                 },
                 method("DeleteRange") { bytes, done in
                     write(done) { () throws(RPCError) in
-                        let request = try Self.decode(Etcdserverpb_DeleteRangeRequest.self, bytes)
-                        try alarms.checkWritable()
-                        return try EtcdError.wireSync { () throws(MVCCError) in
-                            try store.applyDeleteRange(.etcd, DeleteRangeRequest(request))
-                        }
+                        try applyDeleteRange(Self.decode(Etcdserverpb_DeleteRangeRequest.self, bytes))
                     } response: {
                         deleteResponse($0)
                     }
                 },
                 method("Txn") { bytes, done in
                     write(done) { () throws(RPCError) in
-                        let request = try Self.decode(Etcdserverpb_TxnRequest.self, bytes)
-                        guard Self.payloadSize(request) <= configuration.maxRequestBytes else {
-                            throw EtcdError.requestTooLarge
-                        }
-                        let core = try Self.translate { () throws(EtcdRequestError) in try TxnRequest(request) }
-                        if Self.hasWrites(request) { try alarms.checkWritable() }
-                        return try EtcdError.wireSync { () throws(MVCCError) in try store.applyTxn(.etcd, core) }
+                        try applyTxn(Self.decode(Etcdserverpb_TxnRequest.self, bytes))
                     } response: {
                         txnResponse($0)
                     }

@@ -23,8 +23,13 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         request: Etcdserverpb_RangeRequest,
         context: ServerContext
     ) async throws -> Etcdserverpb_RangeResponse {
+        try rangeNow(request)
+    }
+
+    /// Translates and runs a Range (shared by this handler and the transport's fast path).
+    func rangeNow(_ request: Etcdserverpb_RangeRequest) throws(RPCError) -> Etcdserverpb_RangeResponse {
         let core = try Self.translate { () throws(EtcdRequestError) in try RangeRequest(request) }
-        let result = try await EtcdError.wire { () throws(MVCCError) in try store.range(.etcd, core) }
+        let result = try EtcdError.wireSync { () throws(MVCCError) in try store.range(.etcd, core) }
         return rangeResponse(result)
     }
 
@@ -48,13 +53,37 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
 
     package func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse
     {
+        putResponse(try await durable(applyPut(request)))
+    }
+
+    /// Validates and applies a Put; it is acknowledged once `durable`. The write calls below are shared by these
+    /// handlers and the transport's fast path (which answers from `MVCCStore.whenDurable` instead of awaiting).
+    func applyPut(_ request: Etcdserverpb_PutRequest) throws(RPCError) -> PendingWrite<PutResult> {
         guard request.key.count + request.value.count <= configuration.maxRequestBytes else {
             throw EtcdError.requestTooLarge
         }
         try alarms.checkWritable()
-        let result = try await EtcdError.wire { () throws(MVCCError) in try await store.put(.etcd, PutRequest(request))
+        return try EtcdError.wireSync { () throws(MVCCError) in try store.applyPut(.etcd, PutRequest(request)) }
+    }
+
+    func applyDeleteRange(_ request: Etcdserverpb_DeleteRangeRequest) throws(RPCError)
+        -> PendingWrite<DeleteRangeResult>
+    {
+        try alarms.checkWritable()
+        return try EtcdError.wireSync { () throws(MVCCError) in
+            try store.applyDeleteRange(.etcd, DeleteRangeRequest(request))
         }
-        return putResponse(result)
+    }
+
+    func applyTxn(_ request: Etcdserverpb_TxnRequest) throws(RPCError) -> PendingWrite<TxnResult> {
+        guard Self.payloadSize(request) <= configuration.maxRequestBytes else { throw EtcdError.requestTooLarge }
+        let core = try Self.translate { () throws(EtcdRequestError) in try TxnRequest(request) }
+        if Self.hasWrites(request) { try alarms.checkWritable() }
+        return try EtcdError.wireSync { () throws(MVCCError) in try store.applyTxn(.etcd, core) }
+    }
+
+    private func durable<Value: Sendable>(_ pending: PendingWrite<Value>) async throws(RPCError) -> Value {
+        try await EtcdError.wire { () throws(MVCCError) in try await store.durable(pending) }
     }
 
     func putResponse(_ result: PutResult) -> Etcdserverpb_PutResponse {
@@ -68,11 +97,7 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         request: Etcdserverpb_DeleteRangeRequest,
         context: ServerContext
     ) async throws -> Etcdserverpb_DeleteRangeResponse {
-        try alarms.checkWritable()
-        let result = try await EtcdError.wire { () throws(MVCCError) in
-            try await store.deleteRange(.etcd, DeleteRangeRequest(request))
-        }
-        return deleteResponse(result)
+        deleteResponse(try await durable(applyDeleteRange(request)))
     }
 
     func deleteResponse(_ result: DeleteRangeResult) -> Etcdserverpb_DeleteRangeResponse {
@@ -85,11 +110,7 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
 
     package func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse
     {
-        guard Self.payloadSize(request) <= configuration.maxRequestBytes else { throw EtcdError.requestTooLarge }
-        let core = try Self.translate { () throws(EtcdRequestError) in try TxnRequest(request) }
-        if Self.hasWrites(request) { try alarms.checkWritable() }
-        let result = try await EtcdError.wire { () throws(MVCCError) in try await store.txn(.etcd, core) }
-        return txnResponse(result)
+        txnResponse(try await durable(applyTxn(request)))
     }
 
     func txnResponse(_ result: TxnResult) -> Etcdserverpb_TxnResponse {

@@ -46,8 +46,7 @@ package final class MetricsInterceptor: ServerInterceptor {
                 let trailers = try await producer(writer)
                 count(method, code: "ok")
                 if !streaming {
-                    Timer(label: "strata_etcd_rpc_duration_seconds", dimensions: [("method", method)], factory: factory)
-                        .recordInterval(since: start)
+                    RPCMetrics.duration(method, factory).recordInterval(since: start)
                 }
                 return trailers
             } catch let error as RPCError {
@@ -69,8 +68,7 @@ package final class MetricsInterceptor: ServerInterceptor {
     }
 
     private func count(_ method: String, code: String) {
-        Counter(label: "strata_etcd_rpc_total", dimensions: [("method", method), ("code", code)], factory: factory)
-            .increment()
+        RPCMetrics.calls(method, code: code, factory).increment()
     }
 }
 
@@ -78,5 +76,16 @@ extension CoreMetrics.Timer {
     fileprivate func recordInterval(since start: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - start
         recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
+}
+
+/// The per-RPC series, shared by this interceptor and the transport's fast path (`EtcdFastMethod`).
+enum RPCMetrics {
+    static func calls(_ method: String, code: String, _ factory: any MetricsFactory) -> Counter {
+        Counter(label: "strata_etcd_rpc_total", dimensions: [("method", method), ("code", code)], factory: factory)
+    }
+
+    static func duration(_ method: String, _ factory: any MetricsFactory) -> CoreMetrics.Timer {
+        CoreMetrics.Timer(label: "strata_etcd_rpc_duration_seconds", dimensions: [("method", method)], factory: factory)
     }
 }

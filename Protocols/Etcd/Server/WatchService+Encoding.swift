@@ -48,9 +48,6 @@ package struct WatchResponseBytes: Sendable {
         bytes.append(UInt8(value))
     }
 
-    /// The bytes an encoded event field adds to a response.
-    static func eventFieldSize(_ field: [UInt8]) -> Int { field.count }
-
     /// Hands the bytes to grpc-swift as they are.
     struct Serializer: MessageSerializer {
         func serialize<Bytes: GRPCContiguousBytes>(_ message: WatchResponseBytes) throws -> Bytes {

@@ -260,7 +260,7 @@ final class WatchStream: Sendable {
             switch update {
             case .events(let revision, let events):
                 let encoded = try events.map { event in try self.events.encoded(event, revision: revision) }
-                let bytes = encoded.reduce(0) { $0 + WatchResponseBytes.eventFieldSize($1) }
+                let bytes = encoded.reduce(0) { $0 + $1.count }
                 if var batch = pending, batch.events.count + encoded.count <= Self.maxEventsPerResponse,
                     batch.bytes + bytes <= configuration.maxRequestBytes
                 {
@@ -315,7 +315,7 @@ final class WatchStream: Sendable {
             var end = start
             var size = pieceBase
             while end < events.count {
-                let next = size + WatchResponseBytes.eventFieldSize(events[end])
+                let next = size + events[end].count
                 if end > start && next >= limit { break }
                 size = next
                 end += 1

@@ -24,16 +24,8 @@ package final class EtcdFastMethod: Sendable {
         self.name = name
         self.run = run
         self.factory = factory
-        self.succeeded = Counter(
-            label: "strata_etcd_rpc_total",
-            dimensions: [("method", name), ("code", "ok")],
-            factory: factory
-        )
-        self.duration = CoreMetrics.Timer(
-            label: "strata_etcd_rpc_duration_seconds",
-            dimensions: [("method", name)],
-            factory: factory
-        )
+        self.succeeded = RPCMetrics.calls(name, code: "ok", factory)
+        self.duration = RPCMetrics.duration(name, factory)
     }
 
     /// The same series the metrics interceptor keeps for calls grpc-swift serves.
@@ -43,12 +35,7 @@ package final class EtcdFastMethod: Sendable {
             succeeded.increment()
             duration.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
         case .failure(let error):
-            Counter(
-                label: "strata_etcd_rpc_total",
-                dimensions: [("method", name), ("code", "\(error.code)")],
-                factory: factory
-            )
-            .increment()
+            RPCMetrics.calls(name, code: "\(error.code)", factory).increment()
         }
     }
 }

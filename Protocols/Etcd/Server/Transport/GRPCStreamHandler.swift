@@ -248,13 +248,9 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
                 sentHeaders = true
                 context.write(wrapOutboundOut(.headers(.init(headers: GRPCWire.responseHeaders))), promise: nil)
             }
-            let message = bytes.buffer
-            if pendingData == nil {
-                pendingData = context.channel.allocator.buffer(capacity: message.readableBytes + 5)
-            }
-            pendingData!.writeInteger(UInt8(0))
-            pendingData!.writeInteger(UInt32(message.readableBytes))
-            pendingData!.writeImmutableBuffer(message)
+            var pending = pendingData ?? context.channel.allocator.buffer(capacity: bytes.buffer.readableBytes + 5)
+            pendingData = nil  // uniquely referenced while appending
+            GRPCWire.appendFrame(bytes.buffer, to: &pending)
             if let promise {
                 if let pendingPromise {
                     pendingPromise.futureResult.cascade(to: promise)
@@ -262,7 +258,8 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
                     pendingPromise = promise
                 }
             }
-            if pendingData!.readableBytes >= Self.maxPendingBytes { writePending(context: context) }
+            pendingData = pending
+            if pending.readableBytes >= Self.maxPendingBytes { writePending(context: context) }
         case .status(let status, let metadata):
             writePending(context: context)
             writeStatus(context: context, status, metadata: metadata, promise: promise)

@@ -101,13 +101,11 @@ package enum GRPCWire {
         return buffer
     }
 
-    static func frame(_ message: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: message.readableBytes + 5)
+    /// Appends `message` framed (uncompressed) to `buffer`: gRPC messages may share one DATA frame.
+    static func appendFrame(_ message: ByteBuffer, to buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt8(0))
         buffer.writeInteger(UInt32(message.readableBytes))
-        var message = message
-        buffer.writeBuffer(&message)
-        return buffer
+        buffer.writeImmutableBuffer(message)
     }
 
     /// Trailers carrying a status; `trailersOnly` when no response headers were sent (the whole response is one
