@@ -98,7 +98,16 @@ package struct StrataServer: Sendable {
             etcd.maxConcurrentStreams = configuration.etcd.maxConcurrentStreams
             etcd.maxWatchersPerStream = configuration.etcd.maxWatchersPerStream
             services.append(
-                EtcdFrontEnd(configuration: etcd, store: storage.store, logger: logger, metricsFactory: metrics.factory)
+                EtcdFrontEnd(
+                    configuration: etcd,
+                    store: storage.store,
+                    logger: logger,
+                    metricsFactory: metrics.factory,
+                    httpEndpoints: EtcdHTTPEndpoints(
+                        health: { await admin.health() },
+                        metrics: { metrics.render() }
+                    )
+                )
             )
         }
         services.append(AdminService(server: admin, onListening: onAdminListening))

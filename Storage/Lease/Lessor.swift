@@ -104,13 +104,13 @@ package final class Lessor: Sendable {
         }
     }
 
-    /// Remaining whole seconds (rounded up, as etcd reports) and the granted TTL; nil when unknown.
+    /// Remaining whole seconds (truncated, as etcd reports: 59 right after a grant of 60) and the granted TTL; nil
+    /// when unknown.
     package func timeToLive(_ id: Int64) -> (remaining: Int64, granted: Int64)? {
         let now = clock.now()
         return state.withLock { state in
             guard let lease = state.leases[id] else { return nil }
-            let remainingNanoseconds = max(lease.expiry - now, 0)
-            let remaining = (remainingNanoseconds + 999_999_999) / 1_000_000_000
+            let remaining = max(lease.expiry - now, 0) / 1_000_000_000
             return (remaining, lease.ttl)
         }
     }

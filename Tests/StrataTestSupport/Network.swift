@@ -53,10 +53,48 @@ package enum TestNetwork {
         package var status: Int
         package var headers: [String: String]
         package var body: String
+
+        package init(status: Int, headers: [String: String], body: String) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
     }
 
     /// `GET path` on 127.0.0.1:port with `Connection: close`; nil when nothing answers.
     package static func get(port: Int, path: String, timeoutSeconds: Int = 5) -> HTTPResponse? {
+        request(port: port, method: "GET", path: path, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// One HTTP/1.1 request with `Connection: close` (and the body, if any, with its Content-Length); the response
+    /// is read until the server closes or `timeoutSeconds` pass without data. Nil when nothing answers.
+    package static func request(
+        port: Int,
+        method: String,
+        path: String,
+        body: [UInt8]? = nil,
+        timeoutSeconds: Int = 5
+    ) -> HTTPResponse? {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        if let body { head += "Content-Length: \(body.count)\r\nContent-Type: application/json\r\n" }
+        let data = exchange(port: port, Array((head + "\r\n").utf8) + (body ?? []), timeoutSeconds: timeoutSeconds)
+        guard let data else { return nil }
+        return parse(data)
+    }
+
+    /// Sends raw bytes and returns everything the server sends back until it closes or goes quiet for
+    /// `timeoutSeconds`; nil when the connection cannot be made.
+    package static func exchange(port: Int, _ request: [UInt8], timeoutSeconds: Int = 5) -> [UInt8]? {
+        exchangeReportingClose(port: port, request, timeoutSeconds: timeoutSeconds)?.bytes
+    }
+
+    /// ``exchange(port:_:timeoutSeconds:)``, also telling whether the server closed the connection (rather than
+    /// going quiet until the timeout).
+    package static func exchangeReportingClose(
+        port: Int,
+        _ request: [UInt8],
+        timeoutSeconds: Int = 5
+    ) -> (bytes: [UInt8], closedByServer: Bool)? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -66,15 +104,23 @@ package enum TestNetwork {
         var address = loopback(port: port)
         let connected = withSocketAddress(&address) { connect(fd, $0, $1) == 0 }
         guard connected else { return nil }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { return nil }
+        var sent = 0
+        while sent < request.count {
+            let n = request[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { break }
+            sent += n
+        }
         var data: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
+            if n == 0 { return (data, true) }
+            if n < 0 { return (data, errno != EAGAIN && errno != EWOULDBLOCK) }
             data.append(contentsOf: buffer[0..<n])
         }
+    }
+
+    private static func parse(_ data: [UInt8]) -> HTTPResponse? {
         let text = String(decoding: data, as: UTF8.self)
         guard let split = text.range(of: "\r\n\r\n") else { return nil }
         let head = text[..<split.lowerBound].split(separator: "\r\n")
@@ -89,7 +135,29 @@ package enum TestNetwork {
                 )
             }
         }
-        return HTTPResponse(status: status, headers: headers, body: String(text[split.upperBound...]))
+        var body = String(text[split.upperBound...])
+        if headers["transfer-encoding"]?.lowercased() == "chunked" { body = dechunk(body) }
+        return HTTPResponse(status: status, headers: headers, body: body)
+    }
+
+    /// The payload of a chunked body (sizes in hex, each chunk followed by CRLF).
+    private static func dechunk(_ body: String) -> String {
+        var bytes = Array(body.utf8)[...]
+        var out: [UInt8] = []
+        while let lineEnd = bytes.firstIndex(of: UInt8(ascii: "\n")) {
+            let sizeText = String(decoding: bytes[..<lineEnd], as: UTF8.self).trimmingCharacters(
+                in: .whitespacesAndNewlines
+            )
+            guard let size = Int(sizeText.split(separator: ";").first ?? "", radix: 16), size > 0 else { break }
+            let start = lineEnd + 1
+            guard bytes.endIndex - start >= size else {
+                out.append(contentsOf: bytes[start...])
+                break
+            }
+            out.append(contentsOf: bytes[start..<(start + size)])
+            bytes = bytes[(start + size)...].drop { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
@@ -100,6 +168,51 @@ extension TestNetwork {
         await withCheckedContinuation { continuation in
             let thread = Thread {
                 continuation.resume(returning: get(port: port, path: path, timeoutSeconds: timeoutSeconds))
+            }
+            thread.start()
+        }
+    }
+
+    /// ``request(port:method:path:body:timeoutSeconds:)`` on its own thread, for async tests.
+    package static func httpRequest(
+        port: Int,
+        method: String = "POST",
+        path: String,
+        body: String? = nil,
+        timeoutSeconds: Int = 5
+    ) async -> HTTPResponse? {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(
+                    returning: request(
+                        port: port,
+                        method: method,
+                        path: path,
+                        body: body.map { Array($0.utf8) },
+                        timeoutSeconds: timeoutSeconds
+                    )
+                )
+            }
+            thread.start()
+        }
+    }
+
+    /// ``exchange(port:_:timeoutSeconds:)`` on its own thread, for async tests.
+    package static func exchangeAsync(port: Int, _ request: [UInt8], timeoutSeconds: Int = 5) async -> [UInt8]? {
+        await exchangeReportingCloseAsync(port: port, request, timeoutSeconds: timeoutSeconds)?.bytes
+    }
+
+    /// ``exchangeReportingClose(port:_:timeoutSeconds:)`` on its own thread, for async tests.
+    package static func exchangeReportingCloseAsync(
+        port: Int,
+        _ request: [UInt8],
+        timeoutSeconds: Int = 5
+    ) async -> (bytes: [UInt8], closedByServer: Bool)? {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(
+                    returning: exchangeReportingClose(port: port, request, timeoutSeconds: timeoutSeconds)
+                )
             }
             thread.start()
         }

@@ -18,17 +18,29 @@ package struct EtcdFrontEnd: Service {
     let logger: Logger
     package let alarms = AlarmTable()
     let metricsFactory: any MetricsFactory
+    /// What the port serves over HTTP/1.1 next to gRPC, as etcd's client port does.
+    let httpEndpoints: EtcdHTTPEndpoints
 
     package init(
         configuration: Configuration,
         store: MVCCStore,
         logger: Logger,
-        metricsFactory: any MetricsFactory = MetricsSystem.factory
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        httpEndpoints: EtcdHTTPEndpoints? = nil
     ) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
         self.metricsFactory = metricsFactory
+        // Without the process's checks and registry: health is the store's, and /metrics is not served.
+        self.httpEndpoints =
+            httpEndpoints
+            ?? EtcdHTTPEndpoints(
+                health: { [store] in
+                    store.fatalError.map { .unhealthy($0) } ?? .healthy
+                },
+                metrics: nil
+            )
     }
 
     /// Raises NOSPACE when the database outgrows the quota, as etcd's backend quota does.
@@ -68,6 +80,7 @@ package struct EtcdFrontEnd: Service {
             maxRequestPayload: configuration.maxRequestBytes + 512 * 1024
         )
         transportConfiguration.maxControlFramesPer30Seconds = 1_000_000
+        transportConfiguration.httpEndpoints = httpEndpoints
         let transport = EtcdServerTransport(
             configuration: transportConfiguration,
             fast: kv.fastMethods(factory: metricsFactory)

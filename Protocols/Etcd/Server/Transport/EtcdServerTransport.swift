@@ -1,6 +1,7 @@
 package import CoreMetrics
 package import GRPCCore
 internal import NIOCore
+internal import NIOHTTP1
 internal import NIOHTTP2
 internal import NIOPosix
 internal import Synchronization
@@ -47,19 +48,38 @@ final class EtcdRouter: Sendable {
         let descriptor: MethodDescriptor
     }
 
+    /// What grpc-swift serves: a remote HTTP/2 stream, or a call from the JSON gateway in this process.
+    enum Accepted: Sendable {
+        case stream(AcceptedStream)
+        case local(EtcdLocalCall)
+    }
+
     let fast: [String: EtcdFastMethod]
     let maxRequestPayload: Int
-    private let sink: AsyncStream<AcceptedStream>.Continuation
+    let gateway: EtcdHTTPEndpoints?
+    private let sink: AsyncStream<Accepted>.Continuation
 
-    init(fast: [String: EtcdFastMethod], maxRequestPayload: Int, sink: AsyncStream<AcceptedStream>.Continuation) {
+    init(
+        fast: [String: EtcdFastMethod],
+        maxRequestPayload: Int,
+        gateway: EtcdHTTPEndpoints?,
+        sink: AsyncStream<Accepted>.Continuation
+    ) {
         self.fast = fast
         self.maxRequestPayload = maxRequestPayload
+        self.gateway = gateway
         self.sink = sink
     }
 
     /// Hands a stream to grpc-swift; false once the listener is shutting down.
     func accept(_ stream: AcceptedStream) -> Bool {
-        if case .enqueued = sink.yield(stream) { return true }
+        if case .enqueued = sink.yield(.stream(stream)) { return true }
+        return false
+    }
+
+    /// Hands a gateway call to grpc-swift; false once the listener is shutting down.
+    func accept(_ call: EtcdLocalCall) -> Bool {
+        if case .enqueued = sink.yield(.local(call)) { return true }
         return false
     }
 }
@@ -81,6 +101,9 @@ package final class EtcdServerTransport: ServerTransport {
         /// Inbound PING/SETTINGS frames allowed per 30 s per connection. grpc-go clients send a BDP-estimation PING
         /// with most data they receive, so swift-nio-http2's default (200) would disconnect busy etcd clients.
         package var maxControlFramesPer30Seconds = 1_000_000
+        /// HTTP/1.1 on the same port, as etcd's client port: `/health`, `/version`, `/metrics` and the JSON gateway
+        /// (`/v3/...`). Nil: HTTP/2 only.
+        package var httpEndpoints: EtcdHTTPEndpoints?
 
         package init(host: String, port: Int, maxConcurrentStreams: Int, maxRequestPayload: Int) {
             self.host = host
@@ -118,8 +141,13 @@ package final class EtcdServerTransport: ServerTransport {
     package func listen(
         streamHandler: @escaping @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void
     ) async throws {
-        let (accepted, sink) = AsyncStream.makeStream(of: EtcdRouter.AcceptedStream.self)
-        let router = EtcdRouter(fast: fast, maxRequestPayload: configuration.maxRequestPayload, sink: sink)
+        let (accepted, sink) = AsyncStream.makeStream(of: EtcdRouter.Accepted.self)
+        let router = EtcdRouter(
+            fast: fast,
+            maxRequestPayload: configuration.maxRequestPayload,
+            gateway: configuration.httpEndpoints,
+            sink: sink
+        )
         let listener: any Channel
         do {
             listener = try await bootstrap(router: router)
@@ -144,8 +172,11 @@ package final class EtcdServerTransport: ServerTransport {
                 try? await listener.closeFuture.get()
                 sink.finish()
             }
-            for await stream in accepted {
-                group.addTask { await Self.serve(stream, handler: streamHandler) }
+            for await item in accepted {
+                switch item {
+                case .stream(let stream): group.addTask { await Self.serve(stream, handler: streamHandler) }
+                case .local(let call): group.addTask { await Self.serve(call, handler: streamHandler) }
+                }
             }
         }
     }
@@ -164,7 +195,12 @@ package final class EtcdServerTransport: ServerTransport {
             payload: .goAway(lastStreamID: .maxID, errorCode: .noError, opaqueData: nil)
         )
         for connection in connections {
-            connection.writeAndFlush(goAway, promise: nil)
+            // Only HTTP/2 connections take a GOAWAY; HTTP/1.1 ones (the JSON gateway) are just closed.
+            connection.eventLoop.execute {
+                if (try? connection.pipeline.syncOperations.handler(type: NIOHTTP2Handler.self)) != nil {
+                    connection.writeAndFlush(goAway, promise: nil)
+                }
+            }
             connection.eventLoop.scheduleTask(in: Self.shutdownGrace) { connection.close(promise: nil) }
         }
     }
@@ -195,18 +231,37 @@ package final class EtcdServerTransport: ServerTransport {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let batcher = ConnectionBatcher(eventLoop: channel.eventLoop)
-                    try channel.pipeline.syncOperations.addHandler(batcher)
-                    _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                        mode: .server,
-                        connectionConfiguration: connection,
-                        streamConfiguration: stream
-                    ) { streamChannel in
-                        streamChannel.eventLoop.makeCompletedFuture {
-                            try streamChannel.pipeline.syncOperations.addHandler(
-                                GRPCStreamHandler(router: router, batcher: batcher)
-                            )
+                    let (connection, stream) = (connection, stream)
+                    let http2: (any Channel) throws -> Void = { channel in
+                        let batcher = ConnectionBatcher(eventLoop: channel.eventLoop)
+                        try channel.pipeline.syncOperations.addHandler(batcher)
+                        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                            mode: .server,
+                            connectionConfiguration: connection,
+                            streamConfiguration: stream
+                        ) { streamChannel in
+                            streamChannel.eventLoop.makeCompletedFuture {
+                                try streamChannel.pipeline.syncOperations.addHandler(
+                                    GRPCStreamHandler(router: router, batcher: batcher)
+                                )
+                            }
                         }
+                        try channel.pipeline.syncOperations.addHandler(CloseOnConnectionError())
+                    }
+                    if let endpoints = router.gateway {
+                        let http1: (any Channel) throws -> Void = { channel in
+                            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                                withPipeliningAssistance: true,
+                                withErrorHandling: true
+                            )
+                            try channel.pipeline.syncOperations.addHandler(
+                                EtcdHTTPHandler(router: router, endpoints: endpoints, eventLoop: channel.eventLoop)
+                            )
+                            try channel.pipeline.syncOperations.addHandler(CloseOnConnectionError())
+                        }
+                        try channel.pipeline.syncOperations.addHandler(ProtocolSniffer(http2: http2, http1: http1))
+                    } else {
+                        try http2(channel)
                     }
                     tracked.track(channel)
                 }
@@ -259,7 +314,29 @@ package final class EtcdServerTransport: ServerTransport {
         }
     }
 
-    private static func describe(_ address: SocketAddress?) -> String {
+    /// Runs one JSON-gateway call through grpc-swift.
+    private static func serve(
+        _ call: EtcdLocalCall,
+        handler: @escaping @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void
+    ) async {
+        await withServerContextRPCCancellationHandle { handle in
+            call.control.attach(handle)
+            let rpc = RPCStream(
+                descriptor: call.descriptor,
+                inbound: RPCAsyncSequence(wrapping: call.requests),
+                outbound: RPCWriter.Closable(wrapping: EtcdLocalCall.Outbound(deliver: call.deliver))
+            )
+            let context = ServerContext(
+                descriptor: call.descriptor,
+                remotePeer: call.remotePeer,
+                localPeer: call.localPeer,
+                cancellation: handle
+            )
+            await handler(rpc, context)
+        }
+    }
+
+    static func describe(_ address: SocketAddress?) -> String {
         guard let address, let ip = address.ipAddress, let port = address.port else { return "unknown" }
         switch address {
         case .v6: return "ipv6:[\(ip)]:\(port)"
