@@ -234,6 +234,14 @@ final class EtcdctlTests {
         #expect(try etcdctl.ok("endpoint", "health").contains("is healthy"))
     }
 
+    /// `check datascale` writes 10,000 keys and reads `process_resident_memory_bytes` from `/metrics` on the client
+    /// port (HTTP/1.1 next to gRPC, as etcd serves it), then deletes the keys.
+    @Test func checkDatascale() throws {
+        let output = try etcdctl.ok("check", "datascale", "--load=s")
+        #expect(output.contains("PASS: Approximate system memory used"), "\(output)")
+        #expect(try etcdctl.ok("get", "/etcdctl-check-datascale/", "--prefix", "--keys-only").isEmpty)
+    }
+
     static func revision(of json: String) -> Int? {
         guard let range = json.range(of: "\"revision\":") else { return nil }
         return Int(json[range.upperBound...].prefix { $0.isNumber })
@@ -258,6 +266,41 @@ struct EtcdLifecycleTests {
         #expect(try etcdctl.ok("get", "durable", "--print-value-only") == "yes\n")
         #expect(try etcdctl.ok("endpoint", "hashkv") == hash)  // stable across restarts
         #expect(second.stop(signal: SIGTERM, timeoutSeconds: 5) == 0)
+    }
+}
+
+@Suite("etcdctl: the NOSPACE alarm")
+struct EtcdctlQuotaTests {
+    /// etcd's documented recovery from a full database, with a 2 MiB quota: writes stop with etcd's error once the
+    /// quota check raises NOSPACE, reads and deletes go on, and compact + defrag + `alarm disarm` bring writes back.
+    @Test func alarmListAndDisarmRecoverAFullDatabase() throws {
+        let directory = TemporaryDirectory()
+        let port = TestNetwork.freePort()
+        let config = "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\"\nquota_backend_bytes = \"2MiB\""
+        let etcdctl = Etcdctl(port: port)
+        let server = try StrataProcess(dataDirectory: directory.appending("data"), etcdConfig: config)
+        #expect(server.waitUntilHealthy(), "output:\n\(server.output)")
+        #expect(try etcdctl.ok("alarm", "list") == "")
+        let value = String(repeating: "v", count: 100_000)
+        for index in 0..<10 { _ = try etcdctl.ok("put", "big/\(index)", value) }
+        // The quota is checked every 5 s.
+        var alarms = ""
+        for _ in 0..<150 where !alarms.contains("alarm:NOSPACE") {
+            alarms = try etcdctl.ok("alarm", "list")
+            if !alarms.contains("alarm:NOSPACE") { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(alarms == "memberID:10276657743932975437 alarm:NOSPACE \n")
+        let refused = try etcdctl.call(["put", "small", "x"])
+        #expect(refused.status != 0 && refused.output.contains("etcdserver: mvcc: database space exceeded"))
+        #expect(try etcdctl.ok("get", "big/0", "--keys-only") == "big/0\n\n")
+        #expect(try etcdctl.ok("del", "big/", "--prefix") == "10\n")
+        let revision = try #require(EtcdctlTests.revision(of: try etcdctl.ok("get", "big/0", "-w", "json")))
+        #expect(try etcdctl.ok("compaction", "--physical", "\(revision)") == "compacted revision \(revision)\n")
+        #expect(try etcdctl.ok("defrag").contains("Finished defragmenting"))
+        #expect(try etcdctl.ok("alarm", "disarm") == "memberID:10276657743932975437 alarm:NOSPACE \n")
+        #expect(try etcdctl.ok("put", "small", "x") == "OK\n")
+        #expect(try etcdctl.ok("alarm", "list") == "")
+        #expect(server.stop() == 0)
     }
 }
 

@@ -69,7 +69,7 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     func applyDeleteRange(_ request: Etcdserverpb_DeleteRangeRequest) throws(RPCError)
         -> PendingWrite<DeleteRangeResult>
     {
-        try alarms.checkWritable()
+        // No NOSPACE check: deleting is how a full database is freed, and etcd allows it under the alarm too.
         return try EtcdError.wireSync { () throws(MVCCError) in
             try store.applyDeleteRange(.etcd, DeleteRangeRequest(request))
         }
@@ -78,7 +78,7 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     func applyTxn(_ request: Etcdserverpb_TxnRequest) throws(RPCError) -> PendingWrite<TxnResult> {
         guard Self.payloadSize(request) <= configuration.maxRequestBytes else { throw EtcdError.requestTooLarge }
         let core = try Self.translate { () throws(EtcdRequestError) in try TxnRequest(request) }
-        if Self.hasWrites(request) { try alarms.checkWritable() }
+        if Self.hasPuts(request) { try alarms.checkWritable() }
         return try EtcdError.wireSync { () throws(MVCCError) in try store.applyTxn(.etcd, core) }
     }
 
@@ -166,12 +166,13 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     }
 
     /// Whether any branch of the transaction writes (etcd refuses only those under NOSPACE).
-    static func hasWrites(_ request: Etcdserverpb_TxnRequest) -> Bool {
+    /// Whether a transaction can add data: what etcd's NOSPACE alarm refuses (its quota "cost" counts puts only).
+    static func hasPuts(_ request: Etcdserverpb_TxnRequest) -> Bool {
         (request.success + request.failure).contains { op in
             switch op.request {
-            case .requestPut, .requestDeleteRange: true
-            case .requestTxn(let nested): hasWrites(nested)
-            case .requestRange, nil: false
+            case .requestPut: true
+            case .requestTxn(let nested): hasPuts(nested)
+            case .requestDeleteRange, .requestRange, nil: false
             }
         }
     }
