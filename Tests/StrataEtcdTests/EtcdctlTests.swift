@@ -43,13 +43,14 @@ struct Etcdctl {
         }
     }
 
-    func background(_ arguments: [String]) throws -> Background {
+    func background(_ arguments: [String], input: Pipe? = nil) throws -> Background {
         let background = Background()
         background.process.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
         background.process.arguments = ["--endpoints=127.0.0.1:\(port)", "--dial-timeout=5s"] + arguments
         background.process.environment = ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]
         background.process.standardOutput = background.pipe
         background.process.standardError = background.pipe
+        if let input { background.process.standardInput = input }
         try background.start()
         return background
     }
@@ -184,6 +185,30 @@ final class EtcdctlTests {
         }
         watch.stop()
         #expect(output.hasPrefix("PUT\nlive\n"), "got: \(output)")
+    }
+
+    /// `watch -i` reads watch commands from stdin, each opening a watcher on the same stream.
+    @Test func interactiveWatch() throws {
+        let input = Pipe()
+        let watch = try etcdctl.background(["watch", "-i"], input: input)
+        input.fileHandleForWriting.write(Data("watch iw1\nwatch iw --prefix --prev-kv\n".utf8))
+        // The watchers exist once etcdctl has read the lines: write until the second put of a key shows up.
+        var output = ""
+        for attempt in 0..<50 where !output.contains("PUT\niw2\nb\n") {
+            _ = try etcdctl.ok("put", "iw1", "a\(attempt)")
+            _ = try etcdctl.ok("put", "iw2", "b")
+            output = watch.waitForOutput(containing: "PUT\niw2\nb\n", timeoutSeconds: 0.2)
+        }
+        // Both watchers exist now: iw1 is watched twice (by key, and by prefix with its previous value).
+        _ = try etcdctl.ok("put", "iw1", "final")
+        let finals = { (text: String) in text.components(separatedBy: "iw1\nfinal\n").count - 1 }
+        for _ in 0..<100 where finals(watch.output) < 2 { Thread.sleep(forTimeInterval: 0.05) }
+        try input.fileHandleForWriting.close()
+        output = watch.waitForOutput(containing: "Error reading watch request line: EOF", timeoutSeconds: 10)
+        watch.stop()
+        #expect(output.contains("PUT\niw2\nb\n"), "got: \(output)")
+        #expect(finals(output) == 2, "got: \(output)")
+        #expect(output.hasSuffix("Error: Error reading watch request line: EOF\n"), "got: \(output)")
     }
 
     @Test func leaseLifecycle() throws {
