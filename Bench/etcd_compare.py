@@ -49,9 +49,12 @@ class Server:
         return f"127.0.0.1:{self.client_port}"
 
     def rss_mib(self):
+        """VmRSS, VmHWM (peak), and VmRSS split into anonymous memory (heap, memtables, caches) and file-backed
+        pages (the mapped code of the binary and its libraries)."""
         with open(f"/proc/{self.process.pid}/status") as f:
             fields = dict(line.split(":", 1) for line in f if ":" in line)
-        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+        mib = lambda name: int(fields[name].split()[0]) / 1024
+        return mib("VmRSS"), mib("VmHWM"), mib("RssAnon"), mib("RssFile")
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
@@ -151,8 +154,8 @@ def main():
                                      f"(first: {result.get('first_error', '?')})")
                 print(f"{a['name']}: strata {fmt(a['ops_per_second'])} ops/s, etcd {fmt(b['ops_per_second'])} ops/s",
                       file=sys.stderr)
-        strata_rss, strata_peak = strata.rss_mib()
-        etcd_rss, etcd_peak = etcd.rss_mib()
+        strata_rss, strata_peak, strata_anon, strata_file = strata.rss_mib()
+        etcd_rss, etcd_peak, etcd_anon, etcd_file = etcd.rss_mib()
         perf = {}
         for load in [load for load in args.check_perf.split(",") if load]:
             for server in (strata, etcd):
@@ -185,6 +188,10 @@ def main():
     out.append(f"| start-up to healthy, median of {args.startup_runs} (ms) | {s_med:.1f} | {e_med:.1f} | "
                f"{s_med / e_med:.2f} | | | |")
     out.append(f"| RSS after the load (MiB) | {strata_rss:.0f} | {etcd_rss:.0f} | {strata_rss / etcd_rss:.2f} | | | |")
+    out.append(f"| — of which anonymous (heap, memtables, caches) | {strata_anon:.0f} | {etcd_anon:.0f} | "
+               f"{strata_anon / etcd_anon:.2f} | | | |")
+    out.append(f"| — of which file-backed (mapped code) | {strata_file:.0f} | {etcd_file:.0f} | "
+               f"{strata_file / etcd_file:.2f} | | | |")
     out.append(f"| peak RSS (MiB) | {strata_peak:.0f} | {etcd_peak:.0f} | {strata_peak / etcd_peak:.2f} | | | |")
     if perf:
         out.append("")

@@ -342,6 +342,19 @@ struct EtcdPortHTTPTests {
         }
     }
 
+    /// curl asks for "100 Continue" before sending a body above 1 MiB and otherwise waits a second.
+    @Test func expectContinueIsAnswered() async throws {
+        try await withStrata { _, port in
+            let body = #"{"key":"YQ==","value":"Yg=="}"#
+            let request =
+                "POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            let answer = await TestNetwork.exchangeAsync(port: port, Array(request.utf8))
+            let text = answer.map { String(decoding: $0, as: UTF8.self) } ?? ""
+            #expect(text.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"), "got: \(text)")
+        }
+    }
+
     @Test func shutdownEndsAnOpenGatewayWatch() async throws {
         let directory = TemporaryDirectory()
         let port = TestNetwork.freePort()

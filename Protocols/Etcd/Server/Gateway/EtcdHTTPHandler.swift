@@ -160,7 +160,10 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
 
     private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-        let keepAlive = head.isKeepAlive
+        // A client that waits for "100 Continue" before sending its body (curl does above 1 MiB) and is answered
+        // without one may or may not send the body anyway: such a connection is closed after the answer.
+        let expectsContinue = head.headers["expect"].contains { $0.lowercased() == "100-continue" }
+        let keepAlive = head.isKeepAlive && !expectsContinue
         phase = .discarding
         if head.method == .OPTIONS {
             return respond(status: .ok, contentType: nil, body: [], keepAlive: keepAlive, context: context)
@@ -193,8 +196,13 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
                 context: context
             )
         }
+        if expectsContinue {
+            // The body will be read: ask for it now rather than after the client's timeout (curl waits 1 s).
+            let interim = HTTPResponseHead(version: head.version, status: .continue)
+            context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+        }
         if case .gateway(let route) = target, route.streamsRequests {
-            guard let call = startCall(route, keepAlive: keepAlive, context: context) else { return }
+            guard let call = startCall(route, keepAlive: head.isKeepAlive, context: context) else { return }
             phase = .streaming(call, JSONValueSplitter(maxValueBytes: maxBodyBytes))
         } else {
             phase = .collecting(head, target, context.channel.allocator.buffer(capacity: 0))
