@@ -26,25 +26,34 @@ package struct AdminServer: Sendable {
     package let configuration: Configuration
     private let metrics: StrataMetrics
     private let healthChecks: [any HealthCheck]
+    private let alarms: @Sendable () -> [String]
     private let versionInfo: VersionInfo
     private let logger: Logger
 
+    /// `alarms`: the names of the active alarms (etcd's NOSPACE, CORRUPT), which make `/health` report false unless
+    /// the probe excludes them (`?exclude=NOSPACE`, as Kind's liveness probe does).
     package init(
         configuration: Configuration,
         metrics: StrataMetrics,
         healthChecks: [any HealthCheck],
+        alarms: @escaping @Sendable () -> [String] = { [] },
         versionInfo: VersionInfo,
         logger: Logger
     ) {
         self.configuration = configuration
         self.metrics = metrics
         self.healthChecks = healthChecks
+        self.alarms = alarms
         self.versionInfo = versionInfo
         self.logger = logger
     }
 
-    /// The overall status: the first failing check wins.
-    package func health() async -> HealthStatus {
+    /// The overall status: an active alarm not in `excludedAlarms` (reason "ALARM NOSPACE" etc., etcd 3.5's
+    /// wording), else the first failing check.
+    package func health(excludingAlarms excludedAlarms: Set<String> = []) async -> HealthStatus {
+        for alarm in alarms() where !excludedAlarms.contains(alarm) {
+            return .unhealthy(alarm == "NOSPACE" || alarm == "CORRUPT" ? "ALARM \(alarm)" : "ALARM")
+        }
         for check in healthChecks {
             let status = await check.checkHealth()
             if !status.isHealthy {
@@ -52,6 +61,16 @@ package struct AdminServer: Sendable {
             }
         }
         return .healthy
+    }
+
+    /// The alarms a `/health` request excludes: every `exclude=` query parameter (etcd accepts it repeated).
+    package static func excludedAlarms(query: some StringProtocol) -> Set<String> {
+        var excluded: Set<String> = []
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, parts[0] == "exclude" { excluded.insert(String(parts[1])) }
+        }
+        return excluded
     }
 
     func makeRouter() -> Router<BasicRequestContext> {
@@ -64,10 +83,10 @@ package struct AdminServer: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: body))
             )
         }
-        // etcd answers /health with {"health":"true","reason":""} (200) or "false" and a reason (503).
-        // Query parameters etcd accepts (exclude=NOSPACE, serializable=true) are accepted and need no handling yet.
-        router.get("/health") { _, _ in
-            let status = await health()
+        // etcd answers /health with {"health":"true","reason":""} (200) or "false" and a reason (503). `exclude=`
+        // names alarms to ignore; `serializable=true` (etcd: skip the leader check) changes nothing for one member.
+        router.get("/health") { request, _ in
+            let status = await health(excludingAlarms: Self.excludedAlarms(query: request.uri.query ?? ""))
             let body = #"{"health":"\#(status.isHealthy)","reason":\#(JSONText.quoted(status.reason))}"#
             return Self.json(body, status: status.isHealthy ? .ok : .serviceUnavailable)
         }

@@ -78,10 +78,13 @@ package struct StrataServer: Sendable {
         }
         self.frontEnds = frontEnds
 
+        // etcd's alarms (NOSPACE) make /health false on both the admin port and the etcd port, as etcd reports them.
+        let etcdAlarms = AlarmTable()
         let admin = AdminServer(
             configuration: configuration.metrics,
             metrics: metrics,
             healthChecks: [storage],
+            alarms: { etcdAlarms.names },
             versionInfo: .init(frontEnds: frontEnds),
             logger: logger
         )
@@ -103,8 +106,9 @@ package struct StrataServer: Sendable {
                     store: storage.store,
                     logger: logger,
                     metricsFactory: metrics.factory,
+                    alarms: etcdAlarms,
                     httpEndpoints: EtcdHTTPEndpoints(
-                        health: { await admin.health() },
+                        health: { await admin.health(excludingAlarms: $0) },
                         metrics: { metrics.render() }
                     )
                 )

@@ -148,7 +148,7 @@ struct GatewayDifferentialTests {
             Step(method: "POST", path: "/health"),
             Step(method: "POST", path: "/version"),
         ]
-        try await withEtcdAndStrataPorts { etcdPort, strataPort in
+        try await withEtcdAndStrataPorts { etcdPort, strataPort, _ in
             for (index, step) in steps.enumerated() {
                 let etcd = await TestNetwork.httpRequest(
                     port: etcdPort,
@@ -181,7 +181,7 @@ struct GatewayDifferentialTests {
     /// NOSPACE raised and cleared through the Alarm RPC: puts, put-carrying txns and lease grants fail with etcd's
     /// error while deletes, delete-only txns, reads and compaction go on.
     @Test func noSpaceAlarmMatchesEtcd() async throws {
-        try await withEtcdAndStrataPorts { etcdPort, strataPort in
+        try await withEtcdAndStrataPorts { etcdPort, strataPort, strataAdminPort in
             func memberID(_ port: Int) async -> String {
                 let status = await TestNetwork.httpRequest(port: port, path: "/v3/maintenance/status", body: "{}")
                 let json = status.flatMap { try? JSONSerialization.jsonObject(with: Data($0.body.utf8)) }
@@ -231,6 +231,18 @@ struct GatewayDifferentialTests {
                     "step \(index) \(path) \(body):\n etcd:   \(etcdAnswer)\n strata: \(strataAnswer)"
                 )
                 if index == 2 {
+                    // /health reports the alarm unless the probe excludes it (Kind's liveness probe does), on etcd's
+                    // client port and on Strata's admin port alike.
+                    for query in ["", "?exclude=NOSPACE", "?exclude=CORRUPT&serializable=true"] {
+                        let etcdHealth = await TestNetwork.fetch(port: etcdPort, path: "/health\(query)")
+                        for port in [strataPort, strataAdminPort] {
+                            let strataHealth = await TestNetwork.fetch(port: port, path: "/health\(query)")
+                            #expect(strataHealth?.status == etcdHealth?.status, "/health\(query) on \(port)")
+                            let healthy = etcdHealth?.status == 200
+                            #expect(strataHealth?.body.hasPrefix(#"{"health":"\#(healthy)""#) == true)
+                            if !healthy { #expect(strataHealth?.body.contains(#""reason":"ALARM NOSPACE""#) == true) }
+                        }
+                    }
                     let nested = #"{"failure":[{"request_txn":{"success":[{"request_put":{"key":"\#(x)"}}]}}]}"#
                     let refused = await TestNetwork.httpRequest(port: strataPort, path: "/v3/kv/txn", body: nested)
                     #expect(refused?.status == 429)
@@ -242,7 +254,7 @@ struct GatewayDifferentialTests {
 
     @Test func watchAndKeepAliveStreamsMatchEtcd() async throws {
         let key = Self.b64("watched")
-        try await withEtcdAndStrataPorts { etcdPort, strataPort in
+        try await withEtcdAndStrataPorts { etcdPort, strataPort, _ in
             func run(_ port: Int) async -> [GatewayAnswer] {
                 // Two watchers on one stream (ids 0 and 1); the puts land while it is open; the server never ends a
                 // watch stream, so the read ends when the connection has been quiet for two seconds.
@@ -314,16 +326,18 @@ struct GatewayDifferentialTests {
 
 /// Debian's etcd 3.4 and Strata on free loopback ports, for tests that talk HTTP to both; `body` runs once etcd
 /// answers `/health`, and Strata must then stop cleanly.
-func withEtcdAndStrataPorts(_ body: (_ etcdPort: Int, _ strataPort: Int) async throws -> Void) async throws {
+func withEtcdAndStrataPorts(
+    _ body: (_ etcdPort: Int, _ strataPort: Int, _ strataAdminPort: Int) async throws -> Void
+) async throws {
     let etcd = try ReferenceEtcd()
-    try await withStrata { _, strataPort in
+    try await withStrata { strata, strataPort in
         var ready = false
         for _ in 0..<200 where !ready {
             ready = await TestNetwork.fetch(port: etcd.port, path: "/health")?.status == 200
             if !ready { try await Task.sleep(nanoseconds: 50_000_000) }
         }
         #expect(ready, "etcd did not start")
-        try await body(etcd.port, strataPort)
+        try await body(etcd.port, strataPort, strata.adminPort)
     }
 }
 

@@ -16,7 +16,7 @@ package struct EtcdFrontEnd: Service {
     package let configuration: Configuration
     let store: MVCCStore
     let logger: Logger
-    package let alarms = AlarmTable()
+    package let alarms: AlarmTable
     let metricsFactory: any MetricsFactory
     /// What the port serves over HTTP/1.1 next to gRPC, as etcd's client port does.
     let httpEndpoints: EtcdHTTPEndpoints
@@ -26,9 +26,11 @@ package struct EtcdFrontEnd: Service {
         store: MVCCStore,
         logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        alarms: AlarmTable = AlarmTable(),
         httpEndpoints: EtcdHTTPEndpoints? = nil
     ) {
         self.configuration = configuration
+        self.alarms = alarms
         self.store = store
         self.logger = logger
         self.metricsFactory = metricsFactory
@@ -36,8 +38,11 @@ package struct EtcdFrontEnd: Service {
         self.httpEndpoints =
             httpEndpoints
             ?? EtcdHTTPEndpoints(
-                health: { [store] in
-                    store.fatalError.map { .unhealthy($0) } ?? .healthy
+                health: { [store, alarms] excluded in
+                    if let alarm = alarms.names.first(where: { !excluded.contains($0) }) {
+                        return .unhealthy("ALARM \(alarm)")
+                    }
+                    return store.fatalError.map { .unhealthy($0) } ?? .healthy
                 },
                 metrics: nil
             )

@@ -18,6 +18,17 @@ package final class AlarmTable: Sendable {
 
     var noSpace: Bool { alarms.withLock { $0.contains(Etcdserverpb_AlarmType.nospace.rawValue) } }
 
+    /// The active alarms by etcd's names ("NOSPACE", "CORRUPT"), for `/health`.
+    package var names: [String] {
+        active.map { alarm in
+            switch alarm {
+            case .nospace: "NOSPACE"
+            case .corrupt: "CORRUPT"
+            default: "\(alarm)"
+            }
+        }
+    }
+
     @discardableResult
     func activate(_ alarm: Etcdserverpb_AlarmType) -> Bool { alarms.withLock { $0.insert(alarm.rawValue).inserted } }
 

@@ -7,13 +7,13 @@ package import StrataObservability
 /// What etcd's client port serves over HTTP/1.1 besides gRPC: health, version and metrics, which scripts and
 /// container health checks call (`curl http://127.0.0.1:2379/health`).
 package struct EtcdHTTPEndpoints: Sendable {
-    /// `/health`: the process's overall health, as the admin listener reports it.
-    package var health: @Sendable () async -> HealthStatus
+    /// `/health`: the process's overall health, as the admin listener reports it, ignoring the alarms named.
+    package var health: @Sendable (_ excludedAlarms: Set<String>) async -> HealthStatus
     /// `/metrics`: the Prometheus exposition; nil answers 404.
     package var metrics: (@Sendable () -> [UInt8])?
 
     package init(
-        health: @escaping @Sendable () async -> HealthStatus,
+        health: @escaping @Sendable (_ excludedAlarms: Set<String>) async -> HealthStatus,
         metrics: (@Sendable () -> [UInt8])?
     ) {
         self.health = health
@@ -285,7 +285,9 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
             let health = endpoints.health
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.eventLoop.makeFutureWithTask { await health() }.whenSuccess { status in
+            let query = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
+            let excluded = AdminServer.excludedAlarms(query: query)
+            context.eventLoop.makeFutureWithTask { await health(excluded) }.whenSuccess { status in
                 let json = #"{"health":"\#(status.isHealthy)","reason":\#(EtcdGateway.jsonQuoted(status.reason))}"#
                 loopBound.value.respond(
                     status: status.isHealthy ? .ok : .serviceUnavailable,
