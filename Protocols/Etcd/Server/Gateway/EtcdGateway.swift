@@ -1,5 +1,6 @@
 internal import GRPCCore
 internal import StrataEtcdAPI
+internal import StrataObservability
 internal import SwiftProtobuf
 
 /// etcd's JSON gateway (grpc-gateway in etcd): `POST /v3/...` with a JSON request, answered with the RPC's response as
@@ -276,15 +277,15 @@ enum EtcdGateway {
 
     /// The body of a failed unary call (or of a stream that failed before its first message).
     static func errorBody(code: Status.Code, message: String) -> String {
-        let quoted = jsonQuoted(message)
+        let quoted = JSONText.quoted(message)
         return #"{"error":\#(quoted),"message":\#(quoted),"code":\#(code.rawValue)}"#
     }
 
     /// The line a stream that already answered ends with when it fails (grpc-gateway's stream error chunk).
     static func streamErrorLine(code: Status.Code, message: String) -> String {
         let http = httpStatus(for: code)
-        return #"{"error":{"grpc_code":\#(code.rawValue),"http_code":\#(http),"message":\#(jsonQuoted(message)),"#
-            + #""http_status":\#(jsonQuoted(reasonPhrase(http)))}}"# + "\n"
+        return #"{"error":{"grpc_code":\#(code.rawValue),"http_code":\#(http),"message":\#(JSONText.quoted(message)),"#
+            + #""http_status":\#(JSONText.quoted(reasonPhrase(http)))}}"# + "\n"
     }
 
     static func reasonPhrase(_ status: Int) -> String {
@@ -305,24 +306,6 @@ enum EtcdGateway {
         case 504: "Gateway Timeout"
         default: "Internal Server Error"
         }
-    }
-
-    static func jsonQuoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
 

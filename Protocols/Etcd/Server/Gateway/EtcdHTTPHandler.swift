@@ -288,7 +288,7 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
             let query = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
             let excluded = AdminServer.excludedAlarms(query: query)
             context.eventLoop.makeFutureWithTask { await health(excluded) }.whenSuccess { status in
-                let json = #"{"health":"\#(status.isHealthy)","reason":\#(EtcdGateway.jsonQuoted(status.reason))}"#
+                let json = #"{"health":"\#(status.isHealthy)","reason":\#(JSONText.quoted(status.reason))}"#
                 loopBound.value.respond(
                     status: status.isHealthy ? .ok : .serviceUnavailable,
                     contentType: "application/json",
