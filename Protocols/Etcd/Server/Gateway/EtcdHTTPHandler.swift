@@ -135,7 +135,7 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
             case .collecting(let head, let target, var body):
                 phase = .discarding
                 if body.readableBytes + chunk.readableBytes > maxBodyBytes {
-                    return answerTooLarge(keepAlive: head.isKeepAlive, context: context)
+                    return answerTooLarge(context: context)
                 }
                 body.writeBuffer(&chunk)
                 phase = .collecting(head, target, body)
@@ -446,7 +446,7 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
         )
     }
 
-    private func answerTooLarge(keepAlive: Bool, context: ChannelHandlerContext) {
+    private func answerTooLarge(context: ChannelHandlerContext) {
         let status = GRPCDeframer.Failure.tooLarge(length: maxBodyBytes + 1, limit: router.maxRequestPayload).status
         // The rest of the body is not read: close after answering.
         respondError(code: status.code, message: status.message, keepAlive: false, context: context)
