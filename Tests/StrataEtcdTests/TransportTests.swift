@@ -139,6 +139,49 @@ struct TransportTests {
         }
     }
 
+    /// Clients cancel calls at any moment (a reset can cross the answer on the wire): the connection and the other
+    /// calls on it carry on.
+    @Test func cancelledCallsLeaveTheConnectionAlone() async throws {
+        try await withStrata { _, client in
+            let kv = Etcdserverpb_KV.Client(wrapping: client)
+            _ = try await kv.put(
+                .with {
+                    $0.key = Data("k".utf8); $0.value = Data("v".utf8)
+                }
+            )
+            let failures = await withTaskGroup(of: Int.self) { group in
+                for round in 0..<300 {
+                    group.addTask {
+                        // A call cancelled after 0–0.6 ms: before it is sent, in flight, or as its answer arrives.
+                        await withTaskGroup(of: Void.self) { call in
+                            call.addTask {
+                                if round % 2 == 0 {
+                                    _ = try? await kv.range(.with { $0.key = Data("k".utf8) })
+                                } else {
+                                    _ = try? await kv.put(
+                                        .with {
+                                            $0.key = Data("c/\(round)".utf8)
+                                            $0.value = Data("x".utf8)
+                                        }
+                                    )
+                                }
+                            }
+                            try? await Task.sleep(nanoseconds: UInt64(round % 7) * 100_000)
+                            call.cancelAll()
+                        }
+                        return 0
+                    }
+                    group.addTask {
+                        let response = try? await kv.range(.with { $0.key = Data("k".utf8) })
+                        return response?.kvs.first?.value == Data("v".utf8) ? 0 : 1
+                    }
+                }
+                return await group.reduce(0, +)
+            }
+            #expect(failures == 0)
+        }
+    }
+
     @Test func watchersPerStreamAreBoundedAndClosingTheStreamStopsThem() async throws {
         try await withStrata(etcdConfig: "max_watchers_per_stream = 5") { strata, client in
             let watch = Etcdserverpb_Watch.Client(wrapping: client)

@@ -44,13 +44,14 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 /// Last in a connection's pipeline: a connection-level error (a bad HTTP/2 preface, a malformed HTTP/1 request, a
-/// reset socket) closes the connection, as etcd's server does, instead of leaving it open and idle. HTTP/2 stream
-/// errors, which swift-nio-http2 also reports here, concern one stream only and are left to it.
+/// reset socket) closes the connection, as etcd's server does, instead of leaving it open and idle. Errors that
+/// swift-nio-http2 also reports here but that concern one stream — a stream error, a frame for a stream it no longer
+/// knows (a client's late RST_STREAM) — leave the connection and its other calls alone.
 final class CloseOnConnectionError: ChannelInboundHandler {
     typealias InboundIn = Any
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is NIOHTTP2Errors.StreamError { return }
+        if error is NIOHTTP2Errors.StreamError || error is NIOHTTP2Errors.NoSuchStream { return }
         context.close(promise: nil)
     }
 }
