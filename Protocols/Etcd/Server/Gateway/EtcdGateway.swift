@@ -21,17 +21,21 @@ enum EtcdGateway {
         let encodeResponse: @Sendable ([UInt8]) throws -> [UInt8]
     }
 
+    /// How a gateway path streams: not at all, its responses (Snapshot), or both ways (Watch, LeaseKeepAlive).
+    enum Streaming {
+        case none, responses, both
+    }
+
     static func route<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
         _ descriptor: MethodDescriptor,
         _: Input.Type,
         _: Output.Type,
-        streamsRequests: Bool = false,
-        streamsResponses: Bool = false
+        streaming: Streaming
     ) -> Route {
         Route(
             descriptor: descriptor,
-            streamsRequests: streamsRequests,
-            streamsResponses: streamsResponses,
+            streamsRequests: streaming == .both,
+            streamsResponses: streaming != .none,
             decodeRequest: { json in
                 // An empty body is an empty request. Unknown fields are ignored (grpc-gateway's decoder does), but
                 // not unknown enum names, which SwiftProtobuf's lenient mode would also let through.
@@ -82,173 +86,179 @@ enum EtcdGateway {
         byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
 
-    /// Every path etcd's gateway serves (the `google.api.http` options of etcd's rpc.proto), by path.
+    /// Every path etcd's gateway serves (the `google.api.http` options of etcd's rpc.proto): path, service, method,
+    /// request and response types, streaming.
     static let routes: [String: Route] = {
-        typealias KV = Etcdserverpb_KV.Method
-        typealias Watch = Etcdserverpb_Watch.Method
-        typealias Lease = Etcdserverpb_Lease.Method
-        typealias Cluster = Etcdserverpb_Cluster.Method
-        typealias Maintenance = Etcdserverpb_Maintenance.Method
-        typealias Auth = Etcdserverpb_Auth.Method
-        var table: [String: Route] = [:]
-        func add<I, O>(_ path: String, _ descriptor: MethodDescriptor, _ i: I.Type, _ o: O.Type, streams: Bool = false)
-        where I: SwiftProtobuf.Message, O: SwiftProtobuf.Message {
-            table[path] = route(descriptor, i, o, streamsRequests: streams, streamsResponses: streams)
+        typealias M = SwiftProtobuf.Message
+        let table: [(String, String, String, any M.Type, any M.Type, Streaming)] = [
+            ("/v3/kv/range", "KV", "Range", Etcdserverpb_RangeRequest.self, Etcdserverpb_RangeResponse.self, .none),
+            ("/v3/kv/put", "KV", "Put", Etcdserverpb_PutRequest.self, Etcdserverpb_PutResponse.self, .none),
+            (
+                "/v3/kv/deleterange", "KV", "DeleteRange", Etcdserverpb_DeleteRangeRequest.self,
+                Etcdserverpb_DeleteRangeResponse.self, .none
+            ),
+            ("/v3/kv/txn", "KV", "Txn", Etcdserverpb_TxnRequest.self, Etcdserverpb_TxnResponse.self, .none),
+            (
+                "/v3/kv/compaction", "KV", "Compact", Etcdserverpb_CompactionRequest.self,
+                Etcdserverpb_CompactionResponse.self, .none
+            ),
+            ("/v3/watch", "Watch", "Watch", Etcdserverpb_WatchRequest.self, Etcdserverpb_WatchResponse.self, .both),
+            (
+                "/v3/lease/grant", "Lease", "LeaseGrant", Etcdserverpb_LeaseGrantRequest.self,
+                Etcdserverpb_LeaseGrantResponse.self, .none
+            ),
+            (
+                "/v3/lease/revoke", "Lease", "LeaseRevoke", Etcdserverpb_LeaseRevokeRequest.self,
+                Etcdserverpb_LeaseRevokeResponse.self, .none
+            ),
+            (
+                "/v3/lease/keepalive", "Lease", "LeaseKeepAlive", Etcdserverpb_LeaseKeepAliveRequest.self,
+                Etcdserverpb_LeaseKeepAliveResponse.self, .both
+            ),
+            (
+                "/v3/lease/timetolive", "Lease", "LeaseTimeToLive", Etcdserverpb_LeaseTimeToLiveRequest.self,
+                Etcdserverpb_LeaseTimeToLiveResponse.self, .none
+            ),
+            (
+                "/v3/lease/leases", "Lease", "LeaseLeases", Etcdserverpb_LeaseLeasesRequest.self,
+                Etcdserverpb_LeaseLeasesResponse.self, .none
+            ),
+            (
+                "/v3/cluster/member/add", "Cluster", "MemberAdd", Etcdserverpb_MemberAddRequest.self,
+                Etcdserverpb_MemberAddResponse.self, .none
+            ),
+            (
+                "/v3/cluster/member/remove", "Cluster", "MemberRemove", Etcdserverpb_MemberRemoveRequest.self,
+                Etcdserverpb_MemberRemoveResponse.self, .none
+            ),
+            (
+                "/v3/cluster/member/update", "Cluster", "MemberUpdate", Etcdserverpb_MemberUpdateRequest.self,
+                Etcdserverpb_MemberUpdateResponse.self, .none
+            ),
+            (
+                "/v3/cluster/member/list", "Cluster", "MemberList", Etcdserverpb_MemberListRequest.self,
+                Etcdserverpb_MemberListResponse.self, .none
+            ),
+            (
+                "/v3/cluster/member/promote", "Cluster", "MemberPromote", Etcdserverpb_MemberPromoteRequest.self,
+                Etcdserverpb_MemberPromoteResponse.self, .none
+            ),
+            (
+                "/v3/maintenance/alarm", "Maintenance", "Alarm", Etcdserverpb_AlarmRequest.self,
+                Etcdserverpb_AlarmResponse.self, .none
+            ),
+            (
+                "/v3/maintenance/status", "Maintenance", "Status", Etcdserverpb_StatusRequest.self,
+                Etcdserverpb_StatusResponse.self, .none
+            ),
+            (
+                "/v3/maintenance/defragment", "Maintenance", "Defragment", Etcdserverpb_DefragmentRequest.self,
+                Etcdserverpb_DefragmentResponse.self, .none
+            ),
+            (
+                "/v3/maintenance/hash", "Maintenance", "Hash", Etcdserverpb_HashRequest.self,
+                Etcdserverpb_HashResponse.self, .none
+            ),
+            (
+                "/v3/maintenance/hashkv", "Maintenance", "HashKV", Etcdserverpb_HashKVRequest.self,
+                Etcdserverpb_HashKVResponse.self, .none
+            ),
+            (
+                "/v3/maintenance/snapshot", "Maintenance", "Snapshot", Etcdserverpb_SnapshotRequest.self,
+                Etcdserverpb_SnapshotResponse.self, .responses
+            ),
+            (
+                "/v3/maintenance/transfer-leadership", "Maintenance", "MoveLeader",
+                Etcdserverpb_MoveLeaderRequest.self, Etcdserverpb_MoveLeaderResponse.self, .none
+            ),
+            (
+                "/v3/maintenance/downgrade", "Maintenance", "Downgrade", Etcdserverpb_DowngradeRequest.self,
+                Etcdserverpb_DowngradeResponse.self, .none
+            ),
+            (
+                "/v3/auth/enable", "Auth", "AuthEnable", Etcdserverpb_AuthEnableRequest.self,
+                Etcdserverpb_AuthEnableResponse.self, .none
+            ),
+            (
+                "/v3/auth/disable", "Auth", "AuthDisable", Etcdserverpb_AuthDisableRequest.self,
+                Etcdserverpb_AuthDisableResponse.self, .none
+            ),
+            (
+                "/v3/auth/status", "Auth", "AuthStatus", Etcdserverpb_AuthStatusRequest.self,
+                Etcdserverpb_AuthStatusResponse.self, .none
+            ),
+            (
+                "/v3/auth/authenticate", "Auth", "Authenticate", Etcdserverpb_AuthenticateRequest.self,
+                Etcdserverpb_AuthenticateResponse.self, .none
+            ),
+            (
+                "/v3/auth/user/add", "Auth", "UserAdd", Etcdserverpb_AuthUserAddRequest.self,
+                Etcdserverpb_AuthUserAddResponse.self, .none
+            ),
+            (
+                "/v3/auth/user/get", "Auth", "UserGet", Etcdserverpb_AuthUserGetRequest.self,
+                Etcdserverpb_AuthUserGetResponse.self, .none
+            ),
+            (
+                "/v3/auth/user/list", "Auth", "UserList", Etcdserverpb_AuthUserListRequest.self,
+                Etcdserverpb_AuthUserListResponse.self, .none
+            ),
+            (
+                "/v3/auth/user/delete", "Auth", "UserDelete", Etcdserverpb_AuthUserDeleteRequest.self,
+                Etcdserverpb_AuthUserDeleteResponse.self, .none
+            ),
+            (
+                "/v3/auth/user/changepw", "Auth", "UserChangePassword",
+                Etcdserverpb_AuthUserChangePasswordRequest.self, Etcdserverpb_AuthUserChangePasswordResponse.self,
+                .none
+            ),
+            (
+                "/v3/auth/user/grant", "Auth", "UserGrantRole", Etcdserverpb_AuthUserGrantRoleRequest.self,
+                Etcdserverpb_AuthUserGrantRoleResponse.self, .none
+            ),
+            (
+                "/v3/auth/user/revoke", "Auth", "UserRevokeRole", Etcdserverpb_AuthUserRevokeRoleRequest.self,
+                Etcdserverpb_AuthUserRevokeRoleResponse.self, .none
+            ),
+            (
+                "/v3/auth/role/add", "Auth", "RoleAdd", Etcdserverpb_AuthRoleAddRequest.self,
+                Etcdserverpb_AuthRoleAddResponse.self, .none
+            ),
+            (
+                "/v3/auth/role/get", "Auth", "RoleGet", Etcdserverpb_AuthRoleGetRequest.self,
+                Etcdserverpb_AuthRoleGetResponse.self, .none
+            ),
+            (
+                "/v3/auth/role/list", "Auth", "RoleList", Etcdserverpb_AuthRoleListRequest.self,
+                Etcdserverpb_AuthRoleListResponse.self, .none
+            ),
+            (
+                "/v3/auth/role/delete", "Auth", "RoleDelete", Etcdserverpb_AuthRoleDeleteRequest.self,
+                Etcdserverpb_AuthRoleDeleteResponse.self, .none
+            ),
+            (
+                "/v3/auth/role/grant", "Auth", "RoleGrantPermission",
+                Etcdserverpb_AuthRoleGrantPermissionRequest.self, Etcdserverpb_AuthRoleGrantPermissionResponse.self,
+                .none
+            ),
+            (
+                "/v3/auth/role/revoke", "Auth", "RoleRevokePermission",
+                Etcdserverpb_AuthRoleRevokePermissionRequest.self,
+                Etcdserverpb_AuthRoleRevokePermissionResponse.self, .none
+            ),
+        ]
+        // etcd 3.4's older paths for three lease calls.
+        let aliases = [
+            "/v3/kv/lease/revoke": "/v3/lease/revoke", "/v3/kv/lease/timetolive": "/v3/lease/timetolive",
+            "/v3/kv/lease/leases": "/v3/lease/leases",
+        ]
+        var routes: [String: Route] = [:]
+        for (path, service, method, input, output, streaming) in table {
+            let descriptor = MethodDescriptor(fullyQualifiedService: "etcdserverpb.\(service)", method: method)
+            routes[path] = route(descriptor, input, output, streaming: streaming)
         }
-        add("/v3/kv/range", KV.Range.descriptor, KV.Range.Input.self, KV.Range.Output.self)
-        add("/v3/kv/put", KV.Put.descriptor, KV.Put.Input.self, KV.Put.Output.self)
-        add("/v3/kv/deleterange", KV.DeleteRange.descriptor, KV.DeleteRange.Input.self, KV.DeleteRange.Output.self)
-        add("/v3/kv/txn", KV.Txn.descriptor, KV.Txn.Input.self, KV.Txn.Output.self)
-        add("/v3/kv/compaction", KV.Compact.descriptor, KV.Compact.Input.self, KV.Compact.Output.self)
-        add("/v3/watch", Watch.Watch.descriptor, Watch.Watch.Input.self, Watch.Watch.Output.self, streams: true)
-        add("/v3/lease/grant", Lease.LeaseGrant.descriptor, Lease.LeaseGrant.Input.self, Lease.LeaseGrant.Output.self)
-        for path in ["/v3/lease/revoke", "/v3/kv/lease/revoke"] {
-            add(path, Lease.LeaseRevoke.descriptor, Lease.LeaseRevoke.Input.self, Lease.LeaseRevoke.Output.self)
-        }
-        add(
-            "/v3/lease/keepalive",
-            Lease.LeaseKeepAlive.descriptor,
-            Lease.LeaseKeepAlive.Input.self,
-            Lease.LeaseKeepAlive.Output.self,
-            streams: true
-        )
-        for path in ["/v3/lease/timetolive", "/v3/kv/lease/timetolive"] {
-            add(
-                path,
-                Lease.LeaseTimeToLive.descriptor,
-                Lease.LeaseTimeToLive.Input.self,
-                Lease.LeaseTimeToLive.Output.self
-            )
-        }
-        for path in ["/v3/lease/leases", "/v3/kv/lease/leases"] {
-            add(path, Lease.LeaseLeases.descriptor, Lease.LeaseLeases.Input.self, Lease.LeaseLeases.Output.self)
-        }
-        add(
-            "/v3/cluster/member/add",
-            Cluster.MemberAdd.descriptor,
-            Cluster.MemberAdd.Input.self,
-            Cluster.MemberAdd.Output.self
-        )
-        add(
-            "/v3/cluster/member/remove",
-            Cluster.MemberRemove.descriptor,
-            Cluster.MemberRemove.Input.self,
-            Cluster.MemberRemove.Output.self
-        )
-        add(
-            "/v3/cluster/member/update",
-            Cluster.MemberUpdate.descriptor,
-            Cluster.MemberUpdate.Input.self,
-            Cluster.MemberUpdate.Output.self
-        )
-        add(
-            "/v3/cluster/member/list",
-            Cluster.MemberList.descriptor,
-            Cluster.MemberList.Input.self,
-            Cluster.MemberList.Output.self
-        )
-        add(
-            "/v3/cluster/member/promote",
-            Cluster.MemberPromote.descriptor,
-            Cluster.MemberPromote.Input.self,
-            Cluster.MemberPromote.Output.self
-        )
-        add(
-            "/v3/maintenance/alarm",
-            Maintenance.Alarm.descriptor,
-            Maintenance.Alarm.Input.self,
-            Maintenance.Alarm.Output.self
-        )
-        add(
-            "/v3/maintenance/status",
-            Maintenance.Status.descriptor,
-            Maintenance.Status.Input.self,
-            Maintenance.Status.Output.self
-        )
-        add(
-            "/v3/maintenance/defragment",
-            Maintenance.Defragment.descriptor,
-            Maintenance.Defragment.Input.self,
-            Maintenance.Defragment.Output.self
-        )
-        add(
-            "/v3/maintenance/hash",
-            Maintenance.Hash.descriptor,
-            Maintenance.Hash.Input.self,
-            Maintenance.Hash.Output.self
-        )
-        add(
-            "/v3/maintenance/hashkv",
-            Maintenance.HashKV.descriptor,
-            Maintenance.HashKV.Input.self,
-            Maintenance.HashKV.Output.self
-        )
-        table["/v3/maintenance/snapshot"] = route(
-            Maintenance.Snapshot.descriptor,
-            Maintenance.Snapshot.Input.self,
-            Maintenance.Snapshot.Output.self,
-            streamsResponses: true
-        )
-        add(
-            "/v3/maintenance/transfer-leadership",
-            Maintenance.MoveLeader.descriptor,
-            Maintenance.MoveLeader.Input.self,
-            Maintenance.MoveLeader.Output.self
-        )
-        add(
-            "/v3/maintenance/downgrade",
-            Maintenance.Downgrade.descriptor,
-            Maintenance.Downgrade.Input.self,
-            Maintenance.Downgrade.Output.self
-        )
-        add("/v3/auth/enable", Auth.AuthEnable.descriptor, Auth.AuthEnable.Input.self, Auth.AuthEnable.Output.self)
-        add("/v3/auth/disable", Auth.AuthDisable.descriptor, Auth.AuthDisable.Input.self, Auth.AuthDisable.Output.self)
-        add("/v3/auth/status", Auth.AuthStatus.descriptor, Auth.AuthStatus.Input.self, Auth.AuthStatus.Output.self)
-        add(
-            "/v3/auth/authenticate",
-            Auth.Authenticate.descriptor,
-            Auth.Authenticate.Input.self,
-            Auth.Authenticate.Output.self
-        )
-        add("/v3/auth/user/add", Auth.UserAdd.descriptor, Auth.UserAdd.Input.self, Auth.UserAdd.Output.self)
-        add("/v3/auth/user/get", Auth.UserGet.descriptor, Auth.UserGet.Input.self, Auth.UserGet.Output.self)
-        add("/v3/auth/user/list", Auth.UserList.descriptor, Auth.UserList.Input.self, Auth.UserList.Output.self)
-        add("/v3/auth/user/delete", Auth.UserDelete.descriptor, Auth.UserDelete.Input.self, Auth.UserDelete.Output.self)
-        add(
-            "/v3/auth/user/changepw",
-            Auth.UserChangePassword.descriptor,
-            Auth.UserChangePassword.Input.self,
-            Auth.UserChangePassword.Output.self
-        )
-        add(
-            "/v3/auth/user/grant",
-            Auth.UserGrantRole.descriptor,
-            Auth.UserGrantRole.Input.self,
-            Auth.UserGrantRole.Output.self
-        )
-        add(
-            "/v3/auth/user/revoke",
-            Auth.UserRevokeRole.descriptor,
-            Auth.UserRevokeRole.Input.self,
-            Auth.UserRevokeRole.Output.self
-        )
-        add("/v3/auth/role/add", Auth.RoleAdd.descriptor, Auth.RoleAdd.Input.self, Auth.RoleAdd.Output.self)
-        add("/v3/auth/role/get", Auth.RoleGet.descriptor, Auth.RoleGet.Input.self, Auth.RoleGet.Output.self)
-        add("/v3/auth/role/list", Auth.RoleList.descriptor, Auth.RoleList.Input.self, Auth.RoleList.Output.self)
-        add("/v3/auth/role/delete", Auth.RoleDelete.descriptor, Auth.RoleDelete.Input.self, Auth.RoleDelete.Output.self)
-        add(
-            "/v3/auth/role/grant",
-            Auth.RoleGrantPermission.descriptor,
-            Auth.RoleGrantPermission.Input.self,
-            Auth.RoleGrantPermission.Output.self
-        )
-        add(
-            "/v3/auth/role/revoke",
-            Auth.RoleRevokePermission.descriptor,
-            Auth.RoleRevokePermission.Input.self,
-            Auth.RoleRevokePermission.Output.self
-        )
-        return table
+        for (alias, path) in aliases { routes[alias] = routes[path] }
+        return routes
     }()
 
     /// grpc-gateway's HTTP status for a gRPC status code (the version etcd 3.4 builds with).
