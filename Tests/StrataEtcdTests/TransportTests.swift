@@ -139,6 +139,38 @@ struct TransportTests {
         }
     }
 
+    /// Seeded random HTTP/2 frames after a valid preface: random types, flags, stream IDs and payloads — among them
+    /// HEADERS with random HPACK bytes, DATA on unknown streams, bad SETTINGS and WINDOW_UPDATEs. Each connection is
+    /// answered or closed, and the server keeps serving gRPC and stays healthy.
+    @Test(arguments: [0xF2A3_0001 as UInt64, 0xF2A3_0002])
+    func randomFramesNeverHurtTheServer(seed: UInt64) async throws {
+        try await withStrata { strata, port in
+            var random = SeededRandom(seed: seed)
+            for round in 0..<60 {
+                var bytes = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+                bytes += [0, 0, 0, 4, 0, 0, 0, 0, 0]  // an empty SETTINGS frame
+                for _ in 0..<Int.random(in: 1...6, using: &random) {
+                    let length = Int.random(in: 0...64, using: &random)
+                    let type = UInt8.random(in: 0...10, using: &random)
+                    let flags = UInt8.random(in: 0...255, using: &random)
+                    let stream = UInt32.random(in: 0...9, using: &random)
+                    bytes += [UInt8(length >> 16), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF), type, flags]
+                    bytes += withUnsafeBytes(of: stream.bigEndian) { Array($0) }
+                    bytes += (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+                }
+                let answer = await TestNetwork.exchangeReportingCloseAsync(port: port, bytes, timeoutSeconds: 2)
+                // The server speaks HTTP/2 back (its SETTINGS first) and ends broken connections with GOAWAY.
+                #expect(answer.map { $0.bytes.count >= 9 && $0.bytes[3] == 4 } == true, "seed \(seed) round \(round)")
+            }
+            #expect(strata.waitUntilHealthy())
+            let etcdctl = Etcdctl(port: port)
+            let put = try etcdctl.ok("put", "after", "frames")
+            let get = try etcdctl.ok("get", "after", "--print-value-only")
+            #expect(put == "OK\n")
+            #expect(get == "frames\n")
+        }
+    }
+
     /// Clients cancel calls at any moment (a reset can cross the answer on the wire): the connection and the other
     /// calls on it carry on.
     @Test func cancelledCallsLeaveTheConnectionAlone() async throws {
