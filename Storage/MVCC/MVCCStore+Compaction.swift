@@ -17,7 +17,10 @@ extension MVCCStore {
     package func compact(_ revision: Revision, physical: Bool = false) async throws(MVCCError) {
         let current = readView()
         let newView: (Revision, Revision, RocksDB.Snapshot?) = try writer.withLock { state throws(MVCCError) in
-            guard revision > state.compactRevision else { throw .compacted(compactRevision: state.compactRevision) }
+            let firstAtZero = revision == 0 && !state.hasCompacted
+            guard revision > state.compactRevision || firstAtZero else {
+                throw .compacted(compactRevision: state.compactRevision)
+            }
             guard revision <= current.revision else { throw .futureRevision }
             try Self.storage {
                 try database.put(
@@ -28,6 +31,7 @@ extension MVCCStore {
                 )
             }
             state.compactRevision = revision
+            state.hasCompacted = true
             let latestView = readView()
             return (latestView.revision, revision, latestView.snapshot)
         }

@@ -66,6 +66,9 @@ package final class MVCCStore: Sendable {
         /// Last revision written to RocksDB (possibly not yet durable or published).
         var revision: Revision
         var compactRevision: Revision
+        /// Whether a compaction was ever recorded: etcd accepts one compaction at revision 0 on a store never
+        /// compacted (its compaction point starts below every revision), and refuses it as compacted afterwards.
+        var hasCompacted: Bool
         /// Events written but not yet published (sync = always), in revision order.
         var unpublished: [(revision: Revision, events: [(Keyspace, Event)])] = []
         /// One write batch reused by every transaction.
@@ -119,8 +122,15 @@ package final class MVCCStore: Sendable {
         self.metrics = MVCCMetrics(factory: metricsFactory)
         self.lessor = Lessor(configuration: configuration.lessor, clock: clock)
 
-        let (revision, compactRevision) = try Self.openMeta(database)
-        self.writer = Mutex(WriterState(revision: revision, compactRevision: compactRevision))
+        let (revision, recordedCompaction) = try Self.openMeta(database)
+        let compactRevision = recordedCompaction ?? 0
+        self.writer = Mutex(
+            WriterState(
+                revision: revision,
+                compactRevision: compactRevision,
+                hasCompacted: recordedCompaction != nil
+            )
+        )
         self.view = Mutex(ReadView(revision: revision, compactRevision: compactRevision, snapshot: nil))
         self.watchHub = WatchHub(configuration: configuration.watch, clock: clock, metrics: metrics)
         switch configuration.sync {
@@ -142,7 +152,8 @@ package final class MVCCStore: Sendable {
     }
 
     /// Reads (or, for a new database, writes) the format version; returns the revision and compaction point.
-    private static func openMeta(_ database: RocksDB) throws(MVCCError) -> (Revision, Revision) {
+    /// The current revision and the recorded compaction revision (nil: never compacted).
+    private static func openMeta(_ database: RocksDB) throws(MVCCError) -> (Revision, Revision?) {
         let format = try storage { try database.get(StorageEncoding.formatKey) }
         if let format {
             guard format.count == 4 else { throw .storage("unreadable storage format marker") }
@@ -179,7 +190,6 @@ package final class MVCCStore: Sendable {
         let revision = max(metaRevision, lastLogged)
         let compact =
             try storage { try database.get(StorageEncoding.compactRevisionKey) }.flatMap(StorageEncoding.decodeInt64)
-            ?? 0
         return (revision, compact)
     }
 

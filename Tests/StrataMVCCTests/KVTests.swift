@@ -149,6 +149,23 @@ struct KVTests {
         await #expect(throws: MVCCError.futureRevision) { try await f.store.compact(99) }
     }
 
+    /// etcd's compaction point starts below every revision: one compaction at 0 is accepted on a store never
+    /// compacted (also after a restart), any later one at 0 is "compacted", and negative revisions always are.
+    @Test func compactionAtZeroOnlyBeforeAnyCompaction() async throws {
+        let f = try StoreFixture()
+        try await f.put("k", "v")
+        await #expect(throws: MVCCError.compacted(compactRevision: 0)) { try await f.store.compact(-1) }
+        try f.reopen()
+        try await f.store.compact(0)
+        #expect(f.store.compactRevision == 0)
+        #expect(try f.get("k").map { s($0.value) } == "v")
+        await #expect(throws: MVCCError.compacted(compactRevision: 0)) { try await f.store.compact(0) }
+        try f.reopen()
+        await #expect(throws: MVCCError.compacted(compactRevision: 0)) { try await f.store.compact(0) }
+        try await f.store.compact(1)
+        await #expect(throws: MVCCError.compacted(compactRevision: 1)) { try await f.store.compact(1) }
+    }
+
     @Test func compactionKeepsNewestAtOrBelowUnlessDeleted() async throws {
         let f = try StoreFixture()
         try await f.put("live", "1")  // 2
