@@ -211,6 +211,28 @@ final class EtcdctlTests {
         #expect(output.hasSuffix("Error: Error reading watch request line: EOF\n"), "got: \(output)")
     }
 
+    /// clientv3's concurrency recipes (a lease kept alive, a create-revision txn, a watch on the prefix) as etcdctl
+    /// uses them: `lock` runs a command under a lock and a second `lock` waits for it; `elect` campaigns and
+    /// `elect -l` sees the leader.
+    @Test func lockAndElect() throws {
+        #expect(try etcdctl.ok("lock", "l1", "echo", "held") == "held\n")
+        // The first holder leaves a mark when its command ends; the second's command, run once it holds the lock,
+        // sees the mark only if the lock was handed over after the first released it.
+        let mark = directory.appending("lock-mark")
+        let first = try etcdctl.background(["lock", "l2", "--", "sh", "-c", "echo first; sleep 1; touch \(mark)"])
+        _ = first.waitForOutput(containing: "first\n", timeoutSeconds: 10)
+        let second = try etcdctl.ok("lock", "l2", "--", "sh", "-c", "test -f \(mark) && echo after-first")
+        #expect(second == "after-first\n", "first: \(first.output)")
+        first.stop()
+
+        let candidate = try etcdctl.background(["elect", "e1", "alice"])
+        let listener = try etcdctl.background(["elect", "-l", "e1"])
+        let seen = listener.waitForOutput(containing: "alice", timeoutSeconds: 10)
+        candidate.stop()
+        listener.stop()
+        #expect(seen.hasPrefix("e1/") && seen.contains("\nalice\n"), "got: \(seen)")
+    }
+
     @Test func leaseLifecycle() throws {
         let granted = try etcdctl.ok("lease", "grant", "30")
         let id = try #require(granted.split(separator: " ").dropFirst().first.map(String.init))
