@@ -316,6 +316,43 @@ struct EtcdLifecycleTests {
     }
 }
 
+@Suite("etcdctl make-mirror from Strata to etcd 3.4")
+struct EtcdctlMirrorTests {
+    /// clientv3's mirror syncer against Strata as the source: a read of the prefix at one revision, then a watch from
+    /// the next; existing keys, a later put and a delete all reach the destination etcd.
+    @Test func makeMirrorCopiesThenFollows() async throws {
+        let etcd = try ReferenceEtcd()
+        try await withStrata { _, port in
+            let source = Etcdctl(port: port)
+            let destination = Etcdctl(port: etcd.port)
+            var ready = false
+            for _ in 0..<200 where !ready {
+                ready = (try? destination.call(["endpoint", "health"]))?.status == 0
+                if !ready { try await Task.sleep(nanoseconds: 50_000_000) }
+            }
+            #expect(ready, "etcd did not start")
+            for index in 1...3 { _ = try source.ok("put", "m/\(index)", "v\(index)") }
+            let mirror = try source.background(["make-mirror", "--prefix", "m/", "127.0.0.1:\(etcd.port)"])
+            func mirrored() throws -> String { try destination.ok("get", "m/", "--prefix") }
+            var copied = ""
+            for _ in 0..<100 where copied != "m/1\nv1\nm/2\nv2\nm/3\nv3\n" {
+                copied = try mirrored()
+                try await Task.sleep(nanoseconds: 50_000_000)
+            }
+            #expect(copied == "m/1\nv1\nm/2\nv2\nm/3\nv3\n")
+            _ = try source.ok("put", "m/4", "v4")
+            _ = try source.ok("del", "m/1")
+            var followed = ""
+            for _ in 0..<100 where followed != "m/2\nv2\nm/3\nv3\nm/4\nv4\n" {
+                followed = try mirrored()
+                try await Task.sleep(nanoseconds: 50_000_000)
+            }
+            mirror.stop()
+            #expect(followed == "m/2\nv2\nm/3\nv3\nm/4\nv4\n", "mirror: \(mirror.output)")
+        }
+    }
+}
+
 @Suite("etcdctl: the NOSPACE alarm")
 struct EtcdctlQuotaTests {
     /// etcd's documented recovery from a full database, with a 2 MiB quota: writes stop with etcd's error once the
