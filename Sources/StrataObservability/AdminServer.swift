@@ -51,9 +51,7 @@ package struct AdminServer: Sendable {
     /// The overall status: an active alarm not in `excludedAlarms` (reason "ALARM NOSPACE" etc., etcd 3.5's
     /// wording), else the first failing check.
     package func health(excludingAlarms excludedAlarms: Set<String> = []) async -> HealthStatus {
-        for alarm in alarms() where !excludedAlarms.contains(alarm) {
-            return .unhealthy(alarm == "NOSPACE" || alarm == "CORRUPT" ? "ALARM \(alarm)" : "ALARM")
-        }
+        if let alarmed = HealthStatus.alarmed(alarms(), excluding: excludedAlarms) { return alarmed }
         for check in healthChecks {
             let status = await check.checkHealth()
             if !status.isHealthy {

@@ -6,6 +6,13 @@ package struct HealthStatus: Sendable, Hashable {
 
     package static let healthy = HealthStatus(isHealthy: true, reason: "")
     package static func unhealthy(_ reason: String) -> HealthStatus { HealthStatus(isHealthy: false, reason: reason) }
+
+    /// etcd's `/health` for active alarms: false for the first one not excluded, with etcd 3.5's reason
+    /// ("ALARM NOSPACE", "ALARM CORRUPT", else "ALARM"); nil when none counts.
+    package static func alarmed(_ alarms: [String], excluding excluded: Set<String>) -> HealthStatus? {
+        guard let alarm = alarms.first(where: { !excluded.contains($0) }) else { return nil }
+        return .unhealthy(alarm == "NOSPACE" || alarm == "CORRUPT" ? "ALARM \(alarm)" : "ALARM")
+    }
 }
 
 /// Something whose failure makes the whole process unhealthy: storage, later the front-ends.

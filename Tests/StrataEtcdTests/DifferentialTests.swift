@@ -29,6 +29,15 @@ final class ReferenceEtcd: @unchecked Sendable {
         try process.run()
     }
 
+    /// Waits (up to 10 s) until etcd answers `/health` on its client port, which it does once it elected itself.
+    func waitUntilReady() async -> Bool {
+        for _ in 0..<200 {
+            if await TestNetwork.fetch(port: port, path: "/health")?.status == 200 { return true }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return false
+    }
+
     deinit {
         if process.isRunning {
             process.terminate()
@@ -381,12 +390,7 @@ func withEtcdAndStrata(
                 etcdLease: Etcdserverpb_Lease.Client(wrapping: etcdClient),
                 strataLease: Etcdserverpb_Lease.Client(wrapping: strataClient)
             )
-            var ready = false
-            for _ in 0..<200 where !ready {
-                ready = (try? await pair.etcdKV.range(.with { $0.key = Data("probe".utf8) })) != nil
-                if !ready { try await Task.sleep(nanoseconds: 50_000_000) }
-            }
-            #expect(ready, "etcd did not start")
+            #expect(await etcd.waitUntilReady(), "etcd did not start")
             try await body(pair, etcdClient, strataClient)
         }
     }

@@ -325,12 +325,7 @@ struct EtcdctlMirrorTests {
         try await withStrata { _, port in
             let source = Etcdctl(port: port)
             let destination = Etcdctl(port: etcd.port)
-            var ready = false
-            for _ in 0..<200 where !ready {
-                ready = (try? destination.call(["endpoint", "health"]))?.status == 0
-                if !ready { try await Task.sleep(nanoseconds: 50_000_000) }
-            }
-            #expect(ready, "etcd did not start")
+            #expect(await etcd.waitUntilReady(), "etcd did not start")
             for index in 1...3 { _ = try source.ok("put", "m/\(index)", "v\(index)") }
             let mirror = try source.background(["make-mirror", "--prefix", "m/", "127.0.0.1:\(etcd.port)"])
             func mirrored() throws -> String { try destination.ok("get", "m/", "--prefix") }

@@ -335,12 +335,7 @@ func withEtcdAndStrataPorts(
 ) async throws {
     let etcd = try ReferenceEtcd()
     try await withStrata { strata, strataPort in
-        var ready = false
-        for _ in 0..<200 where !ready {
-            ready = await TestNetwork.fetch(port: etcd.port, path: "/health")?.status == 200
-            if !ready { try await Task.sleep(nanoseconds: 50_000_000) }
-        }
-        #expect(ready, "etcd did not start")
+        #expect(await etcd.waitUntilReady(), "etcd did not start")
         try await body(etcd.port, strataPort, strata.adminPort)
     }
 }

@@ -39,10 +39,8 @@ package struct EtcdFrontEnd: Service {
             httpEndpoints
             ?? EtcdHTTPEndpoints(
                 health: { [store, alarms] excluded in
-                    if let alarm = alarms.names.first(where: { !excluded.contains($0) }) {
-                        return .unhealthy("ALARM \(alarm)")
-                    }
-                    return store.fatalError.map { .unhealthy($0) } ?? .healthy
+                    HealthStatus.alarmed(alarms.names, excluding: excluded)
+                        ?? store.fatalError.map { .unhealthy($0) } ?? .healthy
                 },
                 metrics: nil
             )

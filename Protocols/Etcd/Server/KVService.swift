@@ -165,7 +165,6 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         return response
     }
 
-    /// Whether any branch of the transaction writes (etcd refuses only those under NOSPACE).
     /// Whether a transaction can add data: what etcd's NOSPACE alarm refuses (its quota "cost" counts puts only).
     static func hasPuts(_ request: Etcdserverpb_TxnRequest) -> Bool {
         (request.success + request.failure).contains { op in

@@ -11,10 +11,11 @@ enum EtcdGateway {
     /// One gateway path: the gRPC method it calls and how to translate its messages.
     struct Route: Sendable {
         let descriptor: MethodDescriptor
+        let streaming: Streaming
         /// Whether the call reads a sequence of request objects (bidirectional streams).
-        let streamsRequests: Bool
+        var streamsRequests: Bool { streaming == .both }
         /// Whether the call answers with a sequence of `{"result": ...}` lines.
-        let streamsResponses: Bool
+        var streamsResponses: Bool { streaming != .none }
         /// JSON request → protobuf bytes.
         let decodeRequest: @Sendable ([UInt8]) throws -> [UInt8]
         /// Protobuf response bytes → JSON.
@@ -34,8 +35,7 @@ enum EtcdGateway {
     ) -> Route {
         Route(
             descriptor: descriptor,
-            streamsRequests: streaming == .both,
-            streamsResponses: streaming != .none,
+            streaming: streaming,
             decodeRequest: { json in
                 // An empty body is an empty request. Unknown fields are ignored (grpc-gateway's decoder does), but
                 // not unknown enum names, which SwiftProtobuf's lenient mode would also let through.

@@ -50,7 +50,7 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
         let route: EtcdGateway.Route
         let control = EtcdLocalCall.Control()
         let requests: AsyncThrowingStream<RPCRequestPart<EtcdWireBytes>, any Error>.Continuation
-        var keepAlive: Bool
+        let keepAlive: Bool
         var headWritten = false
         var requestsFinished = false
         /// Request objects passed to the call so far.
@@ -230,11 +230,10 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
         do {
             bytes = try call.route.decodeRequest(json)
         } catch {
-            return rejectStreamRequest(call, message: Self.describe(error), context: context)
+            return rejectStreamRequest(call, message: EtcdGateway.describe(error), context: context)
         }
-        if bytes.count > router.maxRequestPayload {
-            let failure = GRPCDeframer.Failure.tooLarge(length: bytes.count, limit: router.maxRequestPayload)
-            return rejectStreamRequest(call, message: failure.status.message, context: context)
+        if let tooLarge = sizeFailure(bytes.count) {
+            return rejectStreamRequest(call, message: tooLarge.message, context: context)
         }
         if case .dropped = call.requests.yield(.message(EtcdWireBytes(bytes))) {
             return rejectStreamRequest(call, message: "too many queued requests", context: context)
@@ -307,15 +306,18 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
             } catch {
                 return respondError(
                     code: .invalidArgument,
-                    message: Self.describe(error),
+                    message: EtcdGateway.describe(error),
                     keepAlive: keepAlive,
                     context: context
                 )
             }
-            if request.count > router.maxRequestPayload {
-                let status = GRPCDeframer.Failure.tooLarge(length: request.count, limit: router.maxRequestPayload)
-                    .status
-                return respondError(code: status.code, message: status.message, keepAlive: keepAlive, context: context)
+            if let tooLarge = sizeFailure(request.count) {
+                return respondError(
+                    code: tooLarge.code,
+                    message: tooLarge.message,
+                    keepAlive: keepAlive,
+                    context: context
+                )
             }
             guard let call = startCall(route, keepAlive: keepAlive, context: context) else { return }
             _ = call.requests.yield(.message(EtcdWireBytes(request)))
@@ -323,13 +325,17 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
         }
     }
 
+    /// grpc-go's receive-limit error for a decoded request above it (a gateway call skips the gRPC deframer).
+    private func sizeFailure(_ count: Int) -> Status? {
+        count > router.maxRequestPayload
+            ? GRPCDeframer.Failure.tooLarge(length: count, limit: router.maxRequestPayload).status : nil
+    }
+
     /// The cluster version etcd reports next to its server version: major.minor.0.
     static var clusterVersion: String {
         let parts = MaintenanceService.reportedVersion.split(separator: ".")
         return parts.count >= 2 ? "\(parts[0]).\(parts[1]).0" : MaintenanceService.reportedVersion
     }
-
-    private static func describe(_ error: any Error) -> String { EtcdGateway.describe(error) }
 
     // MARK: Calls
 
