@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 # System packages: RocksDB (C API + pkg-config file) to build; the reference servers and real clients to test
 # and benchmark against.
 RUN_PACKAGES := librocksdb-dev pkg-config
-TEST_PACKAGES := $(RUN_PACKAGES) etcd-client etcd-server curl
+TEST_PACKAGES := $(RUN_PACKAGES) etcd-client etcd-server curl golang-go golang-etcd-server-dev
 BENCH_PACKAGES := $(TEST_PACKAGES)
 
 # Release builds link the Swift runtime and Foundation statically: one self-contained binary (only RocksDB and the C
@@ -15,14 +15,21 @@ BENCH_PACKAGES := $(TEST_PACKAGES)
 RELEASE := -c release --static-swift-stdlib
 FORMATTED := Sources Storage Tests Bench Protocols/Etcd/Server Package.swift
 
-.PHONY: run test build build-release bench deps-run deps-test deps-bench clean format lint
+.PHONY: run test build build-release bench deps-run deps-test deps-bench clean format lint clientv3check
 
 run: deps-run build-release
 	.build/release/strata serve --config $(CONFIG)
 
-test: deps-test
+test: deps-test clientv3check
 	$(SWIFT) build --build-tests
-	STRATA_BINARY=$(CURDIR)/.build/debug/strata $(SWIFT) test --skip-build
+	STRATA_BINARY=$(CURDIR)/.build/debug/strata CLIENTV3CHECK_BINARY=$(CURDIR)/.build/clientv3check \
+		$(SWIFT) test --skip-build
+
+# Go's clientv3 test driver, built offline in GOPATH mode against the etcd 3.4 client sources (and their
+# dependencies) that Debian's golang-etcd-server-dev installs under /usr/share/gocode.
+clientv3check:
+	GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$(CURDIR)/.build/gocache GOFLAGS= \
+		go build -o .build/clientv3check ./Tests/ClientV3Check
 
 build:
 	$(SWIFT) build

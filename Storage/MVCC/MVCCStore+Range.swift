@@ -87,16 +87,17 @@ extension MVCCStore {
             case .mod: ascending = { $0.modRevision < $1.modRevision }
             case .value: ascending = { $0.value.lexicographicallyPrecedes($1.value) }
             }
-            // Stable, like Go's sort on already key-ordered input is not guaranteed to be; ties keep key order.
+            // Ties keep key order in both directions: what etcd's Go sort (insertion sort up to 12 elements, stable
+            // also under sort.Reverse) gives for small results; for larger ones Go's order of ties is unspecified.
             let indexed = kvs.enumerated().map { ($0.offset, $0.element) }
             let sorted = indexed.sorted { a, b in
                 if order == .descending {
                     if ascending(b.1, a.1) { return true }
                     if ascending(a.1, b.1) { return false }
-                    return a.0 > b.0
+                } else {
+                    if ascending(a.1, b.1) { return true }
+                    if ascending(b.1, a.1) { return false }
                 }
-                if ascending(a.1, b.1) { return true }
-                if ascending(b.1, a.1) { return false }
                 return a.0 < b.0
             }
             kvs = sorted.map(\.1)

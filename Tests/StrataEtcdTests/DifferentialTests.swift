@@ -81,14 +81,15 @@ func normalized(_ header: Etcdserverpb_ResponseHeader) -> Etcdserverpb_ResponseH
     return header
 }
 
-/// etcd sorts by version/create/mod/value with Go's unstable sort, so the order of ties is unspecified (and with a
-/// limit, which of the tied keys make the cut). Compare the sorted values; keep the key-values only when no tie
-/// could have reordered them.
+/// etcd sorts by version/create/mod/value with Go's sort: an insertion sort, stable, up to 12 elements (Strata keeps
+/// ties in key order too, so those are compared exactly), an unstable pdqsort above, where the order of ties is
+/// unspecified (and with a limit, which of the tied keys make the cut). For those, compare the sorted values; keep
+/// the key-values only when no tie could have reordered them.
 func tiesNormalized(_ response: Etcdserverpb_RangeResponse, _ request: Etcdserverpb_RangeRequest)
     -> Etcdserverpb_RangeResponse
 {
     let sorted = request.sortOrder != .none || request.sortTarget != .key
-    guard sorted, request.sortTarget != .key else { return response }
+    guard sorted, request.sortTarget != .key, response.count > 12 else { return response }
     func target(_ kv: Mvccpb_KeyValue) -> String {
         switch request.sortTarget {
         case .version: "\(kv.version)"

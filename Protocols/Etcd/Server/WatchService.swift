@@ -277,7 +277,8 @@ final class WatchStream: Sendable {
                 responses.append(try WatchResponseBytes(response(at: revision)))
             case .compacted(let compactRevision):
                 try flush()
-                var canceled = response(at: store.currentRevision)
+                // etcd's compaction cancel carries no revision in its header (the watcher never read one).
+                var canceled = response(at: 0)
                 canceled.compactRevision = compactRevision
                 canceled.canceled = true
                 responses.append(try WatchResponseBytes(canceled))
