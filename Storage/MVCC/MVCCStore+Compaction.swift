@@ -16,7 +16,7 @@ extension MVCCStore {
     /// versions are deleted from storage; otherwise that happens in the background (``runBackgroundTasks()``).
     package func compact(_ revision: Revision, physical: Bool = false) async throws(MVCCError) {
         let current = readView()
-        let newView: (Revision, Revision, RocksDB.Snapshot?) = try writer.withLock { state throws(MVCCError) in
+        try writer.withLock { state throws(MVCCError) in
             let firstAtZero = revision == 0 && !state.hasCompacted
             guard revision > state.compactRevision || firstAtZero else {
                 throw .compacted(compactRevision: state.compactRevision)
@@ -32,10 +32,8 @@ extension MVCCStore {
             }
             state.compactRevision = revision
             state.hasCompacted = true
-            let latestView = readView()
-            return (latestView.revision, revision, latestView.snapshot)
+            publishCompaction(revision)
         }
-        publish(revision: newView.0, compactRevision: newView.1, snapshot: newView.2)
         metrics.compactRevision.record(revision)
         metrics.compactions.increment()
         compaction.withLock { $0.pending = max($0.pending ?? 0, revision) }

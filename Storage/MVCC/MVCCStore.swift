@@ -131,7 +131,11 @@ package final class MVCCStore: Sendable {
                 hasCompacted: recordedCompaction != nil
             )
         )
-        self.view = Mutex(ReadView(revision: revision, compactRevision: compactRevision, snapshot: nil))
+        // The opening view gets its snapshot now: with sync = always every later view comes with one from the
+        // committer, and a reader arriving while the first write waits for its fsync could take none of its own (the
+        // database already holds a revision the view does not show).
+        let snapshot = try Self.storage { try database.snapshot() }
+        self.view = Mutex(ReadView(revision: revision, compactRevision: compactRevision, snapshot: snapshot))
         self.watchHub = WatchHub(configuration: configuration.watch, clock: clock, metrics: metrics)
         switch configuration.sync {
         case .always, .batch:
@@ -261,16 +265,35 @@ package final class MVCCStore: Sendable {
     }
 
     /// Publishes a new view. Called with the writer lock held (sync none/batch) or by the committer (always),
-    /// always in revision order.
+    /// always in revision order. The compaction revision never goes back: the committer may publish a boundary it
+    /// took before a compaction that was published meanwhile.
     func publish(revision: Revision, compactRevision: Revision, snapshot: RocksDB.Snapshot?) {
-        let newView = ReadView(revision: revision, compactRevision: compactRevision, snapshot: snapshot)
         let old = view.withLock { current -> ReadView in
             let old = current
-            current = newView
+            current = ReadView(
+                revision: revision,
+                compactRevision: max(compactRevision, current.compactRevision),
+                snapshot: snapshot
+            )
             return old
         }
         _ = old  // released outside the lock: releasing a snapshot takes RocksDB's mutex
         metrics.revision.record(revision)
+    }
+
+    /// Raises the compaction revision of the newest view, keeping its revision and snapshot (called with the writer
+    /// lock held, so no writer publishes meanwhile; the committer's next view keeps it too).
+    func publishCompaction(_ compactRevision: Revision) {
+        let old = view.withLock { current -> ReadView in
+            let old = current
+            current = ReadView(
+                revision: current.revision,
+                compactRevision: max(compactRevision, current.compactRevision),
+                snapshot: current.snapshot
+            )
+            return old
+        }
+        _ = old
     }
 }
 

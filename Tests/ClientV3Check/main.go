@@ -195,7 +195,12 @@ func watchText(r clientv3.WatchResponse) string {
 
 func main() {
 	endpoint := flag.String("endpoint", "127.0.0.1:2379", "the etcd endpoint (host:port)")
+	mode := flag.String("mode", "check", "check: the transcript; writer: see writeUntilStdinCloses")
 	flag.Parse()
+	if *mode == "writer" {
+		writeUntilStdinCloses(*endpoint)
+		return
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: []string{*endpoint}, DialTimeout: 5 * time.Second, DialOptions: []grpc.DialOption{grpc.WithBlock()},
 	})
@@ -925,4 +930,110 @@ func clusterSteps(ctx context.Context, cli *clientv3.Client) {
 	// until that member starts; Strata cannot start one and refuses.
 	_, err = cli.MemberAdd(ctx, []string{"http://127.0.0.1:1"})
 	out("member add: %s", errText(err))
+}
+
+// writeUntilStdinCloses is the client half of the kill -9 test (ClientV3Tests.survivesKillNine): 4 goroutines put
+// new keys under "crash/" one after another and print "ack KEY REVISION" for each acknowledged put, while a watcher
+// from revision 1 prints "event KEY REVISION" for each event it receives. The test kills and restarts the server in
+// between: failed puts print "err" and go on with the next key, and clientv3 resumes the watch where it stopped.
+// When stdin closes, the writers stop and the watcher is given time to deliver every acknowledged revision; then
+// "stopped".
+func writeUntilStdinCloses(endpoint string) {
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, DialOptions: []grpc.DialOption{grpc.WithBlock()},
+	})
+	if err != nil {
+		fmt.Printf("FAIL connect: %v\n", err)
+		os.Exit(1)
+	}
+	defer cli.Close()
+	var printMu sync.Mutex
+	print := func(format string, args ...interface{}) {
+		printMu.Lock()
+		fmt.Printf(format+"\n", args...)
+		printMu.Unlock()
+	}
+	var lastAck, lastEvent int64
+	var revMu sync.Mutex
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// A session (a lease kept alive by clientv3) must outlive the restarts: leases persist, and each gets its full
+	// TTL again when the server comes back.
+	session, err := concurrency.NewSession(cli, concurrency.WithTTL(10))
+	if err != nil {
+		fmt.Printf("FAIL session: %v\n", err)
+		os.Exit(1)
+	}
+	cli.Put(ctx, "crash-session-key", "held", clientv3.WithLease(session.Lease()))
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		for r := range cli.Watch(ctx, "crash/", clientv3.WithPrefix(), clientv3.WithRev(1)) {
+			if err := r.Err(); err != nil {
+				print("watch-error %s", errText(err))
+				continue
+			}
+			for _, e := range r.Events {
+				print("event %s %d %s", e.Kv.Key, e.Kv.ModRevision, e.Type)
+				revMu.Lock()
+				lastEvent = e.Kv.ModRevision
+				revMu.Unlock()
+			}
+		}
+	}()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("crash/%d/%07d", w, i)
+				pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
+				r, err := cli.Put(pctx, key, "v")
+				pcancel()
+				if err != nil {
+					print("err %s %s", key, errText(err))
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				print("ack %s %d", key, r.Header.Revision)
+				revMu.Lock()
+				if r.Header.Revision > lastAck {
+					lastAck = r.Header.Revision
+				}
+				revMu.Unlock()
+			}
+		}(w)
+	}
+	ioutil.ReadAll(os.Stdin)
+	close(stop)
+	wg.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		revMu.Lock()
+		caughtUp := lastEvent >= lastAck
+		revMu.Unlock()
+		if caughtUp {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-session.Done():
+		print("session ended")
+	default:
+		t, err := cli.TimeToLive(ctx, session.Lease(), clientv3.WithAttachedKeys())
+		if err != nil {
+			print("session ttl %s", errText(err))
+		} else {
+			print("session alive ttl>0=%v keys=%d", t.TTL > 0, len(t.Keys))
+		}
+	}
+	print("stopped")
 }

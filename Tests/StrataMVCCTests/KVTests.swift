@@ -166,6 +166,42 @@ struct KVTests {
         await #expect(throws: MVCCError.compacted(compactRevision: 1)) { try await f.store.compact(1) }
     }
 
+    /// With sync = always a write reaches RocksDB before its fsync and publication, so a read in between must use
+    /// the published view's own snapshot — also the view the store opened with, before its first write (it once had
+    /// none, and a read then failed with a storage error: a watch from revision 1 created during the first writes
+    /// died that way). Compactions, published from outside the committer, must not take the view back.
+    @Test func readsDuringSyncedCommitsSeeThePublishedView() async throws {
+        for round in 0..<10 {
+            let f = try StoreFixture(sync: .always)
+            let writer = Task {
+                for i in 0..<20 { _ = try await f.store.put(.etcd, PutRequest(key: b("k\(i)"), value: b("v"))) }
+            }
+            var reads = 0
+            var last: Revision = 0
+            do {
+                while last < 21 {
+                    await Task.yield()
+                    let result = try f.store.range(.etcd, RangeRequest(range: .prefix(b("k"))))
+                    #expect(result.revision >= last, "round \(round): the view went back")
+                    #expect(
+                        result.count == result.revision - 1,
+                        "round \(round): \(result.count) at \(result.revision)"
+                    )
+                    last = result.revision
+                    reads += 1
+                    if round % 2 == 1 && last >= 5 && f.store.compactRevision == 0 {
+                        try await f.store.compact(last - 1)
+                    }
+                }
+            } catch {
+                Issue.record("round \(round): \(error)")
+            }
+            try await writer.value  // before the fixture closes the database
+            #expect(reads > 1)
+            if round % 2 == 1 { #expect(f.store.compactRevision > 0) }
+        }
+    }
+
     @Test func compactionKeepsNewestAtOrBelowUnlessDeleted() async throws {
         let f = try StoreFixture()
         try await f.put("live", "1")  // 2

@@ -57,23 +57,27 @@ package struct WatchService: RegistrableRPCService {
         _ stream: WatchStream,
         request: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>
     ) async throws {
+        // Both halves are child tasks: if either fails (the pump on a storage error), the group cancels the other
+        // and the call ends with the error, rather than leaving a stream whose watchers are never served.
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await stream.pump() }
-            for try await message in request {
-                switch message.requestUnion {
-                case .createRequest(let create):
-                    try await stream.create(create)
-                case .cancelRequest(let cancel):
-                    try await stream.cancel(cancel.watchID)
-                case .progressRequest:
-                    try await stream.requestProgress()
-                case nil:
-                    break  // etcd ignores requests of unknown type without closing the stream
+            group.addTask {
+                for try await message in request {
+                    switch message.requestUnion {
+                    case .createRequest(let create):
+                        try await stream.create(create)
+                    case .cancelRequest(let cancel):
+                        try await stream.cancel(cancel.watchID)
+                    case .progressRequest:
+                        try await stream.requestProgress()
+                    case nil:
+                        break  // etcd ignores requests of unknown type without closing the stream
+                    }
                 }
+                // The client closed its sending side. Like etcd, keep the stream and its watches until the client
+                // cancels the call or the connection goes (the RPC's cancellation then ends the watches and the
+                // pump): a client that sends its create requests and half-closes still gets its events.
             }
-            // The client closed its sending side. Like etcd, keep the stream and its watches until the client
-            // cancels the call or the connection goes (the RPC's cancellation then ends the watches and the pump):
-            // a client that sends its create requests and half-closes still gets its events.
         }
     }
 }
