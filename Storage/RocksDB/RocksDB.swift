@@ -327,13 +327,18 @@ package final class RocksDB: @unchecked Sendable {
     }
 
     /// Compacts the key range `[start, end)` (the whole column family when both are nil).
+    /// Compacts `[start, end)` of `family` (all of it by default). Not exclusive: RocksDB's automatic compactions go
+    /// on meanwhile, so a long manual compaction cannot stall writers by letting level-0 files pile up.
     package func compactRange(_ family: ColumnFamily? = nil, start: [UInt8]? = nil, end: [UInt8]? = nil) throws {
         try enter()
         defer { leave() }
         let cf = (family ?? defaultColumnFamily).handle
+        let options = rocksdb_compactoptions_create()
+        defer { rocksdb_compactoptions_destroy(options) }
+        rocksdb_compactoptions_set_exclusive_manual_compaction(options, 0)
         withOptionalBytes(start) { s, sLen in
             withOptionalBytes(end) { e, eLen in
-                rocksdb_compact_range_cf(db, cf, s, sLen, e, eLen)
+                rocksdb_compact_range_cf_opt(db, cf, options, s, sLen, e, eLen)
             }
         }
     }
