@@ -22,7 +22,7 @@ struct ClientV3Tests {
     static var binary: String? { ProcessInfo.processInfo.environment["CLIENTV3CHECK_BINARY"] }
 
     /// Runs the check program against `port`; it is killed after `timeoutSeconds`.
-    static func check(port: Int, timeoutSeconds: Double = 180) async throws -> Run {
+    static func check(port: Int, mode: String = "check", timeoutSeconds: Double = 180) async throws -> Run {
         let directory = TemporaryDirectory(prefix: "clientv3")
         let outputPath = directory.appending("stdout")
         let errorPath = directory.appending("stderr")
@@ -30,7 +30,7 @@ struct ClientV3Tests {
         _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary ?? "/nonexistent")
-        process.arguments = ["--endpoint", "127.0.0.1:\(port)"]
+        process.arguments = ["--mode", mode, "--endpoint", "127.0.0.1:\(port)"]
         process.standardOutput = FileHandle(forWritingAtPath: outputPath)
         process.standardError = FileHandle(forWritingAtPath: errorPath)
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
@@ -79,6 +79,29 @@ struct ClientV3Tests {
                 Issue.record("step \(index + 1) differs:\n  etcd:   \(want)\n  strata: \(got)")
             }
             #expect(expected.count == actual.count, "etcd ran \(expected.count) steps, strata \(actual.count)")
+        }
+    }
+
+    /// Watch delivery under load through clientv3 (`--mode watchstorm`): 48 watchers started at random moments, on
+    /// three connections, from random revisions (replay or live), on the whole prefix or part of it, while four
+    /// writers put 3,000 keys; each must receive exactly the acknowledged puts of its range from its start revision
+    /// on, in order, once. Run against etcd 3.4 as well, which keeps the checker honest.
+    @Test func watchersStartedDuringWritesSeeEveryEventOnce() async throws {
+        let binary = try #require(Self.binary, "CLIENTV3CHECK_BINARY is not set: run the tests with `make test`")
+        #expect(FileManager.default.isExecutableFile(atPath: binary))
+        let etcd = try ReferenceEtcd()
+        try await withStrata { _, strataPort in
+            #expect(await etcd.waitUntilReady(), "etcd did not start")
+            async let etcdRun = Self.check(port: etcd.port, mode: "watchstorm")
+            async let strataRun = Self.check(port: strataPort, mode: "watchstorm")
+            let (reference, strata) = try await (etcdRun, strataRun)
+            for (name, run) in [("etcd", reference), ("strata", strata)] {
+                #expect(run.status == 0, "on \(name):\n\(run.lines.joined(separator: "\n"))")
+                #expect(
+                    run.lines.last?.hasPrefix("watchstorm ok: 3000 puts, 48 watchers") == true,
+                    "on \(name): \(run.lines.suffix(3))"
+                )
+            }
         }
     }
 
