@@ -10,10 +10,10 @@ import Testing
 struct DefragmentTests {
     final class Progress: Sendable {
         let defragmented = Mutex(false)
-        let completedDuring = Mutex(0)
+        let completed = Mutex(0)
     }
 
-    /// Defragment compacts the whole database, which takes a while with ~100 MiB of incompressible values; puts and
+    /// Defragment compacts the whole database, which takes a while with ~160 MiB of incompressible values; puts and
     /// ranges issued meanwhile must complete before it returns (etcd's defragment blocks them; Strata's must not).
     @Test func readsAndWritesCompleteWhileDefragmentRuns() async throws {
         try await withStrata { _, client in
@@ -24,7 +24,7 @@ struct DefragmentTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for writer in 0..<4 {
                     group.addTask {
-                        for i in 0..<25 {
+                        for i in 0..<40 {
                             _ = try await kv.put(
                                 .with {
                                     $0.key = Data("bulk/\(writer)/\(i)".utf8)
@@ -36,12 +36,10 @@ struct DefragmentTests {
                 }
                 try await group.waitForAll()
             }
+            // Puts and ranges run back to back from before the defragment starts until after it returned; the
+            // defragment starts once a few have completed, and some must complete while it runs.
             let progress = Progress()
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    _ = try await maintenance.defragment(Etcdserverpb_DefragmentRequest())
-                    progress.defragmented.withLock { $0 = true }
-                }
                 group.addTask {
                     var i = 0
                     while !progress.defragmented.withLock({ $0 }) {
@@ -53,14 +51,20 @@ struct DefragmentTests {
                         )
                         let read = try await kv.range(.with { $0.key = Data("during/\(i)".utf8) })
                         #expect(read.kvs.count == 1)
-                        if !progress.defragmented.withLock({ $0 }) { progress.completedDuring.withLock { $0 += 1 } }
+                        progress.completed.withLock { $0 += 1 }
                         i += 1
                     }
                 }
+                while progress.completed.withLock({ $0 }) < 5 { try await Task.sleep(nanoseconds: 5_000_000) }
+                let before = progress.completed.withLock { $0 }
+                _ = try await maintenance.defragment(Etcdserverpb_DefragmentRequest())
+                // Pairs that completed after the defragment was sent and before it returned (at most one of them
+                // was already in flight when it started).
+                let during = progress.completed.withLock { $0 } - before
+                progress.defragmented.withLock { $0 = true }
+                #expect(during >= 2, "only \(during) put+range pairs completed while the defragment ran")
                 try await group.waitForAll()
             }
-            let during = progress.completedDuring.withLock { $0 }
-            #expect(during >= 3, "only \(during) put+range pairs completed while the defragment ran")
             let count = try await kv.range(
                 .with {
                     $0.key = Data("bulk/".utf8)
@@ -68,7 +72,7 @@ struct DefragmentTests {
                     $0.countOnly = true
                 }
             )
-            #expect(count.count == 100)
+            #expect(count.count == 160)
         }
     }
 }
