@@ -194,6 +194,18 @@ func watchText(r clientv3.WatchResponse) string {
 	return strings.Join(parts, " ")
 }
 
+// connect opens a client (its own connection), or exits: every mode needs one.
+func connect(endpoint string) *clientv3.Client {
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, DialOptions: []grpc.DialOption{grpc.WithBlock()},
+	})
+	if err != nil {
+		fmt.Printf("FAIL connect: %v\n", err)
+		os.Exit(1)
+	}
+	return cli
+}
+
 func main() {
 	endpoint := flag.String("endpoint", "127.0.0.1:2379", "the etcd endpoint (host:port)")
 	mode := flag.String("mode", "check", "check: the transcript; writer: see writeUntilStdinCloses")
@@ -206,13 +218,7 @@ func main() {
 		watchStorm(*endpoint)
 		return
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: []string{*endpoint}, DialTimeout: 5 * time.Second, DialOptions: []grpc.DialOption{grpc.WithBlock()},
-	})
-	if err != nil {
-		fmt.Printf("FAIL connect: %v\n", err)
-		os.Exit(1)
-	}
+	cli := connect(*endpoint)
 	defer cli.Close()
 	ctx := context.Background()
 
@@ -944,13 +950,7 @@ func clusterSteps(ctx context.Context, cli *clientv3.Client) {
 // When stdin closes, the writers stop and the watcher is given time to deliver every acknowledged revision; then
 // "stopped".
 func writeUntilStdinCloses(endpoint string) {
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, DialOptions: []grpc.DialOption{grpc.WithBlock()},
-	})
-	if err != nil {
-		fmt.Printf("FAIL connect: %v\n", err)
-		os.Exit(1)
-	}
+	cli := connect(endpoint)
 	defer cli.Close()
 	var printMu sync.Mutex
 	print := func(format string, args ...interface{}) {
@@ -1049,18 +1049,7 @@ func writeUntilStdinCloses(endpoint string) {
 // must see exactly the acknowledged puts of its range from its start revision on: in order, none missing, none twice.
 // Prints "watchstorm ok ..." or FAIL lines.
 func watchStorm(endpoint string) {
-	newClient := func() *clientv3.Client {
-		c, err := clientv3.New(clientv3.Config{
-			Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second,
-			DialOptions: []grpc.DialOption{grpc.WithBlock()},
-		})
-		if err != nil {
-			fmt.Printf("FAIL connect: %v\n", err)
-			os.Exit(1)
-		}
-		return c
-	}
-	clients := []*clientv3.Client{newClient(), newClient(), newClient()}
+	clients := []*clientv3.Client{connect(endpoint), connect(endpoint), connect(endpoint)}
 	defer func() {
 		for _, c := range clients {
 			c.Close()
