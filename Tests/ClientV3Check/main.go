@@ -214,8 +214,8 @@ func main() {
 		writeUntilStdinCloses(*endpoint)
 		return
 	}
-	if *mode == "watchstorm" {
-		watchStorm(*endpoint)
+	if *mode == "watchstorm" || *mode == "watchstorm-compact" {
+		watchStorm(*endpoint, *mode == "watchstorm-compact")
 		return
 	}
 	cli := connect(*endpoint)
@@ -1047,8 +1047,10 @@ func writeUntilStdinCloses(endpoint string) {
 // keys in all while 48 watchers start at random moments, on 3 connections, on the whole prefix or one writer's part of
 // it, from a random revision between 1 and the next one (history replay, or live), some with prev_kv. Each watcher
 // must see exactly the acknowledged puts of its range from its start revision on: in order, none missing, none twice.
-// Prints "watchstorm ok ..." or FAIL lines.
-func watchStorm(endpoint string) {
+// With `compacting`, a compactor meanwhile compacts (every other time physically) to 300 revisions behind the
+// newest every 50 ms: a watcher may then end with ErrCompacted instead, after exactly a prefix of its events.
+// Prints "watchstorm ok ..." or FAIL lines. Needs a server with no data yet.
+func watchStorm(endpoint string, compacting bool) {
 	clients := []*clientv3.Client{connect(endpoint), connect(endpoint), connect(endpoint)}
 	defer func() {
 		for _, c := range clients {
@@ -1087,12 +1089,53 @@ func watchStorm(endpoint string) {
 		}(w)
 	}
 
+	// The compactor stops with the writers; it reports how many compactions it made.
+	compactorDone := make(chan int, 1)
+	writersDone := make(chan struct{})
+	go func() { writers.Wait(); close(writersDone) }()
+	go func() {
+		made := 0
+		var last int64
+		for compacting {
+			stop := false
+			select {
+			case <-writersDone:
+				stop = true // one last compaction, so there is at least one
+			case <-time.After(50 * time.Millisecond):
+			}
+			mu.Lock()
+			target := current - 300
+			mu.Unlock()
+			if target <= last {
+				if stop {
+					break
+				}
+				continue
+			}
+			var opts []clientv3.CompactOption
+			if made%2 == 1 {
+				opts = append(opts, clientv3.WithCompactPhysical())
+			}
+			if _, err := clients[0].Compact(ctx, target, opts...); err != nil {
+				fail("watchstorm compact %d: %s", target, errText(err))
+			}
+			last = target
+			made++
+			if stop {
+				break
+			}
+		}
+		compactorDone <- made
+	}()
+
 	type watcher struct {
 		prefix string
 		start  int64
 		prevKV bool
 		events []*clientv3.Event
 		target int64 // set before `finished` closes: the last revision this watcher must see
+		// compacted is the compaction revision the watch ended with (compacting runs only)
+		compacted int64
 	}
 	var watchers []*watcher
 	finished := make(chan struct{})
@@ -1138,7 +1181,11 @@ func watchStorm(endpoint string) {
 						return
 					}
 					if err := r.Err(); err != nil {
-						fail("watchstorm watch %s from %d: %s", w.prefix, w.start, errText(err))
+						if compacting && err == rpctypes.ErrCompacted && r.CompactRevision > 0 {
+							w.compacted = r.CompactRevision
+						} else {
+							fail("watchstorm watch %s from %d: %s", w.prefix, w.start, errText(err))
+						}
 						return
 					}
 					w.events = append(w.events, r.Events...)
@@ -1148,6 +1195,7 @@ func watchStorm(endpoint string) {
 		}()
 	}
 	writers.Wait()
+	compactions := <-compactorDone
 	for _, w := range watchers {
 		for _, a := range acks {
 			if a.rev >= w.start && strings.HasPrefix(a.key, w.prefix) && a.rev > w.target {
@@ -1165,13 +1213,22 @@ func watchStorm(endpoint string) {
 	}
 
 	sort.Slice(acks, func(i, j int) bool { return acks[i].rev < acks[j].rev })
-	events := 0
+	events, compactedWatchers := 0, 0
 	for _, w := range watchers {
 		var want []ack
 		for _, a := range acks {
 			if a.rev >= w.start && strings.HasPrefix(a.key, w.prefix) {
 				want = append(want, a)
 			}
+		}
+		if w.compacted > 0 {
+			compactedWatchers++
+			if len(w.events) > len(want) {
+				fail("watchstorm watch %s from %d: %d events before compaction, want at most %d", w.prefix, w.start,
+					len(w.events), len(want))
+				continue
+			}
+			want = want[:len(w.events)]
 		}
 		if len(w.events) != len(want) {
 			fail("watchstorm watch %s from %d: %d events, want %d", w.prefix, w.start, len(w.events), len(want))
@@ -1183,15 +1240,30 @@ func watchStorm(endpoint string) {
 					want[i].key, want[i].rev)
 				break
 			}
-			if e.Kv.Version > 1 && w.prevKV != (e.PrevKv != nil) {
+			// etcd leaves prev_kv out when the revision before the event is compacted.
+			if e.Kv.Version > 1 && w.prevKV != (e.PrevKv != nil) && !compacting {
 				fail("watchstorm watch %s: prev_kv %v on %s", w.prefix, e.PrevKv != nil, event(e))
 				break
 			}
 		}
 		events += len(w.events)
 	}
+	if compacting {
+		// After the last compaction, a watch from revision 1 ends at once with that compaction revision.
+		status, _ := clients[0].Status(ctx, endpoint)
+		var r clientv3.WatchResponse
+		select {
+		case r = <-clients[1].Watch(ctx, "ws/", clientv3.WithPrefix(), clientv3.WithRev(1)):
+		case <-time.After(10 * time.Second):
+		}
+		if compactions == 0 || r.Err() != rpctypes.ErrCompacted || r.CompactRevision == 0 ||
+			(status != nil && r.CompactRevision > status.Header.Revision) {
+			fail("watchstorm: after %d compactions a watch from revision 1 got %s", compactions, watchText(r))
+		}
+	}
 	if !failed {
-		out("watchstorm ok: %d puts, %d watchers, %d events", len(acks), len(watchers), events)
+		out("watchstorm ok: %d puts, %d watchers, %d events, %d compactions, %d watchers compacted", len(acks),
+			len(watchers), events, compactions, compactedWatchers)
 	}
 	os.Exit(map[bool]int{false: 0, true: 1}[failed])
 }
