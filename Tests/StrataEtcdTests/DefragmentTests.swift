@@ -13,7 +13,7 @@ struct DefragmentTests {
         let completed = Mutex(0)
     }
 
-    /// Defragment compacts the whole database, which takes a while with ~160 MiB of incompressible values; puts and
+    /// Defragment compacts the whole database, which takes a while with ~96 MiB of incompressible values; puts and
     /// ranges issued meanwhile must complete before it returns (etcd's defragment blocks them; Strata's must not).
     @Test func readsAndWritesCompleteWhileDefragmentRuns() async throws {
         try await withStrata { _, client in
@@ -24,7 +24,7 @@ struct DefragmentTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for writer in 0..<4 {
                     group.addTask {
-                        for i in 0..<40 {
+                        for i in 0..<24 {
                             _ = try await kv.put(
                                 .with {
                                     $0.key = Data("bulk/\(writer)/\(i)".utf8)
@@ -72,7 +72,7 @@ struct DefragmentTests {
                     $0.countOnly = true
                 }
             )
-            #expect(count.count == 160)
+            #expect(count.count == 96)
         }
     }
 }

@@ -229,10 +229,14 @@ struct WatchDifferentialTests {
                 default: creates.append(Self.create("m/\(i % 8)", prevKV: true, filters: [.noput]))
                 }
             }
-            for session in sessions {
+            for (index, session) in sessions.enumerated() {
                 for create in creates { session.send(create) }
-                let arrived = try await session.wait { $0.filter(\.created).count == creates.count }
-                #expect(arrived)
+                // Generous: on a loaded CI machine (many servers fsyncing at once) 10 s were once not enough.
+                let arrived = try await session.wait(seconds: 30) { $0.filter(\.created).count == creates.count }
+                #expect(
+                    arrived,
+                    "\(index == 0 ? "etcd" : "strata"): \(session.responses.filter(\.created).count) created"
+                )
             }
             var random = SeededRandom(seed: 7)
             for step in 0..<60 {
@@ -254,11 +258,11 @@ struct WatchDifferentialTests {
                 $0.value = Data("end".utf8)
             }
             await Self.put(pair, marker)
-            for session in sessions {
-                let arrived = try await session.wait {
+            for (index, session) in sessions.enumerated() {
+                let arrived = try await session.wait(seconds: 30) {
                     $0.flatMap(\.events).filter { $0.kv.key == marker.key }.count == 20
                 }
-                #expect(arrived)
+                #expect(arrived, "\(index == 0 ? "etcd" : "strata")")
             }
             func byWatch(_ responses: [Etcdserverpb_WatchResponse]) -> [Int64: [Shape]] {
                 Dictionary(grouping: responses.map(Shape.init), by: \.watchID)
