@@ -33,6 +33,7 @@ import (
 	pb "go.etcd.io/etcd/etcdserver/etcdserverpb"
 	"go.etcd.io/etcd/mvcc/mvccpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 )
 
@@ -218,6 +219,10 @@ func main() {
 	flag.Parse()
 	if *mode == "writer" {
 		writeUntilStdinCloses(*endpoint)
+		return
+	}
+	if *mode == "keepalive" {
+		keepAlive(*endpoint)
 		return
 	}
 	if *mode == "watchstorm" || *mode == "watchstorm-compact" {
@@ -1276,4 +1281,50 @@ func watchStorm(endpoint string, compacting bool) {
 			len(watchers), events, compactions, compactedWatchers)
 	}
 	os.Exit(map[bool]int{false: 0, true: 1}[failed])
+}
+
+// keepAlive holds an idle connection with an open watch for 25 s while grpc-go pings every 10 s (its minimum; etcd lets
+// clients ping every 5 s, kube-apiserver pings every 30 s), also without active calls: the connection must stay READY
+// throughout (a GOAWAY for too many pings would drop it) and the watch must still deliver afterwards.
+func keepAlive(endpoint string) {
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, DialOptions: []grpc.DialOption{grpc.WithBlock()},
+		DialKeepAliveTime: 10 * time.Second, DialKeepAliveTimeout: 5 * time.Second, PermitWithoutStream: true,
+	})
+	if err != nil {
+		fmt.Printf("FAIL connect: %v\n", err)
+		os.Exit(1)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := cli.Watch(ctx, "ka/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	watchCreated("keepalive watch", w)
+	conn := cli.ActiveConnection()
+	out("keepalive state before: %s", conn.GetState())
+	changes := 0
+	idle, idleCancel := context.WithTimeout(ctx, 25*time.Second)
+	defer idleCancel()
+	for state := conn.GetState(); ; {
+		if !conn.WaitForStateChange(idle, state) {
+			break // the idle time is over
+		}
+		state = conn.GetState()
+		changes++
+		out("keepalive state changed to %s", state)
+	}
+	out("keepalive state after 25 s idle: %s, %d changes", conn.GetState(), changes)
+	if changes > 0 || conn.GetState() != connectivity.Ready {
+		fail("keepalive: the connection did not stay ready")
+	}
+	r, err := cli.Put(ctx, "ka/after", "v")
+	if err != nil {
+		fail("keepalive put: %s", errText(err))
+		return
+	}
+	got := watchUntil("keepalive watch", w, 1, 10*time.Second)
+	if len(got) != 1 || len(got[0].Events) != 1 || got[0].Events[0].Kv.ModRevision != r.Header.Revision {
+		fail("keepalive: the watch did not deliver the put after the idle time")
+	}
+	out("keepalive ok")
 }

@@ -109,6 +109,25 @@ struct ClientV3Tests {
         }
     }
 
+    /// grpc-go keepalive pings (every 10 s, its minimum, also without calls; kube-apiserver pings every 30 s) on a
+    /// connection idle for 25 s with an open watch: it stays READY throughout (a GOAWAY for too many pings would drop
+    /// it) and the watch still delivers afterwards. Against etcd 3.4 too.
+    @Test func idleConnectionWithKeepalivePingsStaysReady() async throws {
+        _ = try #require(Self.binary, "CLIENTV3CHECK_BINARY is not set: run the tests with `make test`")
+        let etcd = try ReferenceEtcd()
+        try await withStrata { _, strataPort in
+            #expect(await etcd.waitUntilReady(), "etcd did not start")
+            async let etcdRun = Self.check(port: etcd.port, mode: "keepalive")
+            async let strataRun = Self.check(port: strataPort, mode: "keepalive")
+            let (reference, strata) = try await (etcdRun, strataRun)
+            for (name, run) in [("etcd", reference), ("strata", strata)] {
+                #expect(run.status == 0, "on \(name):\n\(run.lines.joined(separator: "\n"))")
+                #expect(run.lines.contains("keepalive state after 25 s idle: READY, 0 changes"), "on \(name)")
+                #expect(run.lines.last == "keepalive ok", "on \(name): \(run.lines.suffix(3))")
+            }
+        }
+    }
+
     /// Nothing acknowledged is lost to `kill -9`, seen through clientv3: four writers put new keys (sync = always)
     /// while a watcher follows them from revision 1; the server is killed with SIGKILL five times mid-load and
     /// restarted on the same port and data directory. Afterwards every acknowledged put is there at its revision,
