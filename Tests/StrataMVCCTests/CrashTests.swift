@@ -27,10 +27,12 @@ struct CrashTests {
             let pipe = Pipe()
             process.standardOutput = pipe
             try process.run()
-            // Let it write for a random while (at least until the first acknowledgement), then kill it.
+            // Let it write for a random while (at least until the first acknowledgement of the round's kind: a put
+            // in even rounds, where a lease grant may come first on a loaded machine), then kill it.
             let deadline = Date().addingTimeInterval(Double.random(in: 0.05...0.4, using: &random))
+            let firstAcknowledgement = Array((round % 2 == 1 ? "lease " : " r\(round)/").utf8)
             var output = Data()
-            while output.isEmpty || Date() < deadline {
+            while output.firstRange(of: firstAcknowledgement) == nil || Date() < deadline {
                 output.append(pipe.fileHandleForReading.availableData)
                 if !process.isRunning { break }
             }
