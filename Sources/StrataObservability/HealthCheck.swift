@@ -1,3 +1,5 @@
+internal import Synchronization
+
 /// The answer to "can this process serve requests?", reported on `/health` (etcd's shape) and `/readyz`.
 package struct HealthStatus: Sendable, Hashable {
     package var isHealthy: Bool
@@ -19,4 +21,25 @@ package struct HealthStatus: Sendable, Hashable {
 package protocol HealthCheck: Sendable {
     var healthCheckName: String { get }
     func checkHealth() async -> HealthStatus
+}
+
+/// Unhealthy until every front-end listener it waits for has bound its port: services start concurrently, and
+/// `/health` must not answer 200 while a client of an enabled front-end would still be refused.
+package final class ListenerReadiness: HealthCheck {
+    private let pending: Mutex<Set<String>>
+
+    package init(waitingFor names: some Sequence<String>) {
+        pending = Mutex(Set(names))
+    }
+
+    package func markListening(_ name: String) {
+        _ = pending.withLock { $0.remove(name) }
+    }
+
+    package var healthCheckName: String { "listeners" }
+
+    package func checkHealth() async -> HealthStatus {
+        let waiting = pending.withLock { $0.sorted() }
+        return waiting.isEmpty ? .healthy : .unhealthy("not listening yet: \(waiting.joined(separator: ", "))")
+    }
 }

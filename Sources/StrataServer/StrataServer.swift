@@ -80,10 +80,11 @@ package struct StrataServer: Sendable {
 
         // etcd's alarms (NOSPACE) make /health false on both the admin port and the etcd port, as etcd reports them.
         let etcdAlarms = AlarmTable()
+        let listeners = ListenerReadiness(waitingFor: frontEnds.filter { $0 == "etcd" })
         let admin = AdminServer(
             configuration: configuration.metrics,
             metrics: metrics,
-            healthChecks: [storage],
+            healthChecks: [storage, listeners],
             alarms: { etcdAlarms.names },
             versionInfo: .init(frontEnds: frontEnds),
             logger: logger
@@ -110,7 +111,8 @@ package struct StrataServer: Sendable {
                     httpEndpoints: EtcdHTTPEndpoints(
                         health: { await admin.health(excludingAlarms: $0) },
                         metrics: { metrics.render() }
-                    )
+                    ),
+                    onListening: { listeners.markListening("etcd") }
                 )
             )
         }

@@ -58,6 +58,18 @@ struct ServerInProcessTests {
         }
     }
 
+    /// `/health` waits for the front-end listeners: services start concurrently, and a client must not be refused
+    /// by a port that is not bound yet after the process reported itself healthy.
+    @Test func readinessWaitsForEveryListener() async {
+        let readiness = ListenerReadiness(waitingFor: ["etcd", "redis"])
+        #expect(await readiness.checkHealth() == .unhealthy("not listening yet: etcd, redis"))
+        readiness.markListening("redis")
+        #expect(await readiness.checkHealth() == .unhealthy("not listening yet: etcd"))
+        readiness.markListening("etcd")
+        #expect(await readiness.checkHealth() == .healthy)
+        #expect(await ListenerReadiness(waitingFor: []).checkHealth() == .healthy)
+    }
+
     @Test func inMemoryServerStoresNothingOnDisk() async throws {
         let directory = TemporaryDirectory()
         let dataDirectory = directory.appending("data")

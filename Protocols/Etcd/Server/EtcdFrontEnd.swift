@@ -20,6 +20,8 @@ package struct EtcdFrontEnd: Service {
     let metricsFactory: any MetricsFactory
     /// What the port serves over HTTP/1.1 next to gRPC, as etcd's client port does.
     let httpEndpoints: EtcdHTTPEndpoints
+    /// Called once the port is bound (the process's readiness waits for it).
+    let onListening: @Sendable () -> Void
 
     package init(
         configuration: Configuration,
@@ -27,8 +29,10 @@ package struct EtcdFrontEnd: Service {
         logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         alarms: AlarmTable = AlarmTable(),
-        httpEndpoints: EtcdHTTPEndpoints? = nil
+        httpEndpoints: EtcdHTTPEndpoints? = nil,
+        onListening: @escaping @Sendable () -> Void = {}
     ) {
+        self.onListening = onListening
         self.configuration = configuration
         self.alarms = alarms
         self.store = store
@@ -104,6 +108,7 @@ package struct EtcdFrontEnd: Service {
                 }
                 if let bound = await transport.listeningAddress {
                     logger.info("etcd v3 gRPC listening on \(bound)")
+                    onListening()
                 }
                 group.addTask { try await watchQuota() }
                 // Whichever ends first (the server, after graceful shutdown) ends the quota watch too.
