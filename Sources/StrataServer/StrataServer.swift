@@ -80,7 +80,7 @@ package struct StrataServer: Sendable {
 
         // etcd's alarms (NOSPACE) make /health false on both the admin port and the etcd port, as etcd reports them.
         let etcdAlarms = AlarmTable()
-        let listeners = ListenerReadiness(waitingFor: frontEnds.filter { $0 == "etcd" })
+        let listeners = ListenerReadiness(waitingFor: frontEnds)
         let admin = AdminServer(
             configuration: configuration.metrics,
             metrics: metrics,

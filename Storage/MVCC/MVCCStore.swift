@@ -268,30 +268,30 @@ package final class MVCCStore: Sendable {
     /// always in revision order. The compaction revision never goes back: the committer may publish a boundary it
     /// took before a compaction that was published meanwhile.
     func publish(revision: Revision, compactRevision: Revision, snapshot: RocksDB.Snapshot?) {
-        let old = view.withLock { current -> ReadView in
-            let old = current
-            current = ReadView(
-                revision: revision,
-                compactRevision: max(compactRevision, current.compactRevision),
-                snapshot: snapshot
-            )
-            return old
+        replaceView {
+            ReadView(revision: revision, compactRevision: max(compactRevision, $0.compactRevision), snapshot: snapshot)
         }
-        _ = old  // released outside the lock: releasing a snapshot takes RocksDB's mutex
         metrics.revision.record(revision)
     }
 
     /// Raises the compaction revision of the newest view, keeping its revision and snapshot (called with the writer
     /// lock held, so no writer publishes meanwhile; the committer's next view keeps it too).
     func publishCompaction(_ compactRevision: Revision) {
-        let old = view.withLock { current -> ReadView in
-            let old = current
-            current = ReadView(
-                revision: current.revision,
-                compactRevision: max(compactRevision, current.compactRevision),
-                snapshot: current.snapshot
+        replaceView {
+            ReadView(
+                revision: $0.revision,
+                compactRevision: max(compactRevision, $0.compactRevision),
+                snapshot: $0.snapshot
             )
-            return old
+        }
+    }
+
+    /// Swaps the newest view for `next(current)`; the old one is released outside the lock (releasing a snapshot
+    /// takes RocksDB's mutex).
+    private func replaceView(_ next: (ReadView) -> ReadView) {
+        let old = view.withLock { current -> ReadView in
+            defer { current = next(current) }
+            return current
         }
         _ = old
     }

@@ -49,37 +49,45 @@ struct ClientV3Tests {
         return Run(status: status, lines: output.split(separator: "\n").map(String.init), errors: errors)
     }
 
-    @Test func sameTranscriptAsEtcd() async throws {
+    /// Runs the check program in `mode` against a fresh etcd 3.4 and a fresh Strata at the same time.
+    static func onBoth(mode: String) async throws -> (reference: Run, strata: Run) {
         let binary = try #require(Self.binary, "CLIENTV3CHECK_BINARY is not set: run the tests with `make test`")
         #expect(FileManager.default.isExecutableFile(atPath: binary), "\(binary) is missing: `make clientv3check`")
         let etcd = try ReferenceEtcd()
+        var runs: (Run, Run)?
         try await withStrata { _, strataPort in
             #expect(await etcd.waitUntilReady(), "etcd did not start")
-            async let etcdRun = Self.check(port: etcd.port)
-            async let strataRun = Self.check(port: strataPort)
-            let (reference, strata) = try await (etcdRun, strataRun)
-            #expect(reference.status == 0, "on etcd:\n\(reference.lines.joined(separator: "\n"))\n\(reference.errors)")
-            #expect(strata.status == 0, "on strata:\n\(strata.lines.joined(separator: "\n"))\n\(strata.errors)")
-            #expect(strata.lines.last == "done")
-            #expect(strata.lines.count > 150, "only \(strata.lines.count) steps ran")
-            #expect(!strata.lines.contains { $0.hasPrefix("FAIL") })
-
-            // The last step differs by design: a one-member etcd accepts a second member (and then has no quorum
-            // until it starts); Strata cannot start one and refuses (docs/etcd.md).
-            let memberAdd = { (run: Run) in run.lines.firstIndex { $0.hasPrefix("member add:") } }
-            if let index = memberAdd(reference) { #expect(reference.lines[index] == "member add: ok") }
-            #expect(
-                memberAdd(strata).map { strata.lines[$0] }
-                    == #"member add: ErrMemberNotEnoughStarted(FailedPrecondition "etcdserver: re-configuration failed due to not enough started members")"#
-            )
-            let compared = { (run: Run) in run.lines.filter { !$0.hasPrefix("member add:") } }
-            let expected = compared(reference)
-            let actual = compared(strata)
-            for (index, (want, got)) in zip(expected, actual).enumerated() where want != got {
-                Issue.record("step \(index + 1) differs:\n  etcd:   \(want)\n  strata: \(got)")
-            }
-            #expect(expected.count == actual.count, "etcd ran \(expected.count) steps, strata \(actual.count)")
+            async let etcdRun = check(port: etcd.port, mode: mode)
+            async let strataRun = check(port: strataPort, mode: mode)
+            runs = try await (etcdRun, strataRun)
         }
+        let (reference, strata) = try #require(runs)
+        return (reference, strata)
+    }
+
+    @Test func sameTranscriptAsEtcd() async throws {
+        let (reference, strata) = try await Self.onBoth(mode: "check")
+        #expect(reference.status == 0, "on etcd:\n\(reference.lines.joined(separator: "\n"))\n\(reference.errors)")
+        #expect(strata.status == 0, "on strata:\n\(strata.lines.joined(separator: "\n"))\n\(strata.errors)")
+        #expect(strata.lines.last == "done")
+        #expect(strata.lines.count > 150, "only \(strata.lines.count) steps ran")
+        #expect(!strata.lines.contains { $0.hasPrefix("FAIL") })
+
+        // The last step differs by design: a one-member etcd accepts a second member (and then has no quorum
+        // until it starts); Strata cannot start one and refuses (docs/etcd.md).
+        let memberAdd = { (run: Run) in run.lines.firstIndex { $0.hasPrefix("member add:") } }
+        if let index = memberAdd(reference) { #expect(reference.lines[index] == "member add: ok") }
+        #expect(
+            memberAdd(strata).map { strata.lines[$0] }
+                == #"member add: ErrMemberNotEnoughStarted(FailedPrecondition "etcdserver: re-configuration failed due to not enough started members")"#
+        )
+        let compared = { (run: Run) in run.lines.filter { !$0.hasPrefix("member add:") } }
+        let expected = compared(reference)
+        let actual = compared(strata)
+        for (index, (want, got)) in zip(expected, actual).enumerated() where want != got {
+            Issue.record("step \(index + 1) differs:\n  etcd:   \(want)\n  strata: \(got)")
+        }
+        #expect(expected.count == actual.count, "etcd ran \(expected.count) steps, strata \(actual.count)")
     }
 
     /// Watch delivery under load through clientv3 (`--mode watchstorm`): 48 watchers started at random moments, on
@@ -91,21 +99,13 @@ struct ClientV3Tests {
     /// Run against etcd 3.4 as well, which keeps the checker honest.
     @Test(arguments: ["watchstorm", "watchstorm-compact"])
     func watchersStartedDuringWritesSeeEveryEventOnce(mode: String) async throws {
-        let binary = try #require(Self.binary, "CLIENTV3CHECK_BINARY is not set: run the tests with `make test`")
-        #expect(FileManager.default.isExecutableFile(atPath: binary))
-        let etcd = try ReferenceEtcd()
-        try await withStrata { _, strataPort in
-            #expect(await etcd.waitUntilReady(), "etcd did not start")
-            async let etcdRun = Self.check(port: etcd.port, mode: mode)
-            async let strataRun = Self.check(port: strataPort, mode: mode)
-            let (reference, strata) = try await (etcdRun, strataRun)
-            for (name, run) in [("etcd", reference), ("strata", strata)] {
-                #expect(run.status == 0, "on \(name):\n\(run.lines.joined(separator: "\n"))")
-                #expect(
-                    run.lines.last?.hasPrefix("watchstorm ok: 3000 puts, 48 watchers") == true,
-                    "on \(name): \(run.lines.suffix(3))"
-                )
-            }
+        let (reference, strata) = try await Self.onBoth(mode: mode)
+        for (name, run) in [("etcd", reference), ("strata", strata)] {
+            #expect(run.status == 0, "on \(name):\n\(run.lines.joined(separator: "\n"))")
+            #expect(
+                run.lines.last?.hasPrefix("watchstorm ok: 3000 puts, 48 watchers") == true,
+                "on \(name): \(run.lines.suffix(3))"
+            )
         }
     }
 
@@ -113,18 +113,11 @@ struct ClientV3Tests {
     /// connection idle for 25 s with an open watch: it stays READY throughout (a GOAWAY for too many pings would drop
     /// it) and the watch still delivers afterwards. Against etcd 3.4 too.
     @Test func idleConnectionWithKeepalivePingsStaysReady() async throws {
-        _ = try #require(Self.binary, "CLIENTV3CHECK_BINARY is not set: run the tests with `make test`")
-        let etcd = try ReferenceEtcd()
-        try await withStrata { _, strataPort in
-            #expect(await etcd.waitUntilReady(), "etcd did not start")
-            async let etcdRun = Self.check(port: etcd.port, mode: "keepalive")
-            async let strataRun = Self.check(port: strataPort, mode: "keepalive")
-            let (reference, strata) = try await (etcdRun, strataRun)
-            for (name, run) in [("etcd", reference), ("strata", strata)] {
-                #expect(run.status == 0, "on \(name):\n\(run.lines.joined(separator: "\n"))")
-                #expect(run.lines.contains("keepalive state after 25 s idle: READY, 0 changes"), "on \(name)")
-                #expect(run.lines.last == "keepalive ok", "on \(name): \(run.lines.suffix(3))")
-            }
+        let (reference, strata) = try await Self.onBoth(mode: "keepalive")
+        for (name, run) in [("etcd", reference), ("strata", strata)] {
+            #expect(run.status == 0, "on \(name):\n\(run.lines.joined(separator: "\n"))")
+            #expect(run.lines.contains("keepalive state after 25 s idle: READY, 0 changes"), "on \(name)")
+            #expect(run.lines.last == "keepalive ok", "on \(name): \(run.lines.suffix(3))")
         }
     }
 
