@@ -4,7 +4,8 @@
 Both servers run at once on free loopback ports with fresh temp data dirs; Strata with `sync = "always"` (every
 acknowledged write fsynced, like etcd). Every scenario of `StrataEtcdBench` (the same client for both: unary calls
 on its raw HTTP/2 client, watches on grpc-swift) runs against Strata and then against etcd before the next scenario starts, so drift on this shared machine hits both. Then
-start-up time (from startup.py), RSS after the load, and `etcdctl check perf --load=s|m|l` against each.
+start-up time (from startup.py), RSS (each server's right after its own last scenario, then both after --settle
+seconds idle), and `etcdctl check perf --load=s|m|l` against each.
 
 Prints a Markdown table with the ratio Strata/etcd per row (for latencies and RSS, lower is better: the ratio is
 still Strata/etcd) and, with --write, replaces the section between the markers in docs/benchmarks.md.
@@ -133,6 +134,8 @@ def main():
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every scenario's operation count")
     parser.add_argument("--startup-runs", type=int, default=10)
     parser.add_argument("--check-perf", default="s,m,l", help="loads for etcdctl check perf ('' to skip)")
+    parser.add_argument("--settle", type=float, default=15.0,
+                        help="seconds both servers stay idle after the load before RSS is read again")
     parser.add_argument("--write", help="Markdown file whose etcd-compare section is replaced")
     args = parser.parse_args()
 
@@ -142,9 +145,12 @@ def main():
     etcd = start_etcd(args.etcd)
     rows = []
     notes = []
+    rss = {}
     try:
         for scenario in ["seq-put", "put", "get", "range", "txn", "watch"]:
             ours = run_bench(args.bench, strata, scenario, args.scale)
+            if scenario == "watch":
+                rss["strata"] = strata.rss_mib()  # each server's right after its own last scenario
             theirs = run_bench(args.bench, etcd, scenario, args.scale)
             for a, b in zip(ours, theirs):
                 rows.append((a, b))
@@ -154,8 +160,9 @@ def main():
                                      f"(first: {result.get('first_error', '?')})")
                 print(f"{a['name']}: strata {fmt(a['ops_per_second'])} ops/s, etcd {fmt(b['ops_per_second'])} ops/s",
                       file=sys.stderr)
-        strata_rss, strata_peak, strata_anon, strata_file = strata.rss_mib()
-        etcd_rss, etcd_peak, etcd_anon, etcd_file = etcd.rss_mib()
+        rss["etcd"] = etcd.rss_mib()
+        time.sleep(args.settle)
+        rss["strata idle"], rss["etcd idle"] = strata.rss_mib(), etcd.rss_mib()
         perf = {}
         for load in [load for load in args.check_perf.split(",") if load]:
             for server in (strata, etcd):
@@ -187,12 +194,17 @@ def main():
     s_med, e_med = statistics.median(strata_start), statistics.median(etcd_start)
     out.append(f"| start-up to healthy, median of {args.startup_runs} (ms) | {s_med:.1f} | {e_med:.1f} | "
                f"{s_med / e_med:.2f} | | | |")
-    out.append(f"| RSS after the load (MiB) | {strata_rss:.0f} | {etcd_rss:.0f} | {strata_rss / etcd_rss:.2f} | | | |")
-    out.append(f"| — of which anonymous (heap, memtables, caches) | {strata_anon:.0f} | {etcd_anon:.0f} | "
-               f"{strata_anon / etcd_anon:.2f} | | | |")
-    out.append(f"| — of which file-backed (mapped code) | {strata_file:.0f} | {etcd_file:.0f} | "
-               f"{strata_file / etcd_file:.2f} | | | |")
+    for label, key in (("right after the load", ""), (f"after {args.settle:.0f} s idle", " idle")):
+        (s_rss, _, s_anon, s_file), (e_rss, _, e_anon, e_file) = rss["strata" + key], rss["etcd" + key]
+        out.append(f"| RSS {label} (MiB) | {s_rss:.0f} | {e_rss:.0f} | {s_rss / e_rss:.2f} | | | |")
+        out.append(f"| — of which anonymous (heap, memtables, caches) | {s_anon:.0f} | {e_anon:.0f} | "
+                   f"{s_anon / e_anon:.2f} | | | |")
+        out.append(f"| — of which file-backed (mapped code) | {s_file:.0f} | {e_file:.0f} | "
+                   f"{s_file / e_file:.2f} | | | |")
+    strata_peak, etcd_peak = rss["strata idle"][1], rss["etcd idle"][1]
     out.append(f"| peak RSS (MiB) | {strata_peak:.0f} | {etcd_peak:.0f} | {strata_peak / etcd_peak:.2f} | | | |")
+    rss_ratio = rss["strata"][0] / rss["etcd"][0]
+    rss_idle_ratio = rss["strata idle"][0] / rss["etcd idle"][0]
     if perf:
         out.append("")
         out.append("| `etcdctl check perf` | strata | etcd |")
@@ -207,7 +219,8 @@ def main():
         out.extend(f"- {note}" for note in notes)
     put = ratios.get("put, 64 clients", 0)
     get = ratios.get("get, linearizable, 64 clients", 0)
-    summary = (f"etcd: put64_ratio={put:.2f} get64_ratio={get:.2f} rss_ratio={strata_rss / etcd_rss:.2f} "
+    summary = (f"etcd: put64_ratio={put:.2f} get64_ratio={get:.2f} rss_ratio={rss_ratio:.2f} "
+               f"rss_idle_ratio={rss_idle_ratio:.2f} "
                f"check_perf_l={perf.get(('strata', 'l'), ('-',))[0]}")
     out.append("")
     out.append(f"`{summary}`")

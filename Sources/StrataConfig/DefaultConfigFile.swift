@@ -26,6 +26,9 @@ extension StrataConfiguration {
         block_cache_size = "256MiB"
         # SST compression: "none" | "snappy" | "lz4" | "zstd" (the last level always uses zstd).
         compression = "lz4"
+        # After this long without a write, memtables holding 4MiB or more are flushed to disk, returning their
+        # memory (up to 128MiB after a write burst) and shortening WAL replay at start-up. "0s" disables it.
+        idle_flush_after = "10s"
 
         [etcd]
         # etcd v3 gRPC API (etcdctl, clientv3, kube-apiserver).

@@ -108,6 +108,7 @@ private struct ConfigFile: Decodable {
         var sync_interval_ms: Int?
         var block_cache_size: SizeValue?
         var compression: String?
+        var idle_flush_after: DurationValue?
     }
 
     struct FrontEndSection: Decodable {
@@ -178,7 +179,7 @@ private struct ConfigFile: Decodable {
     static let knownKeys: [String: [String]] = [
         "": ["server", "storage", "etcd", "redis", "iceberg", "metrics"],
         "server": ["data_dir", "in_memory", "log_level"],
-        "storage": ["sync", "sync_interval_ms", "block_cache_size", "compression"],
+        "storage": ["sync", "sync_interval_ms", "block_cache_size", "compression", "idle_flush_after"],
         "etcd": [
             "enabled", "listen", "name", "max_request_bytes", "max_txn_ops", "quota_backend_bytes",
             "progress_notify_interval", "max_concurrent_streams", "max_watchers_per_stream",
@@ -193,6 +194,7 @@ private struct ConfigFile: Decodable {
         "server.data_dir": "a string", "server.in_memory": "true or false", "server.log_level": "a string",
         "storage.sync": "a string", "storage.sync_interval_ms": "an integer (milliseconds)",
         "storage.block_cache_size": "a size such as \"256MiB\" or a number of bytes", "storage.compression": "a string",
+        "storage.idle_flush_after": "a duration such as \"10s\" or \"0s\", or a number of seconds",
         "etcd.enabled": "true or false", "etcd.listen": "a string \"host:port\"", "etcd.name": "a string",
         "etcd.max_request_bytes": "a size such as \"1536KiB\" or a number of bytes", "etcd.max_txn_ops": "an integer",
         "etcd.quota_backend_bytes": "a size such as \"2GiB\" or a number of bytes",
@@ -295,6 +297,15 @@ private struct ConfigFile: Decodable {
                     )
                 }
                 config.storage.rocksDB.compression = parsed
+            }
+            if let value = storage.idle_flush_after {
+                guard let after = value.duration, after >= .zero, after <= .seconds(86_400) else {
+                    throw fail(
+                        ["storage", "idle_flush_after"],
+                        "expected a duration from 0s (off) to 24h, like \"10s\""
+                    )
+                }
+                config.storage.idleFlushAfter = after == .zero ? nil : after
             }
         }
         if let etcd {

@@ -18,6 +18,8 @@ package struct StrataConfiguration: Sendable, Hashable {
         /// fsync period for `sync = "batch"`.
         package var syncIntervalMilliseconds = 10
         package var rocksDB = RocksDB.Configuration.defaults
+        /// Flush the memtables after this long without a write (nil: never on idleness).
+        package var idleFlushAfter: Duration? = .seconds(10)
         package init() {}
     }
 

@@ -42,6 +42,11 @@ package struct StrataServer: Sendable {
         mvcc.sync = configuration.storage.sync
         mvcc.syncIntervalMilliseconds = configuration.storage.syncIntervalMilliseconds
         mvcc.maxTxnOperations = configuration.etcd.maxTxnOperations
+        mvcc.idleFlush = configuration.storage.idleFlushAfter.map { after in
+            var policy = MVCCStore.IdleFlush.defaults
+            policy.after = after
+            return policy
+        }
         // Periodic progress is requested only by etcd watchers; the hub runs one timer for all of them.
         mvcc.watch.progressNotifyIntervalSeconds = configuration.etcd.progressNotifyInterval.secondsValue
         let storage = try StorageService(

@@ -198,11 +198,12 @@ extension MVCCStore {
     }
 
     /// Background work of the core until cancelled: lease expiry, pending physical compaction, progress
-    /// notifications. One task group, no loose tasks.
+    /// notifications, idle flushes. One task group, no loose tasks.
     package func runBackgroundTasks() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.leaseExpiry.run() }
             group.addTask { try await self.watchHub.runProgressNotifications() }
+            if let policy = self.configuration.idleFlush { group.addTask { try await self.runIdleFlush(policy) } }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(nanoseconds: 100_000_000)

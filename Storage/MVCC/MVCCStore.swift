@@ -22,6 +22,8 @@ package final class MVCCStore: Sendable {
         package var compactionBatchSize = 1000
         package var watch = WatchHub.Configuration.defaults
         package var lessor = Lessor.Configuration.defaults
+        /// Flush the memtables of an idle store; nil keeps them until RocksDB's own flushes.
+        package var idleFlush: IdleFlush? = .defaults
         package init() {}
         package static var defaults: Self { Self() }
     }
@@ -90,6 +92,7 @@ package final class MVCCStore: Sendable {
     let committer: Committer?
     let metrics: MVCCMetrics
     let compaction = Mutex(CompactionState())
+    let idleFlushState = Mutex(IdleFlushState())
     let failure = Mutex<String?>(nil)
     let isClosed = Atomic<Bool>(false)
 
@@ -320,6 +323,7 @@ struct MVCCMetrics: Sendable {
     let leases: Gauge
     let leaseExpirations: Counter
     let compactions: Counter
+    let idleFlushes: Counter
 
     init(factory: any MetricsFactory) {
         revision = Gauge(label: "strata_mvcc_revision", factory: factory)
@@ -337,5 +341,6 @@ struct MVCCMetrics: Sendable {
         leases = Gauge(label: "strata_lease_leases", factory: factory)
         leaseExpirations = Counter(label: "strata_lease_expired_total", factory: factory)
         compactions = Counter(label: "strata_mvcc_compactions_total", factory: factory)
+        idleFlushes = Counter(label: "strata_storage_idle_flushes_total", factory: factory)
     }
 }

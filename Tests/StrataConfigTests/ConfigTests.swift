@@ -51,6 +51,7 @@ struct ConfigTests {
                 sync_interval_ms = 25
                 block_cache_size = "1GiB"
                 compression = "zstd"
+                idle_flush_after = "90s"
                 [etcd]
                 enabled = false
                 [redis]
@@ -68,12 +69,21 @@ struct ConfigTests {
         #expect(config.storage.syncIntervalMilliseconds == 25)
         #expect(config.storage.rocksDB.blockCacheSizeBytes == 1 << 30)
         #expect(config.storage.rocksDB.compression == .zstd)
+        #expect(config.storage.idleFlushAfter == .seconds(90))
         #expect(!config.etcd.enabled)
         #expect(config.etcd.listen.port == 2379)
         #expect(config.redis.listen == ListenAddress(host: "::1", port: 7000))
         #expect(config.redis.listen.description == "[::1]:7000")
         #expect(config.iceberg.enabled && config.iceberg.warehouse == "/tmp/wh")
         #expect(config.metrics.listen == ListenAddress(host: "127.0.0.1", port: 9090))
+    }
+
+    @Test func idleFlushDefaultsToTenSecondsAndZeroTurnsItOff() throws {
+        #expect(try StrataConfiguration.parse(toml: "").storage.idleFlushAfter == .seconds(10))
+        let off = try StrataConfiguration.parse(toml: "[storage]\nidle_flush_after = \"0s\"\n")
+        #expect(off.storage.idleFlushAfter == nil)
+        let seconds = try StrataConfiguration.parse(toml: "[storage]\nidle_flush_after = 3\n")
+        #expect(seconds.storage.idleFlushAfter == .seconds(3))
     }
 
     @Test func blockCacheSizeAcceptsBytes() throws {
@@ -126,6 +136,8 @@ struct ConfigTests {
         ("[etcd]\nmax_txn_ops = 0\n", 2, "invalid value for 'etcd.max_txn_ops': 0 (expected 1 to 100000)"),
         ("[etcd]\nquota_backend_bytes = \"2 parsecs\"\n", 2, "invalid value for 'etcd.quota_backend_bytes'"),
         ("[etcd]\nprogress_notify_interval = \"soon\"\n", 2, "expected a duration from 100ms to 24h"),
+        ("[storage]\nidle_flush_after = \"later\"\n", 2, "expected a duration from 0s (off) to 24h"),
+        ("[storage]\nidle_flush_after = \"2d\"\n", 2, "expected a duration from 0s (off) to 24h"),
         ("[etcd]\nprogress_notify_interval = \"10ms\"\n", 2, "expected a duration from 100ms to 24h"),
         ("[etcd]\nmax_concurrent_streams = 0\n", 2, "invalid value for 'etcd.max_concurrent_streams'"),
         ("[etcd]\nmax_watchers_per_stream = 0\n", 2, "invalid value for 'etcd.max_watchers_per_stream'"),
