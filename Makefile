@@ -12,10 +12,12 @@ BENCH_PACKAGES := $(TEST_PACKAGES)
 
 # Release builds link the Swift runtime and Foundation statically: one self-contained binary (only RocksDB and the C
 # and C++ runtimes are shared libraries), which also keeps ~5 MiB of the runtime's shared-library pages out of RSS.
-RELEASE := -c release --static-swift-stdlib
+# Every function in its own section, so the link can put those a server runs together (Package.swift,
+# scripts/strata.order).
+RELEASE := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -function-sections
 FORMATTED := Sources Storage Tests Bench Protocols/Etcd/Server Package.swift
 
-.PHONY: run test build build-release bench deps-run deps-test deps-bench clean format lint clientv3check
+.PHONY: run test build build-release bench deps-run deps-test deps-bench clean format lint clientv3check symbol-order
 
 run: deps-run build-release
 	.build/release/strata serve --config $(CONFIG)
@@ -43,6 +45,11 @@ bench: deps-bench build-release
 	.build/release/StrataBench 100000
 	python3 Bench/startup.py --strata .build/release/strata --runs 20
 	python3 Bench/etcd_compare.py --write docs/benchmarks.md
+
+# Re-records scripts/strata.order (the release link's function order) with valgrind; see the script.
+symbol-order: deps-bench build-release
+	$(SWIFT) build $(RELEASE) --product StrataEtcdBench
+	scripts/symbol-order.sh .build/release/strata .build/release/StrataEtcdBench
 
 # Installs whichever of the listed Debian packages are missing (apt-get update only when something is).
 deps-run:
