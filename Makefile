@@ -17,7 +17,7 @@ BENCH_PACKAGES := $(TEST_PACKAGES)
 RELEASE := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -function-sections
 FORMATTED := Sources Storage Tests Bench Protocols/Etcd/Server Package.swift
 
-.PHONY: run test build build-release bench deps-run deps-test deps-bench clean format lint clientv3check symbol-order
+.PHONY: run test build build-release bench deps-run deps-test deps-bench clean format lint clientv3check symbol-order nulletcd
 
 run: deps-run build-release
 	.build/release/strata serve --config $(CONFIG)
@@ -45,6 +45,11 @@ bench: deps-bench build-release
 	.build/release/StrataBench 100000
 	python3 Bench/startup.py --strata .build/release/strata --runs 20
 	python3 Bench/etcd_compare.py --write docs/benchmarks.md
+
+# An etcd that stores nothing (Bench/NullEtcd): what `etcdctl check perf` can generate on this machine at best.
+nulletcd: deps-test
+	GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$(CURDIR)/.build/gocache GOFLAGS= \
+		go build -o .build/nulletcd ./Bench/NullEtcd
 
 # Re-records scripts/strata.order (the release link's function order) with valgrind; see the script.
 symbol-order: deps-bench build-release
