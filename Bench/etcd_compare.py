@@ -147,9 +147,10 @@ def main():
     notes = []
     rss = {}
     try:
-        for scenario in ["seq-put", "put", "get", "range", "txn", "watch"]:
+        scenarios = ["seq-put", "put", "get", "range", "txn", "watch"]
+        for scenario in scenarios:
             ours = run_bench(args.bench, strata, scenario, args.scale)
-            if scenario == "watch":
+            if scenario == scenarios[-1]:
                 rss["strata"] = strata.rss_mib()  # each server's right after its own last scenario
             theirs = run_bench(args.bench, etcd, scenario, args.scale)
             for a, b in zip(ours, theirs):

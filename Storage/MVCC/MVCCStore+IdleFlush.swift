@@ -1,5 +1,6 @@
 internal import CoreMetrics
 internal import Dispatch
+internal import StrataCommon
 internal import StrataLease
 internal import StrataRocksDB
 internal import Synchronization
@@ -61,12 +62,5 @@ extension MVCCStore {
                 }
             }
         }
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

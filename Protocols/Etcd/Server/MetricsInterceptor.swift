@@ -1,5 +1,6 @@
 package import CoreMetrics
 package import GRPCCore
+internal import StrataCommon
 internal import Synchronization
 
 /// Counts every etcd RPC by method and status code when it ends and times unary handlers
@@ -74,8 +75,7 @@ package final class MetricsInterceptor: ServerInterceptor {
 
 extension CoreMetrics.Timer {
     fileprivate func recordInterval(since start: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - start
-        recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        recordNanoseconds((ContinuousClock.now - start).nanoseconds)
     }
 }
 
