@@ -8,24 +8,13 @@ binary=$(realpath "$1")
 scale=${2:-0.5}
 bench="$(cd "$(dirname "$0")/.." && pwd)/.build/release/StrataEtcdBench"
 work=$(mktemp -d)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-etcd_port=$(port)
-admin_port=$(port)
-cat > "$work/config.toml" <<TOML
-[server]
-data_dir = "$work/data"
-log_level = "warning"
-[storage]
+source "$(dirname "$0")/../scripts/temp-config.sh"
+temp_config "$work" '[storage]
 sync = "always"
-[etcd]
-listen = "127.0.0.1:$etcd_port"
 [redis]
 enabled = false
 [iceberg]
-enabled = false
-[metrics]
-listen = "127.0.0.1:$admin_port"
-TOML
+enabled = false'
 "$binary" serve --config "$work/config.toml" > "$work/server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -18,17 +18,8 @@ trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 # valgrind cannot read the toolchain's DWARF; the symbol table is all it needs. Names stay mangled (--demangle=no):
 # the linker matches them against symbols, and RocksDB's C++ functions (linked statically) are ordered too.
 strip --strip-debug -o "$work/strata" "$strata"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-etcd_port=$(port)
-admin_port=$(port)
-cat > "$work/config.toml" <<TOML
-[server]
-data_dir = "$work/data"
-[etcd]
-listen = "127.0.0.1:$etcd_port"
-[metrics]
-listen = "127.0.0.1:$admin_port"
-TOML
+source scripts/temp-config.sh
+temp_config "$work"
 valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/callgrind.out" "$work/strata" serve --config "$work/config.toml" \
   > "$work/server.log" 2>&1 &
 server=$!
