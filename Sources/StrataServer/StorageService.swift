@@ -44,6 +44,7 @@ package final class StorageService: Service, HealthCheck, Sendable {
         var rocksConfiguration = configuration.rocksDB
         rocksConfiguration.inMemory = configuration.inMemory
         rocksConfiguration.columnFamilies = MVCCStore.columnFamilies
+        rocksConfiguration.memtableBloomFamilies = MVCCStore.memtableBloomFamilies
         // With sync = always nothing is acknowledged before the committer's fsync, so the WAL can be written by that
         // same call: one write + fsync per group instead of a write per transaction.
         rocksConfiguration.manualWALFlush = configuration.mvcc.sync == .always

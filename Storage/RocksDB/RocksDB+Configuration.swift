@@ -29,6 +29,9 @@ extension RocksDB {
         /// Each memtable allocates and zeroes its filter up front: 0.01 of 64 MiB is 640 KiB (about 17 bits per
         /// key at full size) per column family; 0.05 cost 16 MiB of resident memory for five idle families.
         package var memtableBloomSizeRatio: Double = 0.01
+        /// The column families whose memtables get that filter; nil: all of them. It only speeds up point reads of
+        /// absent keys, so a family read by iterators, or only for keys that exist, pays its memory for nothing.
+        package var memtableBloomFamilies: Set<String>? = nil
         package var compression: Compression = .lz4
         /// Compression of the last level, where most data lives.
         package var bottommostCompression: Compression = .zstd

@@ -76,7 +76,19 @@ package final class RocksDB: @unchecked Sendable {
         for name in configuration.columnFamilies where !names.contains(name) { names.append(name) }
 
         var handles = [OpaquePointer?](repeating: nil, count: names.count)
-        let cfOptions = [OpaquePointer?](repeating: options, count: names.count)
+        // Families without the memtable filter get a copy of the options without it (RocksDB copies per-family
+        // options at open, so the copy goes right after).
+        var unfiltered: OpaquePointer?
+        if configuration.memtableBloomSizeRatio > 0, configuration.memtableBloomFamilies != nil {
+            unfiltered = rocksdb_options_create_copy(options)
+            rocksdb_options_set_memtable_prefix_bloom_size_ratio(unfiltered, 0)
+            rocksdb_options_set_memtable_whole_key_filtering(unfiltered, 0)
+        }
+        defer { if let unfiltered { rocksdb_options_destroy(unfiltered) } }
+        let cfOptions: [OpaquePointer?] = names.map { name in
+            guard let unfiltered, let filtered = configuration.memtableBloomFamilies else { return options }
+            return filtered.contains(name) ? options : unfiltered
+        }
         let db: OpaquePointer? = try withCStrings(names) { cNames in
             try cfOptions.withUnsafeBufferPointer { optionsBuffer in
                 try handles.withUnsafeMutableBufferPointer { handlesBuffer in

@@ -28,6 +28,7 @@ final class StoreFixture: @unchecked Sendable {
     ) {
         var rocks = RocksDB.Configuration.defaults
         rocks.columnFamilies = MVCCStore.columnFamilies
+        rocks.memtableBloomFamilies = MVCCStore.memtableBloomFamilies
         let database = try RocksDB(path: path, configuration: rocks)
         let store = try MVCCStore(database: database, configuration: configuration, clock: clock)
         return (database, store)

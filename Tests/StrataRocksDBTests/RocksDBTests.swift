@@ -210,6 +210,40 @@ struct RocksDBTests {
         #expect(try db.get(b("key999")) != nil)
     }
 
+    @Test func memtableBloomOnlyWhereConfigured() throws {
+        // What RocksDB applied, per family, as it records it in the newest OPTIONS file of the database.
+        func bloomRatios() throws -> [String: String] {
+            let dbPath = directory.appending("db")
+            let files = try FileManager.default.contentsOfDirectory(atPath: dbPath).filter { $0.hasPrefix("OPTIONS-") }
+            let newest = try #require(files.max { Int($0.dropFirst(8))! < Int($1.dropFirst(8))! })
+            var ratios: [String: String] = [:]
+            var family = ""
+            for line in try String(contentsOfFile: dbPath + "/" + newest, encoding: .utf8).split(separator: "\n") {
+                let text = line.trimmingCharacters(in: .whitespaces)
+                if text.hasPrefix("[CFOptions \"") { family = String(text.dropFirst(12).dropLast(2)) }
+                if text.hasPrefix("memtable_prefix_bloom_size_ratio=") { ratios[family] = String(text.dropFirst(33)) }
+            }
+            return ratios
+        }
+        for round in 0..<2 {
+            let db = try open {
+                $0.columnFamilies = ["filtered", "plain"]
+                $0.memtableBloomFamilies = ["filtered"]
+            }
+            #expect(try bloomRatios() == ["default": "0.000000", "filtered": "0.010000", "plain": "0.000000"])
+            let plain = try #require(db.columnFamily("plain"))
+            let filtered = try #require(db.columnFamily("filtered"))
+            try db.put(b("k\(round)"), b("v"), in: plain)
+            try db.put(b("k\(round)"), b("w"), in: filtered)
+            #expect(try s(db.get(b("k0"), in: plain)) == "v")
+            #expect(try s(db.get(b("k0"), in: filtered)) == "w")
+            #expect(try db.get(b("absent"), in: filtered) == nil)
+            try db.close()
+        }
+        _ = try open { $0.columnFamilies = ["filtered", "plain"] }
+        #expect(try bloomRatios() == ["default": "0.010000", "filtered": "0.010000", "plain": "0.010000"])
+    }
+
     @Test func checkpointIsAnOpenableCopy() throws {
         let db = try open { $0.columnFamilies = ["meta"] }
         try db.put(b("k"), b("v"))
