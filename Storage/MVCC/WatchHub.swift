@@ -147,6 +147,9 @@ package final class WatchHub: Sendable {
         state.withLock { ($0.watchers.count, $0.unsynced) }
     }
 
+    /// Bytes of recently published events held for catch-up (0 while no watch is open).
+    package var recentEventBytesKept: Int { state.withLock { $0.recent.byteCount } }
+
     // MARK: Creating and ending watches
 
     /// Starts a watch. A start revision below the compaction point yields one `.compacted` update and ends.
@@ -184,6 +187,9 @@ package final class WatchHub: Sendable {
         let wakeup = state.withLock { state -> Wakeup? in
             guard var watcher = state.watchers.removeValue(forKey: id) else { return nil }
             state.index.remove(id, watcher.request.keyspace, watcher.request.range)
+            // The last watch is gone: nobody can need the recent events for a catch-up (publish would drop them at
+            // the next write, but an idle server would hold up to `recentEventBytes` until then).
+            if state.watchers.isEmpty { state.recent.removeAll() }
             if case .catchingUp = watcher.mode { state.unsynced -= 1 }
             watcher.closed = true
             return watcher.wakeup(id)
@@ -597,6 +603,7 @@ struct RecentRevisions {
     private var head = 0
     private var bytes = 0
 
+    var byteCount: Int { bytes }
     var firstRevision: Revision? { head < entries.count ? entries[head].revision : nil }
     var lastRevision: Revision? { head < entries.count ? entries[entries.count - 1].revision : nil }
 

@@ -35,8 +35,13 @@ struct WatchTests {
         #expect(events[1].1.prevKV.map { s($0.value) } == "1")
         let puts = try await collectEvents(putsOnly, count: 1)
         #expect(puts.map(\.0) == [3] && puts[0].1.prevKV == nil)
+        #expect(f.store.watchHub.recentEventBytesKept > 0)
+        putsOnly.cancel()
+        #expect(f.store.watchHub.recentEventBytesKept > 0)
         watcher.cancel()
         #expect(try await watcher.next() == nil)
+        // No watch open: the recent events kept for catch-ups are released at once, not at the next write.
+        #expect(f.store.watchHub.recentEventBytesKept == 0)
     }
 
     @Test func replayFromHistoryThenLiveWithoutGapsOrDuplicates() async throws {
