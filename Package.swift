@@ -45,11 +45,11 @@ let storageTargets: [Target] = [
         dependencies: ["CRocksDB"],
         path: "Storage/RocksDB",
         swiftSettings: strataSwiftSettings,
-        // RocksDB is linked statically (Debian's librocksdb.a, built with -ffunction-sections): the release link
-        // then drops what Strata never calls and places the RocksDB functions a server runs among its own
-        // (scripts/strata.order), where the shared library kept ~9 MiB of its 11 MiB resident through the kernel's
-        // fault-around. lld, because it resolves an archive named before the objects that use it. The compression
-        // libraries and the C++ runtime stay shared.
+        // RocksDB is linked statically (Debian's librocksdb.a): the shared library kept ~9 MiB of its 11 MiB
+        // resident (the kernel's fault-around over code its static initializers touch everywhere); linked in,
+        // unreferenced objects are dropped and the code a server runs shares pages with Strata's (the release
+        // link's order, scripts/strata.order, names RocksDB's functions too). lld, because it resolves an archive
+        // named before the objects that use it. The compression libraries and the C++ runtime stay shared.
         linkerSettings: [
             .unsafeFlags(["-use-ld=lld", "-Xlinker", "-l:librocksdb.a"], .when(platforms: [.linux])),
             .linkedLibrary("snappy"), .linkedLibrary("lz4"), .linkedLibrary("zstd"), .linkedLibrary("z"),
