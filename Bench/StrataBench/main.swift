@@ -58,8 +58,7 @@ func openRocks(_ directory: String, families: [String] = []) throws -> RocksDB {
 
 func openStore(_ directory: String, sync: SyncMode) throws -> (RocksDB, MVCCStore) {
     var rocks = RocksDB.Configuration.defaults
-    rocks.columnFamilies = MVCCStore.columnFamilies
-    rocks.memtableBloomFamilies = MVCCStore.memtableBloomFamilies
+    rocks.prepareForMVCCStore()
     // As the server opens it (StorageService): with sync = always the committer writes and syncs the WAL per group.
     rocks.manualWALFlush = sync == .always
     let database = try RocksDB(path: directory + "/db", configuration: rocks)

@@ -43,8 +43,7 @@ package final class StorageService: Service, HealthCheck, Sendable {
         self.logger = logger
         var rocksConfiguration = configuration.rocksDB
         rocksConfiguration.inMemory = configuration.inMemory
-        rocksConfiguration.columnFamilies = MVCCStore.columnFamilies
-        rocksConfiguration.memtableBloomFamilies = MVCCStore.memtableBloomFamilies
+        rocksConfiguration.prepareForMVCCStore()
         // With sync = always nothing is acknowledged before the committer's fsync, so the WAL can be written by that
         // same call: one write + fsync per group instead of a write per transaction.
         rocksConfiguration.manualWALFlush = configuration.mvcc.sync == .always

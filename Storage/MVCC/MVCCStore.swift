@@ -306,6 +306,15 @@ package final class MVCCStore: Sendable {
     }
 }
 
+extension RocksDB.Configuration {
+    /// What a database an ``MVCCStore`` runs on is opened with: its column families, and the memtable filter only
+    /// where the store reads absent keys (``MVCCStore/memtableBloomFamilies``).
+    package mutating func prepareForMVCCStore() {
+        columnFamilies = MVCCStore.columnFamilies
+        memtableBloomFamilies = MVCCStore.memtableBloomFamilies
+    }
+}
+
 /// The writer's reusable batch. `@unchecked Sendable` because it lives in `WriterState` and is only ever touched
 /// while the writer lock is held.
 final class WriterBatch: @unchecked Sendable {

@@ -78,17 +78,15 @@ package final class RocksDB: @unchecked Sendable {
         var handles = [OpaquePointer?](repeating: nil, count: names.count)
         // Families without the memtable filter get a copy of the options without it (RocksDB copies per-family
         // options at open, so the copy goes right after).
-        var unfiltered: OpaquePointer?
-        if configuration.memtableBloomSizeRatio > 0, configuration.memtableBloomFamilies != nil {
-            unfiltered = rocksdb_options_create_copy(options)
-            rocksdb_options_set_memtable_prefix_bloom_size_ratio(unfiltered, 0)
-            rocksdb_options_set_memtable_whole_key_filtering(unfiltered, 0)
+        let filtered = configuration.memtableBloomSizeRatio > 0 ? configuration.memtableBloomFamilies : nil
+        let unfiltered: OpaquePointer? = filtered.map { _ in
+            let copy = rocksdb_options_create_copy(options)
+            rocksdb_options_set_memtable_prefix_bloom_size_ratio(copy, 0)
+            rocksdb_options_set_memtable_whole_key_filtering(copy, 0)
+            return copy!
         }
         defer { if let unfiltered { rocksdb_options_destroy(unfiltered) } }
-        let cfOptions: [OpaquePointer?] = names.map { name in
-            guard let unfiltered, let filtered = configuration.memtableBloomFamilies else { return options }
-            return filtered.contains(name) ? options : unfiltered
-        }
+        let cfOptions = names.map { filtered?.contains($0) == false ? unfiltered : options }
         let db: OpaquePointer? = try withCStrings(names) { cNames in
             try cfOptions.withUnsafeBufferPointer { optionsBuffer in
                 try handles.withUnsafeMutableBufferPointer { handlesBuffer in

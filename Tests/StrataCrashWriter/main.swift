@@ -15,7 +15,7 @@ guard arguments.count == 3 || arguments.count == 4 else {
     exit(2)
 }
 var rocks = RocksDB.Configuration.defaults
-rocks.columnFamilies = MVCCStore.columnFamilies
+rocks.prepareForMVCCStore()
 // As the server runs with sync = always: WAL records buffered until the committer's write + fsync.
 rocks.manualWALFlush = true
 let database = try RocksDB(path: arguments[1], configuration: rocks)

@@ -52,7 +52,7 @@ struct CrashTests {
 
             // Reopen like a restarted server and check.
             var rocks = RocksDB.Configuration.defaults
-            rocks.columnFamilies = MVCCStore.columnFamilies
+            rocks.prepareForMVCCStore()
             let database = try RocksDB(path: path, configuration: rocks)
             let store = try MVCCStore(database: database)
             let all = try store.range(.etcd, RangeRequest(key: [0], end: [0]))

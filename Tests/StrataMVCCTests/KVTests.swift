@@ -253,7 +253,7 @@ struct KVTests {
     @Test func unknownFormatVersionIsAClearError() throws {
         let directory = StoreFixture.makeRawDirectory()
         var rocks = RocksDB.Configuration.defaults
-        rocks.columnFamilies = MVCCStore.columnFamilies
+        rocks.prepareForMVCCStore()
         do {
             let database = try RocksDB(path: directory.appending("db"), configuration: rocks)
             try database.put(Array("strata/format".utf8), [0, 0, 0, 9])

@@ -27,8 +27,7 @@ final class StoreFixture: @unchecked Sendable {
         RocksDB, MVCCStore
     ) {
         var rocks = RocksDB.Configuration.defaults
-        rocks.columnFamilies = MVCCStore.columnFamilies
-        rocks.memtableBloomFamilies = MVCCStore.memtableBloomFamilies
+        rocks.prepareForMVCCStore()
         let database = try RocksDB(path: path, configuration: rocks)
         let store = try MVCCStore(database: database, configuration: configuration, clock: clock)
         return (database, store)
