@@ -68,6 +68,7 @@ let storageTargets: [Target] = [
             "StrataLease",
             "StrataCommon",
             .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ],
         path: "Storage/MVCC",
         swiftSettings: strataSwiftSettings
@@ -226,7 +227,7 @@ let benchTargets: [Target] = [
 let testTargets: [Target] = [
     .target(
         name: "StrataTestSupport",
-        dependencies: ["StrataCommon"],
+        dependencies: ["StrataCommon", "StrataMVCC", "StrataRocksDB", "StrataLease"],
         path: "Tests/StrataTestSupport",
         swiftSettings: strataSwiftSettings
     ),
@@ -238,7 +239,7 @@ let testTargets: [Target] = [
     ),
     .executableTarget(
         name: "StrataCrashWriter",
-        dependencies: ["StrataMVCC", "StrataRocksDB", "StrataLease"],
+        dependencies: ["StrataMVCC", "StrataRocksDB", "StrataLease", "StrataTestSupport"],
         path: "Tests/StrataCrashWriter",
         swiftSettings: strataSwiftSettings
     ),
@@ -251,7 +252,7 @@ let testTargets: [Target] = [
     .testTarget(
         name: "StrataEtcdTests",
         dependencies: [
-            "strata", "StrataTestSupport", "StrataEtcdAPI", "StrataEtcd",
+            "strata", "StrataTestSupport", "StrataEtcdAPI", "StrataEtcd", "StrataMVCC", "StrataRocksDB", "StrataLease",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

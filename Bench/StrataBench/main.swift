@@ -64,13 +64,28 @@ func openStore(_ directory: String, sync: SyncMode) throws -> (RocksDB, MVCCStor
     let database = try RocksDB(path: directory + "/db", configuration: rocks)
     var configuration = MVCCStore.Configuration.defaults
     configuration.sync = sync
-    return (database, try MVCCStore(database: database, configuration: configuration))
+    return (
+        database, try MVCCStore(database: database, keyspaces: [.bench, .benchLatest], configuration: configuration)
+    )
+}
+
+extension Keyspace {
+    /// What etcd's keyspace is to the core: full history, versioned records.
+    static let bench = Keyspace(id: 1, name: "bench", history: .full)
+    /// What Redis's is: latest-only, compact records.
+    static let benchLatest = Keyspace(id: 2, name: "bench-latest", history: .latestOnly)
+}
+
+/// One key put in its own write transaction, as a front-end's plain write does.
+@inline(__always)
+nonisolated func put(_ store: MVCCStore, _ keyspace: Keyspace, _ key: [UInt8]) async throws {
+    try await store.update(keyspace) { txn throws(MVCCError) in _ = try txn.put(key, value) }
 }
 
 /// The measured MVCC put loop, off the main actor: top-level code is main-actor isolated, and awaiting the store
 /// from there would add two thread hops per operation that no server request pays.
-nonisolated func putAll(_ store: MVCCStore) async throws {
-    for key in keys { _ = try await store.put(.etcd, PutRequest(key: key, value: value)) }
+nonisolated func putAll(_ store: MVCCStore, _ keyspace: Keyspace = .bench) async throws {
+    for key in keys { try await put(store, keyspace, key) }
 }
 
 if arguments.count > 2 && arguments[2] == "floor" {
@@ -117,7 +132,7 @@ if arguments.count > 2 && arguments[2] == "profile-put" {
 }
 
 // Raw and MVCC alternate in rounds so machine noise hits both; the best round of each counts.
-var rawPut = 0.0, rawGet = 0.0, mvccPut = 0.0, mvccGet = 0.0, mvccRange = 0.0
+var rawPut = 0.0, rawGet = 0.0, mvccPut = 0.0, mvccGet = 0.0, mvccRange = 0.0, latestPut = 0.0, latestGet = 0.0
 for _ in 0..<3 {
     do {
         let directory = temporaryDirectory()
@@ -139,14 +154,20 @@ for _ in 0..<3 {
         try await putAll(store)
         mvccPut = max(mvccPut, Double(count) / (now() - start))
         start = now()
-        for index in readOrder { _ = try store.get(.etcd, keys[index]) }
+        for index in readOrder { _ = try store.get(.bench, keys[index]) }
         mvccGet = max(mvccGet, Double(count) / (now() - start))
         start = now()
-        var request = RangeRequest(range: .prefix(Array("bench/key/".utf8)))
-        request.limit = 10_000
         let ranges = 20
-        for _ in 0..<ranges { _ = try store.range(.etcd, request) }
+        for _ in 0..<ranges {
+            _ = try store.range(.bench, .prefix(Array("bench/key/".utf8)), RangeOptions(limit: 10_000, countAll: true))
+        }
         mvccRange = max(mvccRange, Double(ranges) / (now() - start))
+        start = now()
+        try await putAll(store, .benchLatest)
+        latestPut = max(latestPut, Double(count) / (now() - start))
+        start = now()
+        for index in readOrder { _ = try store.get(.benchLatest, keys[index]) }
+        latestGet = max(latestGet, Double(count) / (now() - start))
         store.close()
         try database.close()
     }
@@ -156,6 +177,12 @@ rows.append(Row(name: "MVCC put (sync none)", opsPerSecond: mvccPut, note: "rati
 rows.append(Row(name: "raw RocksDB get", opsPerSecond: rawGet))
 rows.append(Row(name: "MVCC get (latest)", opsPerSecond: mvccGet, note: "ratio \(fmt(mvccGet / rawGet, 2))"))
 rows.append(Row(name: "MVCC range of 10k keys", opsPerSecond: mvccRange, note: "\(fmt(mvccRange * 10_000, 0)) keys/s"))
+rows.append(
+    Row(name: "latest-only put (sync none)", opsPerSecond: latestPut, note: "ratio \(fmt(latestPut / rawPut, 2))")
+)
+rows.append(
+    Row(name: "latest-only get", opsPerSecond: latestGet, note: "ratio \(fmt(latestGet / rawGet, 2))")
+)
 
 // sync = always: 1 writer vs 64 concurrent writers sharing fsyncs (group commit).
 func syncedPuts(writers: Int, perWriter: Int) async throws -> Double {
@@ -166,9 +193,7 @@ func syncedPuts(writers: Int, perWriter: Int) async throws -> Double {
     try await withThrowingTaskGroup(of: Void.self) { group in
         for writer in 0..<writers {
             group.addTask {
-                for i in 0..<perWriter {
-                    _ = try await store.put(.etcd, PutRequest(key: Array("w\(writer)/\(i)".utf8), value: value))
-                }
+                for i in 0..<perWriter { try await put(store, .bench, Array("w\(writer)/\(i)".utf8)) }
             }
         }
         try await group.waitForAll()
@@ -195,7 +220,7 @@ do {
     defer { removeDirectory(directory) }
     let (database, store) = try openStore(directory, sync: .none)
     let watchers = try (0..<1000).map { _ in
-        try store.watch(WatchRequest(keyspace: .etcd, range: .prefix(Array("fan/".utf8))))
+        try store.watch(WatchRequest(keyspace: .bench, range: .prefix(Array("fan/".utf8))))
     }
     let writes = 200
     let start = now()
@@ -210,9 +235,7 @@ do {
             }
         }
         group.addTask {
-            for i in 0..<writes {
-                _ = try await store.put(.etcd, PutRequest(key: Array("fan/\(i % 10)".utf8), value: value))
-            }
+            for i in 0..<writes { try await put(store, .bench, Array("fan/\(i % 10)".utf8)) }
             return 0
         }
         var total = 0
@@ -229,4 +252,7 @@ do {
 print("| benchmark (\(count) keys, 128-byte values) | ops/s | note |")
 print("| --- | --- | --- |")
 for row in rows { print("| \(row.name) | \(fmt(row.opsPerSecond, 0)) | \(row.note) |") }
-print("core: put_ratio=\(fmt(mvccPut / rawPut, 2)) get_ratio=\(fmt(mvccGet / rawGet, 2))")
+print(
+    "core: put_ratio=\(fmt(mvccPut / rawPut, 2)) get_ratio=\(fmt(mvccGet / rawGet, 2)) "
+        + "latest_put_ratio=\(fmt(latestPut / rawPut, 2)) latest_get_ratio=\(fmt(latestGet / rawGet, 2))"
+)

@@ -19,16 +19,20 @@ package final class StorageService: Service, HealthCheck, Sendable {
         package var inMemory: Bool
         package var rocksDB: RocksDB.Configuration
         package var mvcc: MVCCStore.Configuration
+        /// The keyspaces the front-ends declared.
+        package var keyspaces: [Keyspace]
         package init(
             dataDirectory: String,
             inMemory: Bool,
             rocksDB: RocksDB.Configuration = .defaults,
-            mvcc: MVCCStore.Configuration = .defaults
+            mvcc: MVCCStore.Configuration = .defaults,
+            keyspaces: [Keyspace]
         ) {
             self.dataDirectory = dataDirectory
             self.inMemory = inMemory
             self.rocksDB = rocksDB
             self.mvcc = mvcc
+            self.keyspaces = keyspaces
         }
     }
 
@@ -61,6 +65,7 @@ package final class StorageService: Service, HealthCheck, Sendable {
         do {
             self.store = try MVCCStore(
                 database: database,
+                keyspaces: configuration.keyspaces,
                 configuration: configuration.mvcc,
                 metricsFactory: metrics.factory
             )
@@ -99,10 +104,8 @@ package final class StorageService: Service, HealthCheck, Sendable {
 
     package func checkHealth() async -> HealthStatus {
         if database.isClosed { return .unhealthy("database is closed") }
-        if let failure = store.fatalError { return .unhealthy(failure) }
-        if let errors = database.property(.backgroundErrors), errors > 0 {
-            return .unhealthy("RocksDB reported \(errors) background error(s)")
-        }
+        if let problem = store.healthProblem { return .unhealthy(problem) }
+        if let shortage = store.spaceShortage { return .unhealthy(shortage) }
         do {
             // A real read through the engine: a wedged or failed DB answers with an error here.
             _ = try database.get([0x00, 0x68, 0x65, 0x61, 0x6c, 0x74, 0x68])

@@ -41,7 +41,6 @@ package struct StrataServer: Sendable {
         var mvcc = MVCCStore.Configuration.defaults
         mvcc.sync = configuration.storage.sync
         mvcc.syncIntervalMilliseconds = configuration.storage.syncIntervalMilliseconds
-        mvcc.maxTxnOperations = configuration.etcd.maxTxnOperations
         mvcc.idleFlush = configuration.storage.idleFlushAfter.map { after in
             var policy = MVCCStore.IdleFlush.defaults
             policy.after = after
@@ -54,7 +53,8 @@ package struct StrataServer: Sendable {
                 dataDirectory: configuration.server.dataDirectory,
                 inMemory: configuration.server.inMemory,
                 rocksDB: configuration.storage.rocksDB,
-                mvcc: mvcc
+                mvcc: mvcc,
+                keyspaces: [.etcd]
             ),
             metrics: metrics,
             logger: logger

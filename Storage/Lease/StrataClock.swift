@@ -4,10 +4,12 @@ private import Synchronization
     private import Glibc
 #endif
 
-/// Monotonic time in nanoseconds, injectable so lease and TTL tests never sleep for real.
+/// Monotonic time in nanoseconds, and the wall clock, injectable so lease and TTL tests never sleep for real.
 package protocol StrataClock: Sendable {
     /// Nanoseconds on a monotonic scale (only differences mean anything).
     func now() -> Int64
+    /// Milliseconds since the Unix epoch: what absolute expiry times (Redis's `PEXPIREAT`) are compared with.
+    func wallMilliseconds() -> Int64
     /// Suspends until `now() >= deadline` or the task is cancelled (then throws `CancellationError`).
     func sleep(until deadline: Int64) async throws
 }
@@ -26,6 +28,12 @@ package struct SystemClock: StrataClock {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    package func wallMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
     package func sleep(until deadline: Int64) async throws {
@@ -49,12 +57,19 @@ package final class ManualClock: StrataClock {
     }
 
     private let state: Mutex<State>
+    private let start: Int64
+    private let wallStart: Int64
 
-    package init(start: Int64 = 1_000_000_000) {
+    /// `wallStart`: the wall clock at `start`, in milliseconds since the epoch (moves with ``advance(by:)``).
+    package init(start: Int64 = 1_000_000_000, wallStart: Int64 = 1_767_225_600_000) {
         state = Mutex(State(now: start))
+        self.start = start
+        self.wallStart = wallStart
     }
 
     package func now() -> Int64 { state.withLock { $0.now } }
+
+    package func wallMilliseconds() -> Int64 { wallStart + (now() - start) / 1_000_000 }
 
     /// Number of tasks currently sleeping on this clock (tests wait for a service to park before advancing).
     package var sleeperCount: Int { state.withLock { $0.sleepers.count } }

@@ -1,5 +1,5 @@
 internal import CoreMetrics
-internal import Dispatch
+internal import NIOPosix
 internal import StrataLease
 package import StrataRocksDB
 internal import Synchronization
@@ -40,13 +40,13 @@ extension MVCCStore {
         if physical { try await compactOffThePool() }
     }
 
-    /// Runs ``runPendingCompaction()`` on a dispatch thread: it is long, blocking I/O, and the Swift cooperative pool
-    /// has only as many threads as cores.
+    /// Runs ``runPendingCompaction()`` on the blocking pool: it is long, blocking I/O.
     func compactOffThePool() async throws(MVCCError) {
-        let outcome: Result<Void, MVCCError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global(qos: .utility).async {
-                continuation.resume(returning: Result { () throws(MVCCError) in try self.runPendingCompaction() })
-            }
+        let outcome: Result<Void, MVCCError>
+        do {
+            outcome = try await runBlocking { Result { () throws(MVCCError) in try self.runPendingCompaction() } }
+        } catch {
+            throw .closed
         }
         try outcome.get()
     }
@@ -67,7 +67,7 @@ extension MVCCStore {
             return pending
         }
         guard let target else {
-            // Another task is compacting: wait for it so `physical` keeps its promise.
+            // Another task is compacting: wait for it so `physical` keeps its promise (on the blocking pool).
             while compaction.withLock({ $0.running }) { usleep(1000) }
             return
         }
@@ -99,7 +99,7 @@ extension MVCCStore {
             for storageKey in pendingKeys {
                 guard let keyspace = keyspace(storageKey[0]) else { continue }
                 let key = Array(storageKey.dropFirst())
-                guard let latestRecord = try latestRecord(keyspace, key, snapshot: snapshot) else { continue }
+                guard let latestRecord = try latestRecord(keyspace, key, source: .snapshot(snapshot)) else { continue }
                 if latestRecord.modRevision <= target {
                     if case .tombstone(let revision, _) = latestRecord { tombstones.append((keyspace, key, revision)) }
                     continue
@@ -149,7 +149,7 @@ extension MVCCStore {
             try writer.withLock { _ throws(MVCCError) in
                 let batch = RocksDB.WriteBatch()
                 for (keyspace, key, revision) in slice {
-                    if case .tombstone(let current, _) = try latestRecord(keyspace, key, snapshot: nil),
+                    if case .tombstone(let current, _) = try latestRecord(keyspace, key, source: .snapshot(nil)),
                         current == revision
                     {
                         batch.delete(StorageEncoding.latestKey(keyspace, key), in: latest)
@@ -179,7 +179,7 @@ extension MVCCStore {
             let prefix = StorageEncoding.historyPrefix(keyspace, key)
             if prefix != currentPrefix {
                 currentPrefix = prefix
-                let latestRevision = try latestRecord(keyspace, key, snapshot: nil)?.modRevision ?? 0
+                let latestRevision = try latestRecord(keyspace, key, source: .snapshot(nil))?.modRevision ?? 0
                 // When the latest version is itself at or below the compaction point, no history is needed.
                 keptBase = latestRevision <= revision
             }
@@ -197,13 +197,16 @@ extension MVCCStore {
         if batch.count > 0 { try Self.storage { try database.write(batch) } }
     }
 
-    /// Background work of the core until cancelled: lease expiry, pending physical compaction, progress
-    /// notifications, idle flushes. One task group, no loose tasks.
+    /// Background work of the core until cancelled: lease expiry, key expiry, pending physical compaction, progress
+    /// notifications, idle flushes and the free-space check. One task group, no loose tasks; blocking steps run on
+    /// the blocking pool.
     package func runBackgroundTasks() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.leaseExpiry.run() }
             group.addTask { try await self.watchHub.runProgressNotifications() }
+            group.addTask { try await self.runExpirer() }
             if let policy = self.configuration.idleFlush { group.addTask { try await self.runIdleFlush(policy) } }
+            if self.space.isActive { group.addTask { try await self.runFreeSpaceChecks() } }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(nanoseconds: 100_000_000)

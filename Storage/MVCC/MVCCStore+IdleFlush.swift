@@ -1,5 +1,4 @@
 internal import CoreMetrics
-internal import Dispatch
 internal import StrataCommon
 internal import StrataLease
 internal import StrataRocksDB
@@ -32,7 +31,7 @@ extension MVCCStore {
     @discardableResult
     package func flushIfIdle() throws(MVCCError) -> Bool {
         guard let policy = configuration.idleFlush, !isClosed.load(ordering: .acquiring) else { return false }
-        let now = lessor.clock.now()
+        let now = clock.now()
         let revision = currentRevision
         let due = idleFlushState.withLock { state -> Bool in
             if state.revision != revision {
@@ -48,19 +47,13 @@ extension MVCCStore {
         return true
     }
 
-    /// Checks for idleness a few times per ``IdleFlush/after`` until cancelled, flushing on a dispatch thread (a
-    /// flush is blocking I/O and the cooperative pool has only as many threads as cores).
+    /// Checks for idleness a few times per ``IdleFlush/after`` until cancelled, flushing on the blocking pool.
     func runIdleFlush(_ policy: IdleFlush) async throws {
         let tick = max(policy.after.nanoseconds / 4, 10_000_000)
         while !Task.isCancelled {
-            try await lessor.clock.sleep(for: tick)
+            try await clock.sleep(for: tick)
             // A failed flush is RocksDB's background error: writes fail and the health check reports it.
-            await withCheckedContinuation { continuation in
-                DispatchQueue.global(qos: .utility).async {
-                    _ = try? self.flushIfIdle()
-                    continuation.resume()
-                }
-            }
+            _ = try? await runBlocking { _ = try? self.flushIfIdle() }
         }
     }
 }

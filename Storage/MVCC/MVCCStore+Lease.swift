@@ -1,7 +1,6 @@
 internal import CoreMetrics
 package import StrataLease
 internal import StrataRocksDB
-internal import Synchronization
 
 extension MVCCStore {
     /// Grants a lease (ID 0 = chosen by the server) and persists it. TTLs below the minimum are raised.
@@ -33,30 +32,35 @@ extension MVCCStore {
     /// lease is forgotten. Returns the revision after the revocation.
     @discardableResult
     package func revokeLease(_ id: Int64) async throws(MVCCError) -> Revision {
-        let (_, revision) = try write { context throws(MVCCError) in
+        guard lessor.contains(id) else { throw .leaseNotFound }
+        let attached = try attachedKeys(id)
+        guard let first = attached.first?.0 ?? keyspaces.values.first(where: { $0.format == .versioned }) else {
+            // No keyspace takes leases: forget the lease record alone.
+            try Self.storage {
+                try database.delete(StorageEncoding.leaseKey(id), in: leaseFamily, sync: configuration.sync == .always)
+            }
+            lessor.remove(id)
+            metrics.leases.record(lessor.count)
+            return currentRevision
+        }
+        let pending = try applyUpdate(first) { transaction throws(MVCCError) in
             guard lessor.contains(id) else { throw .leaseNotFound }
-            let attached = try attachedKeys(id)
             for (keyspace, key) in attached {
-                if let kv = try current(keyspace, key, context: context), kv.lease == id {
-                    try recordDelete(keyspace, kv, context: &context)
+                transaction.keyspace = keyspace
+                if let stored = try transaction.storedRecord(key), let kv = stored.live, kv.lease == id {
+                    try transaction.recordDelete(kv, stored: stored, event: .standard)
                 }
             }
             for (keyspace, key) in attached {
-                context.batch.delete(StorageEncoding.leaseKeysKey(id, keyspace, key), in: leaseKeys)
+                transaction.batch.delete(StorageEncoding.leaseKeysKey(id, keyspace, key), in: leaseKeys)
             }
-            context.batch.delete(StorageEncoding.leaseKey(id), in: leaseFamily)
-            if !context.hasChanges {
-                // Nothing to delete: no new revision, but the lease record still goes.
-                try Self.storage { try database.write(context.batch, sync: configuration.sync == .always) }
-            }
+            // Without a key to delete, no revision: the lease record still goes, in the same batch.
+            transaction.batch.delete(StorageEncoding.leaseKey(id), in: leaseFamily)
             lessor.remove(id)
         }
         metrics.leases.record(lessor.count)
-        if let revision {
-            try await waitUntilDurable(revision)
-            return revision
-        }
-        return currentRevision
+        _ = try await durable(pending)
+        return pending.revision ?? currentRevision
     }
 
     /// Renews a lease to its full TTL; nil when it does not exist.
@@ -89,6 +93,7 @@ extension MVCCStore {
         }
         return rows.compactMap { row in
             guard row.key.count >= 9, let keyspace = keyspace(row.key[8]) else { return nil }
+            // (A key of a keyspace this build does not declare stays attached: it is not ours to delete.)
             return (keyspace, Array(row.key[9...]))
         }
     }

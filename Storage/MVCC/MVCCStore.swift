@@ -1,29 +1,46 @@
 package import CoreMetrics
+internal import NIOPosix
 package import StrataLease
 package import StrataRocksDB
 internal import Synchronization
 
-/// The multi-version store all front-ends share: etcd's data model (revisions, versions, history, transactions,
-/// compaction) over RocksDB, with watches and leases.
+/// The multi-version store every front-end shares: revisions, history, transactions, compaction, watches, leases
+/// and per-key expiry over RocksDB, in keyspaces the front-ends declare.
 ///
-/// Concurrency: write transactions are evaluated one at a time under `writer` (they read the latest state,
-/// including writes not yet published), each becomes one atomic RocksDB write batch, and the next revision. Readers
-/// never take that lock: they read through the published ``ReadView``, a RocksDB snapshot paired with the revision
-/// it shows, so a response's revision always matches its data. A view is published only once its writes are as
-/// durable as `sync` demands (for `always`, after the group fsync that covers them).
+/// Concurrency: write transactions (``update(_:durability:_:)``) run one at a time under `writer` against the
+/// latest state, including writes not yet published; each becomes one atomic RocksDB write batch and, if it changed
+/// a key, the next revision. Readers never take that lock. In keyspaces with history they read through the
+/// published ``ReadView``, a RocksDB snapshot paired with the revision it shows, so a response's revision always
+/// matches its data; a view is published only once its writes are as durable as `sync` demands (for `always`,
+/// after the group fsync that covers them). Latest-only keyspaces read the live database: a write is visible as
+/// soon as its transaction returns.
 package final class MVCCStore: Sendable {
     package struct Configuration: Sendable, Hashable {
         package var sync: SyncMode = .always
         /// fsync period for `sync = .batch`.
         package var syncIntervalMilliseconds = 10
-        /// etcd's `--max-txn-ops`.
-        package var maxTxnOperations = 128
         /// Deletions per RocksDB batch during physical compaction.
         package var compactionBatchSize = 1000
+        package var transactionLimits = TransactionLimits.defaults
         package var watch = WatchHub.Configuration.defaults
         package var lessor = Lessor.Configuration.defaults
+        package var expiry = ExpiryConfiguration.defaults
         /// Flush the memtables of an idle store; nil keeps them until RocksDB's own flushes.
         package var idleFlush: IdleFlush? = .defaults
+        /// Free space the data directory's file system must keep; below it writes that add data are refused.
+        package var minFreeSpace: FreeSpaceReserve? = .defaults
+        /// Threads for blocking work (compaction, flushes, defragment, snapshots, large reads).
+        package var blockingThreads = 4
+        package init() {}
+        package static var defaults: Self { Self() }
+    }
+
+    /// What one write transaction may do under the writer lock before it fails instead of stalling every writer.
+    package struct TransactionLimits: Sendable, Hashable {
+        /// Entries read (point reads plus entries iterated). A delete of a whole etcd prefix reads each key once.
+        package var maxEntriesRead = 4_000_000
+        /// Bytes of the write batch (keys, values, revision log entry).
+        package var maxBatchBytes = 1 << 30
         package init() {}
         package static var defaults: Self { Self() }
     }
@@ -71,45 +88,53 @@ package final class MVCCStore: Sendable {
         /// Whether a compaction was ever recorded: etcd accepts one compaction at revision 0 on a store never
         /// compacted (its compaction point starts below every revision), and refuses it as compacted afterwards.
         var hasCompacted: Bool
-        /// Events written but not yet published (sync = always), in revision order.
+        /// Events of keyspaces with history written but not yet published (sync = always), in revision order.
         var unpublished: [(revision: Revision, events: [(Keyspace, Event)])] = []
-        /// One write batch reused by every transaction.
-        let batch = WriterBatch()
     }
 
     package let configuration: Configuration
-    package let database: RocksDB
+    let database: RocksDB
     package let lessor: Lessor
     package let watchHub: WatchHub
+    let clock: any StrataClock
     let latest: RocksDB.ColumnFamily
     let history: RocksDB.ColumnFamily
     let log: RocksDB.ColumnFamily
     let leaseFamily: RocksDB.ColumnFamily
     let leaseKeys: RocksDB.ColumnFamily
+    let expiry: RocksDB.ColumnFamily
     let keyspaces: [UInt8: Keyspace]
     let writer: Mutex<WriterState>
+    /// The writer's reusable batch: only touched under `writer`.
+    nonisolated(unsafe) let writerBatch = RocksDB.IndexedBatch()
     let view: Mutex<ReadView>
-    let committer: Committer?
+    let committer: Committer
     let metrics: MVCCMetrics
     let compaction = Mutex(CompactionState())
     let idleFlushState = Mutex(IdleFlushState())
+    let expiryCursor = Mutex(ExpiryCursor())
+    let space: FreeSpaceGuard
+    let blockingPool: NIOThreadPool
     let failure = Mutex<String?>(nil)
+    let lastSyncError = Mutex<String?>(nil)
     let isClosed = Atomic<Bool>(false)
+    /// The last revision written (possibly not yet published), for reads of latest-only keyspaces.
+    let written = Atomic<Revision>(0)
 
     /// Column families the database must be opened with.
     package static var columnFamilies: [String] { StorageEncoding.families }
 
     /// The families worth a memtable bloom filter: only `latest` is read by key for keys that may be absent (every
     /// write reads the key's previous version, usually missing for a create). The log is read by revisions that
-    /// exist, history and the lease families through iterators; each filter costs 1% of the write buffer, resident
-    /// from the start.
+    /// exist, history and the lease and expiry families through iterators; each filter costs 1% of the write buffer,
+    /// resident from the start.
     package static var memtableBloomFamilies: Set<String> { [StorageEncoding.latestFamily] }
 
-    /// Opens the store over `database` (opened with ``columnFamilies``), checking the format version, restoring the
-    /// revision, compaction point and leases.
+    /// Opens the store over `database` (opened with ``columnFamilies``) for the front-ends' `keyspaces`: checks the
+    /// format version and that no keyspace id changed owner, and restores the revision, compaction point and leases.
     package init(
         database: RocksDB,
-        keyspaces: [Keyspace] = [.etcd, .redis, .iceberg],
+        keyspaces: [Keyspace],
         configuration: Configuration = .defaults,
         clock: any StrataClock = SystemClock(),
         metricsFactory: any MetricsFactory = MetricsSystem.factory
@@ -120,75 +145,94 @@ package final class MVCCStore: Sendable {
             }
             return family
         }
+        var byID: [UInt8: Keyspace] = [:]
+        for keyspace in keyspaces {
+            if let other = byID[keyspace.id], other != keyspace {
+                throw .unsupported("keyspace id \(keyspace.id) declared twice (\(other) and \(keyspace))")
+            }
+            byID[keyspace.id] = keyspace
+        }
         self.configuration = configuration
         self.database = database
+        self.clock = clock
         self.latest = try family(StorageEncoding.latestFamily)
         self.history = try family(StorageEncoding.historyFamily)
         self.log = try family(StorageEncoding.logFamily)
         self.leaseFamily = try family(StorageEncoding.leaseFamily)
         self.leaseKeys = try family(StorageEncoding.leaseKeysFamily)
-        self.keyspaces = Dictionary(uniqueKeysWithValues: keyspaces.map { ($0.id, $0) })
+        self.expiry = try family(StorageEncoding.expiryFamily)
+        self.keyspaces = byID
         self.metrics = MVCCMetrics(factory: metricsFactory)
         self.lessor = Lessor(configuration: configuration.lessor, clock: clock)
+        self.space = FreeSpaceGuard(
+            path: database.configuration.inMemory ? nil : database.path,
+            reserve: configuration.minFreeSpace
+        )
 
-        let (revision, recordedCompaction) = try Self.openMeta(database)
+        let (revision, recordedCompaction) = try Self.openMeta(database, keyspaces: keyspaces)
         let compactRevision = recordedCompaction ?? 0
         self.writer = Mutex(
-            WriterState(
-                revision: revision,
-                compactRevision: compactRevision,
-                hasCompacted: recordedCompaction != nil
-            )
+            WriterState(revision: revision, compactRevision: compactRevision, hasCompacted: recordedCompaction != nil)
         )
         // The opening view gets its snapshot now: with sync = always every later view comes with one from the
         // committer, and a reader arriving while the first write waits for its fsync could take none of its own (the
         // database already holds a revision the view does not show).
         let snapshot = try Self.storage { try database.snapshot() }
         self.view = Mutex(ReadView(revision: revision, compactRevision: compactRevision, snapshot: snapshot))
+        written.store(revision, ordering: .releasing)
         self.watchHub = WatchHub(configuration: configuration.watch, clock: clock, metrics: metrics)
-        switch configuration.sync {
-        case .always, .batch:
-            self.committer = Committer(mode: configuration.sync, interval: configuration.syncIntervalMilliseconds)
-        case .none: self.committer = nil
-        }
+        self.committer = Committer(
+            mode: configuration.sync,
+            batchIntervalMilliseconds: configuration.syncIntervalMilliseconds
+        )
+        self.blockingPool = NIOThreadPool(numberOfThreads: max(configuration.blockingThreads, 1))
+        blockingPool.start()
         let leases = try loadLeases()
         lessor.restore(leases)
         metrics.revision.record(revision)
         metrics.compactRevision.record(compactRevision)
         metrics.leases.record(leases.count)
         watchHub.attach(store: self)
-        committer?.start(store: self)
+        committer.start(store: self)
+        space.refresh()
         let done =
             try Self.storage { try database.get(StorageEncoding.compactDoneKey) }.flatMap(StorageEncoding.decodeInt64)
             ?? 0
         if done < compactRevision { compaction.withLock { $0.pending = compactRevision } }
     }
 
-    /// Reads (or, for a new database, writes) the format version; returns the revision and compaction point.
-    /// The current revision and the recorded compaction revision (nil: never compacted).
-    private static func openMeta(_ database: RocksDB) throws(MVCCError) -> (Revision, Revision?) {
+    /// Reads (or, for a new database, writes) the format version and the keyspace owners; returns the revision and
+    /// the recorded compaction revision (nil: never compacted).
+    private static func openMeta(_ database: RocksDB, keyspaces: [Keyspace]) throws(MVCCError) -> (Revision, Revision?)
+    {
         let format = try storage { try database.get(StorageEncoding.formatKey) }
         if let format {
             guard format.count == 4 else { throw .storage("unreadable storage format marker") }
             let version = format.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            guard version == StorageEncoding.formatVersion else {
+            guard StorageEncoding.readableFormatVersions.contains(version) else {
                 throw .storage(
-                    "unsupported storage format version \(version) (this build reads version \(StorageEncoding.formatVersion))"
+                    "unsupported storage format version \(version) (this build reads versions "
+                        + "\(StorageEncoding.readableFormatVersions.sorted().map(String.init).joined(separator: ", ")))"
                 )
             }
+            if version != StorageEncoding.formatVersion { try writeFormatMarker(database) }
         } else {
             let nonEmpty = try storage { try !database.scan(limit: 1).isEmpty }
             guard !nonEmpty else { throw .storage("database has data but no Strata format marker") }
-            let version = StorageEncoding.formatVersion
-            try storage {
-                try database.put(
-                    StorageEncoding.formatKey,
-                    [
-                        UInt8(version >> 24), UInt8(version >> 16 & 0xFF), UInt8(version >> 8 & 0xFF),
-                        UInt8(version & 0xFF),
-                    ],
-                    sync: true
-                )
+            try writeFormatMarker(database)
+        }
+        for keyspace in keyspaces {
+            let key = StorageEncoding.keyspaceKey(keyspace.id)
+            let declared = StorageEncoding.keyspaceDeclaration(keyspace)
+            if let recorded = try storage({ try database.get(key) }) {
+                guard recorded == declared else {
+                    throw .storage(
+                        "keyspace id \(keyspace.id) holds '\(String(decoding: recorded, as: UTF8.self))' data, "
+                            + "but '\(String(decoding: declared, as: UTF8.self))' was declared with it"
+                    )
+                }
+            } else {
+                try storage { try database.put(key, declared, sync: true) }
             }
         }
         let metaRevision =
@@ -206,6 +250,14 @@ package final class MVCCStore: Sendable {
         return (revision, compact)
     }
 
+    private static func writeFormatMarker(_ database: RocksDB) throws(MVCCError) {
+        let version = StorageEncoding.formatVersion
+        let bytes = [
+            UInt8(version >> 24), UInt8(version >> 16 & 0xFF), UInt8(version >> 8 & 0xFF), UInt8(version & 0xFF),
+        ]
+        try storage { try database.put(StorageEncoding.formatKey, bytes, sync: true) }
+    }
+
     /// Runs a storage call, turning wrapper errors into ``MVCCError/storage(_:)``.
     @inline(__always)
     static func storage<T>(_ body: () throws -> T) throws(MVCCError) -> T {
@@ -219,6 +271,14 @@ package final class MVCCStore: Sendable {
     }
 
     func keyspace(_ id: UInt8) -> Keyspace? { keyspaces[id] }
+
+    /// The registered keyspace `keyspace` must be (a front-end cannot use one it did not declare).
+    @inline(__always)
+    func checkRegistered(_ keyspace: Keyspace) throws(MVCCError) {
+        guard keyspaces[keyspace.id] == keyspace else {
+            throw .unsupported("keyspace \(keyspace) (id \(keyspace.id)) was not declared when the store opened")
+        }
+    }
 
     /// The latest published view (revision + snapshot). Cheap: a lock and a retain.
     package func readView() -> ReadView {
@@ -253,17 +313,30 @@ package final class MVCCStore: Sendable {
     /// A storage failure that makes the store unusable for writes (reported by health checks), if any.
     package var fatalError: String? { failure.withLock { $0 } }
 
+    /// Why the store is not healthy right now, if it is not: a fatal failure, a failed WAL sync, RocksDB's own
+    /// background error, or too little free space.
+    package var healthProblem: String? {
+        if let fatal = fatalError { return fatal }
+        if let sync = lastSyncError.withLock({ $0 }) { return sync }
+        if let errors = database.property(.backgroundErrors), errors > 0 {
+            return "RocksDB reported \(errors) background error(s)"
+        }
+        return nil
+    }
+
     func recordFailure(_ message: String) {
         failure.withLock { if $0 == nil { $0 = message } }
     }
 
-    /// Stops the committer after a final fsync and ends every watch. The database itself is closed by its owner.
+    /// Stops the committer after a final fsync, ends every watch and the blocking pool. The database itself is
+    /// closed by its owner.
     package func close() {
-        committer?.stop()
+        guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        committer.stop()
         watchHub.closeAll()
         try? database.syncWAL()
-        // Refuse new reads, then drop the published snapshot so the database can close.
-        isClosed.store(true, ordering: .releasing)
+        try? blockingPool.syncShutdownGracefully()
+        // Drop the published snapshot so the database can close.
         let old = view.withLock { current -> ReadView in
             defer {
                 current = ReadView(revision: current.revision, compactRevision: current.compactRevision, snapshot: nil)
@@ -304,6 +377,17 @@ package final class MVCCStore: Sendable {
         }
         _ = old
     }
+
+    /// Runs blocking work (I/O, long scans) on the store's thread pool, never on an event loop or the Swift pool.
+    package func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await blockingPool.runIfActive(body)
+    }
+
+    /// Runs `body` on the store's thread pool (for callers on an event loop that answer from a callback). After
+    /// close it runs at once on the caller's thread, where store calls fail as closed.
+    package func submitBlocking(_ body: @escaping @Sendable () -> Void) {
+        blockingPool.submit { _ in body() }
+    }
 }
 
 extension RocksDB.Configuration {
@@ -312,50 +396,5 @@ extension RocksDB.Configuration {
     package mutating func prepareForMVCCStore() {
         columnFamilies = MVCCStore.columnFamilies
         memtableBloomFamilies = MVCCStore.memtableBloomFamilies
-    }
-}
-
-/// The writer's reusable batch. `@unchecked Sendable` because it lives in `WriterState` and is only ever touched
-/// while the writer lock is held.
-final class WriterBatch: @unchecked Sendable {
-    let batch = RocksDB.WriteBatch()
-}
-
-/// Metrics of the core, reported through swift-metrics (Prometheus on the admin port).
-struct MVCCMetrics: Sendable {
-    let revision: Gauge
-    let compactRevision: Gauge
-    let puts: Counter
-    let deletes: Counter
-    let ranges: Counter
-    let txns: Counter
-    let commitLatency: CoreMetrics.Timer
-    let fsyncs: Counter
-    let groupCommitSize: Recorder
-    let watchers: Gauge
-    let unsyncedWatchers: Gauge
-    let eventsSent: Counter
-    let leases: Gauge
-    let leaseExpirations: Counter
-    let compactions: Counter
-    let idleFlushes: Counter
-
-    init(factory: any MetricsFactory) {
-        revision = Gauge(label: "strata_mvcc_revision", factory: factory)
-        compactRevision = Gauge(label: "strata_mvcc_compact_revision", factory: factory)
-        puts = Counter(label: "strata_mvcc_put_total", factory: factory)
-        deletes = Counter(label: "strata_mvcc_delete_total", factory: factory)
-        ranges = Counter(label: "strata_mvcc_range_total", factory: factory)
-        txns = Counter(label: "strata_mvcc_txn_total", factory: factory)
-        commitLatency = CoreMetrics.Timer(label: "strata_mvcc_commit_duration_seconds", factory: factory)
-        fsyncs = Counter(label: "strata_mvcc_fsync_total", factory: factory)
-        groupCommitSize = Recorder(label: "strata_mvcc_group_commit_size", factory: factory)
-        watchers = Gauge(label: "strata_watch_watchers", factory: factory)
-        unsyncedWatchers = Gauge(label: "strata_watch_unsynced_watchers", factory: factory)
-        eventsSent = Counter(label: "strata_watch_events_sent_total", factory: factory)
-        leases = Gauge(label: "strata_lease_leases", factory: factory)
-        leaseExpirations = Counter(label: "strata_lease_expired_total", factory: factory)
-        compactions = Counter(label: "strata_mvcc_compactions_total", factory: factory)
-        idleFlushes = Counter(label: "strata_storage_idle_flushes_total", factory: factory)
     }
 }

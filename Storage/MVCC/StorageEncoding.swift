@@ -1,13 +1,12 @@
-internal import CoreMetrics
-internal import StrataLease
-internal import StrataRocksDB
-internal import Synchronization
+internal import StrataCommon
 
-/// The on-disk encoding (docs/storage-format.md). Every byte layout here is part of format version 2: change it only
+/// The on-disk encoding (docs/storage-format.md). Every byte layout here is part of format version 3: change it only
 /// together with the version and a migration.
 enum StorageEncoding {
-    /// 1: fixed-width record fields (never released); 2: varint record fields.
-    static let formatVersion: UInt32 = 2
+    /// 1: fixed-width record fields (never released); 2: varint record fields; 3: compact records and the expiry
+    /// index (a version-2 database is a valid version-3 one: opening it rewrites the marker).
+    static let formatVersion: UInt32 = 3
+    static let readableFormatVersions: Set<UInt32> = [2, 3]
 
     // Column families.
     static let latestFamily = "latest"
@@ -15,7 +14,8 @@ enum StorageEncoding {
     static let logFamily = "log"
     static let leaseFamily = "lease"
     static let leaseKeysFamily = "leasekeys"
-    static let families = [latestFamily, historyFamily, logFamily, leaseFamily, leaseKeysFamily]
+    static let expiryFamily = "expiry"
+    static let families = [latestFamily, historyFamily, logFamily, leaseFamily, leaseKeysFamily, expiryFamily]
     // (`history` holds only versions the revision log no longer can: see docs/storage-format.md.)
 
     // Meta keys in the default column family.
@@ -23,6 +23,16 @@ enum StorageEncoding {
     static let revisionKey = Array("strata/revision".utf8)
     static let compactRevisionKey = Array("strata/compact".utf8)
     static let compactDoneKey = Array("strata/compact-done".utf8)
+
+    /// `strata/keyspace/<id>` → `name/history/format`: the keyspace that owns an id, so a build that declares another
+    /// keyspace with it refuses the directory instead of misreading it.
+    static func keyspaceKey(_ id: UInt8) -> [UInt8] { Array("strata/keyspace/".utf8) + [id] }
+
+    static func keyspaceDeclaration(_ keyspace: Keyspace) -> [UInt8] {
+        let history = keyspace.keepsHistory ? "full" : "latest-only"
+        let format = keyspace.format == .versioned ? "versioned" : "compact"
+        return Array("\(keyspace.name)/\(history)/\(format)".utf8)
+    }
 
     // MARK: Integers
 
@@ -147,20 +157,20 @@ enum StorageEncoding {
 
     // MARK: Records (latest, history and log values)
 
-    /// `[0][create][mod][version][lease][prev][value]` for a live version, `[1][mod][prev]` for a deletion, each
-    /// number a LEB128 varint (revisions and versions are small: a record costs ~12 bytes more than its value, where
-    /// fixed 8-byte fields cost 41; every write stores the record twice, in `latest` and in the revision log).
-    /// `prev` is the revision of the key's previous version (live or deletion), 0 if none: versions form a chain
-    /// through the revision log, so history costs no extra write.
+    /// Versioned: `[0][create][mod][version][lease][prev][value]` for a live version, `[1][mod][prev]` for a
+    /// deletion, each number a LEB128 varint (a record costs ~12 bytes more than its value; every write of a keyspace
+    /// with history stores it twice, in `latest` and in the revision log). `prev` is the revision of the key's
+    /// previous version (live or deletion), 0 if none: versions form a chain through the revision log, so history
+    /// costs no extra write.
     static func encodeRecord(_ kv: KeyValue, previous: Revision) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(24 + kv.value.count)
         bytes.append(0)
-        appendVarint(UInt64(bitPattern: kv.createRevision), to: &bytes)
-        appendVarint(UInt64(bitPattern: kv.modRevision), to: &bytes)
-        appendVarint(UInt64(bitPattern: kv.version), to: &bytes)
-        appendVarint(UInt64(bitPattern: kv.lease), to: &bytes)
-        appendVarint(UInt64(bitPattern: previous), to: &bytes)
+        Varint.append(UInt64(bitPattern: kv.createRevision), to: &bytes)
+        Varint.append(UInt64(bitPattern: kv.modRevision), to: &bytes)
+        Varint.append(UInt64(bitPattern: kv.version), to: &bytes)
+        Varint.append(UInt64(bitPattern: kv.lease), to: &bytes)
+        Varint.append(UInt64(bitPattern: previous), to: &bytes)
         bytes.append(contentsOf: kv.value)
         return bytes
     }
@@ -168,25 +178,34 @@ enum StorageEncoding {
     static func encodeTombstone(_ revision: Revision, previous: Revision) -> [UInt8] {
         var bytes: [UInt8] = [1]
         bytes.reserveCapacity(12)
-        appendVarint(UInt64(bitPattern: revision), to: &bytes)
-        appendVarint(UInt64(bitPattern: previous), to: &bytes)
+        Varint.append(UInt64(bitPattern: revision), to: &bytes)
+        Varint.append(UInt64(bitPattern: previous), to: &bytes)
         return bytes
+    }
+
+    /// Compact (latest-only keyspaces): `[2][flags][mod][expires_at if flags & 1][value]`.
+    static func encodeCompactRecord(_ kv: KeyValue) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(16 + kv.value.count)
+        bytes.append(2)
+        bytes.append(kv.expiresAt != 0 ? 1 : 0)
+        Varint.append(UInt64(bitPattern: kv.modRevision), to: &bytes)
+        if kv.expiresAt != 0 { Varint.append(UInt64(bitPattern: kv.expiresAt), to: &bytes) }
+        bytes.append(contentsOf: kv.value)
+        return bytes
+    }
+
+    static func encode(_ kv: KeyValue, in keyspace: Keyspace, previous: Revision) -> [UInt8] {
+        switch keyspace.format {
+        case .versioned: encodeRecord(kv, previous: keyspace.keepsHistory ? previous : 0)
+        case .compact: encodeCompactRecord(kv)
+        }
     }
 
     /// Reads one varint of a record at `offset`, advancing it; nil when the bytes end inside it or it overflows.
     @inline(__always)
     static func readVarint(_ bytes: UnsafeRawBufferPointer, _ offset: inout Int) -> Int64? {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < bytes.count {
-            let byte = bytes[offset]
-            offset += 1
-            value |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 { return Int64(bitPattern: value) }
-            shift += 7
-            if shift > 63 { return nil }
-        }
-        return nil
+        Varint.read(bytes, &offset).map { Int64(bitPattern: $0) }
     }
 
     /// A decoded version: live or a deletion, with the revision of the version before it.
@@ -220,39 +239,62 @@ enum StorageEncoding {
         }
     }
 
+    /// Whether stored record bytes are a live value (not a deletion) without decoding them.
+    @inline(__always)
+    static func isLive(_ bytes: UnsafeRawBufferPointer) -> Bool { bytes.first != 1 }
+
     static func decodeRecord(key: [UInt8], _ bytes: UnsafeRawBufferPointer, keysOnly: Bool = false) throws(MVCCError)
         -> Record
     {
         guard let kind = bytes.first else { throw .storage("empty record for key \(key)") }
         var offset = 1
-        if kind == 1 {
-            guard let revision = readVarint(bytes, &offset), let previous = readVarint(bytes, &offset) else {
-                throw .storage("corrupt tombstone for key \(key)")
-            }
-            return .tombstone(revision, previous: previous)
-        }
-        guard kind == 0, let create = readVarint(bytes, &offset), let mod = readVarint(bytes, &offset),
-            let version = readVarint(bytes, &offset), let lease = readVarint(bytes, &offset),
-            let previous = readVarint(bytes, &offset)
-        else {
-            throw .storage("corrupt record (kind \(kind), \(bytes.count) bytes)")
-        }
-        return .live(
-            KeyValue(
+        func value() -> [UInt8] { keysOnly ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: bytes[offset...])) }
+        switch kind {
+        case 0:
+            guard let create = readVarint(bytes, &offset), let mod = readVarint(bytes, &offset),
+                let version = readVarint(bytes, &offset), let lease = readVarint(bytes, &offset),
+                let previous = readVarint(bytes, &offset)
+            else { break }
+            let kv = KeyValue(
                 key: key,
                 createRevision: create,
                 modRevision: mod,
                 version: version,
                 lease: lease,
-                value: keysOnly ? [] : [UInt8](UnsafeRawBufferPointer(rebasing: bytes[offset...]))
-            ),
-            previous: previous
-        )
+                value: value()
+            )
+            return .live(kv, previous: previous)
+        case 1:
+            guard let revision = readVarint(bytes, &offset), let previous = readVarint(bytes, &offset) else { break }
+            return .tombstone(revision, previous: previous)
+        case 2:
+            guard bytes.count >= 2 else { break }
+            let flags = bytes[1]
+            offset = 2
+            guard let mod = readVarint(bytes, &offset) else { break }
+            var expiresAt: Int64 = 0
+            if flags & 1 != 0 {
+                guard let at = readVarint(bytes, &offset) else { break }
+                expiresAt = at
+            }
+            let kv = KeyValue(
+                key: key,
+                createRevision: 0,
+                modRevision: mod,
+                version: 0,
+                expiresAt: expiresAt,
+                value: value()
+            )
+            return .live(kv, previous: 0)
+        default:
+            break
+        }
+        throw .storage("corrupt record (kind \(kind), \(bytes.count) bytes)")
     }
 
-    static func decodeRecord(key: [UInt8], _ bytes: [UInt8]) throws(MVCCError) -> Record {
+    static func decodeRecord(key: [UInt8], _ bytes: [UInt8], keysOnly: Bool = false) throws(MVCCError) -> Record {
         let record: Result<Record, MVCCError> = bytes.withUnsafeBytes { buffer in
-            Result { () throws(MVCCError) in try decodeRecord(key: key, buffer) }
+            Result { () throws(MVCCError) in try decodeRecord(key: key, buffer, keysOnly: keysOnly) }
         }
         return try record.get()
     }
@@ -271,12 +313,12 @@ enum StorageEncoding {
     static func encodeLogEntry(_ changes: [LogChange]) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(changes.reduce(4) { $0 + $1.key.count + $1.record.count + 8 })
-        appendVarint(UInt64(changes.count), to: &bytes)
+        Varint.append(UInt64(changes.count), to: &bytes)
         for change in changes {
             bytes.append(change.keyspace)
-            appendVarint(UInt64(change.key.count), to: &bytes)
+            Varint.append(UInt64(change.key.count), to: &bytes)
             bytes.append(contentsOf: change.key)
-            appendVarint(UInt64(change.record.count), to: &bytes)
+            Varint.append(UInt64(change.record.count), to: &bytes)
             bytes.append(contentsOf: change.record)
         }
         return bytes
@@ -307,15 +349,6 @@ enum StorageEncoding {
         return decoded
     }
 
-    static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(value & 0x7F) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
-    }
-
     // MARK: leases: [id] -> ttl; leasekeys: [id][keyspace][key] -> ()
 
     static func leaseKey(_ id: Int64) -> [UInt8] { encode(id) }
@@ -325,5 +358,22 @@ enum StorageEncoding {
         bytes.append(keyspace.id)
         bytes.append(contentsOf: key)
         return bytes
+    }
+
+    // MARK: expiry: [BE64 deadline ms][keyspace][key] -> ()
+
+    /// The expiry index orders keys by deadline, so the expirer reads only what is due and start-up reads nothing.
+    static func expiryKey(_ deadline: Int64, _ keyspace: Keyspace, _ key: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(9 + key.count)
+        append(deadline, to: &bytes)
+        bytes.append(keyspace.id)
+        bytes.append(contentsOf: key)
+        return bytes
+    }
+
+    static func decodeExpiryKey(_ bytes: [UInt8]) -> (deadline: Int64, keyspace: UInt8, key: [UInt8])? {
+        guard bytes.count >= 9 else { return nil }
+        return (Int64(bitPattern: readUInt64(bytes, at: 0)), bytes[8], Array(bytes[9...]))
     }
 }

@@ -98,7 +98,7 @@ package enum StoreSnapshot {
     }
 
     /// Checkpoints `database` into a private directory next to it and returns the stream over it.
-    package static func make(from database: RocksDB) throws -> Stream {
+    static func make(from database: RocksDB) throws -> Stream {
         let directory = database.path + ".snapshot-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try database.checkpoint(to: directory)
         var files: [(String, Int)] = []

@@ -14,6 +14,8 @@ extension RocksDB {
         private let readOptions: OpaquePointer
         // RocksDB keeps pointers to the bound bytes; they live as long as the iterator.
         private let bounds: [UnsafeMutableRawBufferPointer]
+        /// The batch a merged iterator reads through; it must outlive the iterator.
+        private let batch: IndexedBatch?
 
         init(
             database: RocksDB,
@@ -21,10 +23,12 @@ extension RocksDB {
             lowerBound: [UInt8]?,
             upperBound: [UInt8]?,
             snapshot: Snapshot?,
-            fillCache: Bool
+            fillCache: Bool,
+            batch: IndexedBatch? = nil
         ) {
             self.database = database
             self.snapshot = snapshot
+            self.batch = batch
             let readOptions = rocksdb_readoptions_create()!
             var bounds: [UnsafeMutableRawBufferPointer] = []
             func copy(_ bytes: [UInt8]) -> UnsafeMutableRawBufferPointer {
@@ -53,7 +57,13 @@ extension RocksDB {
             rocksdb_readoptions_set_fill_cache(readOptions, fillCache ? 1 : 0)
             self.readOptions = readOptions
             self.bounds = bounds
-            self.iterator = rocksdb_create_iterator_cf(database.db, readOptions, family.handle)!
+            let base = rocksdb_create_iterator_cf(database.db, readOptions, family.handle)!
+            if let batch {
+                // Takes over the base iterator.
+                self.iterator = rocksdb_writebatch_wi_create_iterator_with_base_cf(batch.handle, base, family.handle)!
+            } else {
+                self.iterator = base
+            }
         }
 
         deinit {

@@ -37,8 +37,8 @@ package final class RocksDB: @unchecked Sendable {
     private let env: OpaquePointer?
     private let cfHandles: [ColumnFamily]
     let defaultReadOptions: OpaquePointer
-    private let syncWriteOptions: OpaquePointer
-    private let asyncWriteOptions: OpaquePointer
+    let syncWriteOptions: OpaquePointer
+    let asyncWriteOptions: OpaquePointer
     private let flushOptions: OpaquePointer
     private let closed = Atomic<Bool>(false)
     private let destroyed = Atomic<Bool>(false)
@@ -321,10 +321,16 @@ package final class RocksDB: @unchecked Sendable {
 
     /// Fsyncs the write-ahead log: everything written before this call survives a crash afterwards.
     package func syncWAL() throws {
+        try flushWAL(sync: true)
+    }
+
+    /// Hands WAL records buffered in RocksDB (``Configuration/manualWALFlush``) to the operating system, and fsyncs
+    /// the log with `sync`: without it the writes survive a process crash, not a machine crash.
+    package func flushWAL(sync: Bool) throws {
         try enter()
         defer { leave() }
         guard !configuration.inMemory else { return }
-        try withRocksDBError { err in rocksdb_flush_wal(db, 1, err) }
+        try withRocksDBError { err in rocksdb_flush_wal(db, sync ? 1 : 0, err) }
     }
 
     /// Flushes memtables to SST files (all column families when `family` is nil).

@@ -1,9 +1,11 @@
 // A child process for the crash test: writes with sync = always from several tasks and prints one line per
 // acknowledged write ("<revision> <key>") with an unbuffered write(2), so the parent knows exactly what was
-// acknowledged when it sends SIGKILL.
+// acknowledged when it sends SIGKILL. Keys under `<prefix>/L` go to a latest-only keyspace with per-write `fsync`
+// durability (Redis's `appendfsync always`), the others to a keyspace with history following `sync = always`.
 import StrataLease
 import StrataMVCC
 import StrataRocksDB
+import StrataTestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -21,7 +23,7 @@ rocks.manualWALFlush = true
 let database = try RocksDB(path: arguments[1], configuration: rocks)
 var configuration = MVCCStore.Configuration.defaults
 configuration.sync = .always
-let store = try MVCCStore(database: database, configuration: configuration)
+let store = try MVCCStore(database: database, keyspaces: [.history, .latest], configuration: configuration)
 let prefix = arguments[2]
 let leasesOnly = arguments.count == 4
 
@@ -44,16 +46,25 @@ try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             var i = 0
             while true {
-                let key = "\(prefix)/\(writer)/\(i)"
-                let request = PutRequest(key: Array(key.utf8), value: Array("value-\(i)".utf8))
+                let latestOnly = writer >= 6
+                let key = latestOnly ? "\(prefix)/L\(writer)/\(i)" : "\(prefix)/\(writer)/\(i)"
+                let (name, value) = (Array(key.utf8), Array("value-\(i)".utf8))
                 let revision: Revision
-                if writer % 2 == 0 {
-                    revision = try await store.put(.etcd, request).revision
+                if latestOnly {
+                    revision = try await store.update(.latest, durability: .fsync) { txn throws(MVCCError) in
+                        try txn.put(name, value).kv.modRevision
+                    }
+                } else if writer % 2 == 0 {
+                    revision = try await store.update(.history) { txn throws(MVCCError) in
+                        try txn.put(name, value).kv.modRevision
+                    }
                 } else {
-                    // The event-loop path of the etcd front-end: apply now, acknowledge from the committer.
-                    let pending = try store.applyPut(.etcd, request)
+                    // The event-loop path of the front-ends: apply now, acknowledge from the committer.
+                    let pending = try store.applyUpdate(.history) { txn throws(MVCCError) in
+                        try txn.put(name, value).kv.modRevision
+                    }
                     revision = try await withCheckedThrowingContinuation { continuation in
-                        store.whenDurable(pending) { continuation.resume(with: $0.map(\.revision)) }
+                        store.whenDurable(pending) { continuation.resume(with: $0) }
                     }
                 }
                 acknowledge("\(revision) \(key)")

@@ -54,10 +54,10 @@ struct CrashTests {
             var rocks = RocksDB.Configuration.defaults
             rocks.prepareForMVCCStore()
             let database = try RocksDB(path: path, configuration: rocks)
-            let store = try MVCCStore(database: database)
-            let all = try store.range(.etcd, RangeRequest(key: [0], end: [0]))
+            let store = try MVCCStore(database: database, keyspaces: [.history, .latest])
+            let all = try store.range(.history, .all).kvs + store.range(.latest, .all).kvs
             let stored = Dictionary(
-                uniqueKeysWithValues: all.kvs.map { (String(decoding: $0.key, as: UTF8.self), $0.modRevision) }
+                uniqueKeysWithValues: all.map { (String(decoding: $0.key, as: UTF8.self), $0.modRevision) }
             )
             let lost = acknowledged.filter { stored[$0.key] != $0.value }
             #expect(
@@ -65,7 +65,8 @@ struct CrashTests {
                 "round \(round): \(lost.count) acknowledged writes lost, e.g. \(lost.first.map { "\($0)" } ?? "")"
             )
             // Every key is written once, so the mod revisions must be exactly 2...current.
-            let revisions = all.kvs.map(\.modRevision).sorted()
+            #expect(acknowledged.keys.contains { $0.contains("/L") }, "round \(round): no latest-only write")
+            let revisions = all.map(\.modRevision).sorted()
             #expect(revisions == Array(2...max(store.currentRevision, 1)), "round \(round): revision gap")
             #expect(!acknowledged.isEmpty)
             let lostLeases = leases.subtracting(store.leases())

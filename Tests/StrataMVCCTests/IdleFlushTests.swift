@@ -2,6 +2,7 @@ import Foundation
 import StrataLease
 import StrataMVCC
 import StrataRocksDB
+import StrataTestSupport
 import Testing
 
 @Suite struct IdleFlushTests {

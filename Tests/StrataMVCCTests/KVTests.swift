@@ -10,7 +10,7 @@ struct KVTests {
         let f = try StoreFixture()
         #expect(f.store.currentRevision == 1)
         let first = try await f.put("a", "1")
-        #expect(first.revision == 2)
+        #expect(first.modRevision == 2)
         var kv = try #require(try f.get("a"))
         #expect((kv.createRevision, kv.modRevision, kv.version, s(kv.value)) == (2, 2, 1, "1"))
 
@@ -19,13 +19,12 @@ struct KVTests {
         #expect((kv.createRevision, kv.modRevision, kv.version) == (2, 3, 2))
 
         let deleted = try await f.delete("a")
-        #expect(deleted.deleted == 1 && deleted.revision == 4)
-        #expect(deleted.prevKVs.map { s($0.value) } == ["2"])
+        #expect(deleted.map { s($0.value) } == ["2"])
+        #expect(f.store.currentRevision == 4)
         #expect(try f.get("a") == nil)
 
         // A delete matching nothing does not take a revision.
-        let noop = try await f.delete("a")
-        #expect(noop.deleted == 0 && noop.revision == 4)
+        #expect(try await f.delete("a").isEmpty)
         #expect(f.store.currentRevision == 4)
 
         try await f.put("a", "3")
@@ -33,86 +32,33 @@ struct KVTests {
         #expect((kv.createRevision, kv.modRevision, kv.version) == (5, 5, 1))
     }
 
-    @Test func putOptions() async throws {
-        let f = try StoreFixture()
-        try await f.put("k", "v1")
-        var request = PutRequest(key: b("k"), value: [])
-        request.ignoreValue = true
-        request.prevKV = true
-        let result = try await f.store.put(.etcd, request)
-        #expect(result.prevKV.map { s($0.value) } == "v1")
-        #expect(try f.get("k").map { s($0.value) } == "v1")
-        #expect(try f.get("k")?.version == 2)
-
-        var missing = PutRequest(key: b("nope"), value: [])
-        missing.ignoreValue = true
-        await #expect(throws: MVCCError.keyNotFound) { try await f.store.put(.etcd, missing) }
-        var both = PutRequest(key: b("k"), value: b("x"))
-        both.ignoreValue = true
-        await #expect(throws: MVCCError.valueProvided) { try await f.store.put(.etcd, both) }
-        await #expect(throws: MVCCError.emptyKey) { try await f.store.put(.etcd, PutRequest(key: [], value: b("x"))) }
-        await #expect(throws: MVCCError.leaseNotFound) {
-            try await f.store.put(.etcd, PutRequest(key: b("k"), value: b("x"), lease: 42))
-        }
-    }
-
     @Test func rangeOptions() async throws {
         let f = try StoreFixture()
         for (i, key) in ["a", "b", "c", "d", "e"].enumerated() {
             try await f.put(key, String(repeating: "x", count: 5 - i))
         }
-        try await f.put("b", "bb")  // b: version 2, mod 7
+        try await f.put("b", "bb")  // rev 7
 
-        var request = RangeRequest(key: b("b"), end: b("e"))
-        #expect(try f.keys(request) == ["b", "c", "d"])
-        request.limit = 2
-        var result = try f.store.range(.etcd, request)
-        #expect(result.kvs.map { s($0.key) } == ["b", "c"] && result.more && result.count == 3)
+        #expect(try f.keys(KeyRange(key: b("b"), end: b("e"))) == ["b", "c", "d"])
+        var result = try f.store.range(.history, KeyRange(key: b("b"), end: b("e")), RangeOptions(limit: 2))
+        #expect(result.kvs.map { s($0.key) } == ["b", "c"] && result.more && result.count == 2)
         #expect(result.revision == 7)
+        result = try f.store.range(.history, KeyRange(key: b("b"), end: b("e")), RangeOptions(limit: 2, countAll: true))
+        #expect(result.kvs.count == 2 && result.more && result.count == 3)
+        result = try f.store.range(.history, KeyRange(key: b("b"), end: b("e")), RangeOptions(limit: 3))
+        #expect(result.kvs.count == 3 && !result.more)
 
-        request = RangeRequest(key: b("c"), end: [0])  // from-key
-        #expect(try f.keys(request) == ["c", "d", "e"])
-        request = RangeRequest(range: .prefix(b("")))
-        request.range = KeyRange(key: [0], end: [0])
-        #expect(try f.keys(request).count == 5)
+        #expect(try f.keys(KeyRange(key: b("c"), end: [0])) == ["c", "d", "e"])  // from-key
+        #expect(try f.keys(.all).count == 5)
+        #expect(try f.keys(.all, RangeOptions(reverse: true)) == ["e", "d", "c", "b", "a"])
+        #expect(try f.keys(KeyRange(key: b("b"), end: b("e")), RangeOptions(limit: 2, reverse: true)) == ["d", "c"])
 
-        request = RangeRequest(key: b("a"), end: b("z"))
-        request.countOnly = true
-        result = try f.store.range(.etcd, request)
+        result = try f.store.range(.history, .all, RangeOptions(countOnly: true))
         #expect(result.kvs.isEmpty && result.count == 5 && !result.more)
-
-        request = RangeRequest(key: b("a"), end: b("z"))
-        request.keysOnly = true
-        #expect(try f.store.range(.etcd, request).kvs.allSatisfy { $0.value.isEmpty })
-
-        request = RangeRequest(key: b("a"), end: b("z"))
-        request.sortOrder = .descending
-        #expect(try f.keys(request) == ["e", "d", "c", "b", "a"])
-        request.sortTarget = .value
-        request.sortOrder = .ascending
-        #expect(try f.keys(request) == ["b", "e", "d", "c", "a"])
-        request.sortTarget = .mod
-        request.sortOrder = .descending
-        request.limit = 2
-        result = try f.store.range(.etcd, request)
-        #expect(result.kvs.map { s($0.key) } == ["b", "e"] && result.more && result.count == 5)
-        request.sortTarget = .version
-        request.sortOrder = .none  // target other than key with order none means ascending
-        request.limit = 0
-        #expect(try f.keys(request).last == "b")
-
-        request = RangeRequest(key: b("a"), end: b("z"))
-        request.minModRevision = 4
-        request.maxModRevision = 6
-        #expect(try f.keys(request) == ["c", "d", "e"])
-        request = RangeRequest(key: b("a"), end: b("z"))
-        request.maxCreateRevision = 3
-        #expect(try f.keys(request) == ["a", "b"])
-        request.limit = 1
-        result = try f.store.range(.etcd, request)
-        #expect(result.kvs.count == 1 && result.more && result.count == 5)
-
-        #expect(throws: MVCCError.emptyKey) { _ = try f.store.range(.etcd, RangeRequest(key: [])) }
+        #expect(try f.store.range(.history, .all, RangeOptions(keysOnly: true)).kvs.allSatisfy { $0.value.isEmpty })
+        // Empty keys are the front-end's business (etcd refuses them; Redis allows them).
+        try await f.put("", "empty")
+        #expect(try f.get("").map { s($0.value) } == "empty")
     }
 
     @Test func historicalReadsAndRevisionErrors() async throws {
@@ -126,19 +72,12 @@ struct KVTests {
         #expect(try f.get("k", revision: 4).map { s($0.value) } == "v3")
         #expect(try f.get("k", revision: 5) == nil)
         #expect(try f.get("k", revision: 1) == nil)
-        let historical = try f.store.range(
-            .etcd,
-            {
-                var r = RangeRequest(key: b("a"), end: b("z")); r.revision = 4; return r
-            }()
-        )
+        let historical = try f.store.range(.history, .all, RangeOptions(revision: 4, countAll: true))
         #expect(historical.kvs.map { s($0.key) } == ["k", "other"] && historical.count == 2)
-        #expect(historical.revision == 6)  // header shows the current revision
-        var limited = RangeRequest(key: b("a"), end: b("z"))
-        limited.revision = 4
-        limited.limit = 1
-        let page = try f.store.range(.etcd, limited)
+        #expect(historical.revision == 6)  // the header shows the current revision
+        let page = try f.store.range(.history, .all, RangeOptions(revision: 4, limit: 1, countAll: true))
         #expect(page.kvs.count == 1 && page.more && page.count == 2)
+        #expect(try f.keys(.all, RangeOptions(revision: 4, reverse: true)) == ["other", "k"])
 
         #expect(throws: MVCCError.futureRevision) { _ = try f.get("k", revision: 7) }
         try await f.store.compact(3, physical: true)
@@ -174,14 +113,14 @@ struct KVTests {
         for round in 0..<10 {
             let f = try StoreFixture(sync: .always)
             let writer = Task {
-                for i in 0..<20 { _ = try await f.store.put(.etcd, PutRequest(key: b("k\(i)"), value: b("v"))) }
+                for i in 0..<20 { try await f.put("k\(i)", "v") }
             }
             var reads = 0
             var last: Revision = 0
             do {
                 while last < 21 {
                     await Task.yield()
-                    let result = try f.store.range(.etcd, RangeRequest(range: .prefix(b("k"))))
+                    let result = try f.store.range(.history, .prefix(b("k")), RangeOptions(countAll: true))
                     #expect(result.revision >= last, "round \(round): the view went back")
                     #expect(
                         result.count == result.revision - 1,
@@ -213,9 +152,7 @@ struct KVTests {
         #expect(try f.get("live", revision: 5).map { s($0.value) } == "2")
         #expect(try f.get("dead", revision: 5) == nil)
         #expect(try f.get("live").map { s($0.value) } == "3")
-        var all = RangeRequest(key: [0], end: [0])
-        all.revision = 5
-        #expect(try f.keys(all) == ["live"])
+        #expect(try f.keys(.all, RangeOptions(revision: 5)) == ["live"])
         // Survives a restart with the compaction point.
         try f.reopen()
         #expect(f.store.compactRevision == 5)
@@ -225,16 +162,39 @@ struct KVTests {
 
     @Test func keyspacesAreIsolated() async throws {
         let f = try StoreFixture()
-        try await f.put("k", "etcd")
-        try await f.put("k", "iceberg", keyspace: .iceberg)
-        try await f.put("k", "redis", keyspace: .redis)
-        #expect(try f.get("k").map { s($0.value) } == "etcd")
-        #expect(try f.get("k", keyspace: .iceberg).map { s($0.value) } == "iceberg")
-        #expect(try f.get("k", keyspace: .redis).map { s($0.value) } == "redis")
+        try await f.put("k", "history")
+        try await f.put("k", "other", keyspace: .otherHistory)
+        try await f.put("k", "latest", keyspace: .latest)
+        #expect(try f.get("k").map { s($0.value) } == "history")
+        #expect(try f.get("k", keyspace: .otherHistory).map { s($0.value) } == "other")
+        #expect(try f.get("k", keyspace: .latest).map { s($0.value) } == "latest")
         #expect(f.store.currentRevision == 4)  // one revision sequence
-        #expect(try f.keys(RangeRequest(key: [0], end: [0])) == ["k"])
+        #expect(try f.keys(.all) == ["k"])
         // Latest-only keyspaces keep no history.
-        #expect(throws: MVCCError.self) { _ = try f.get("k", revision: 2, keyspace: .redis) }
+        #expect(throws: MVCCError.self) { _ = try f.get("k", revision: 2, keyspace: .latest) }
+        // A keyspace the store was not opened with is refused.
+        let stranger = Keyspace(id: 99, name: "stranger", history: .full)
+        await #expect(throws: MVCCError.self) { try await f.put("k", "v", keyspace: stranger) }
+        #expect(throws: MVCCError.self) { _ = try f.store.get(stranger, b("k")) }
+    }
+
+    @Test func keyspaceIdsKeepTheirOwner() throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        do {
+            let (database, store) = try StoreFixture.open(directory.appending("db"), .defaults, [.history], clock)
+            store.close()
+            try database.close()
+        }
+        let renamed = Keyspace(id: Keyspace.history.id, name: "renamed", history: .full)
+        let error = #expect(throws: (any Error).self) {
+            _ = try StoreFixture.open(directory.appending("db"), .defaults, [renamed], clock)
+        }
+        #expect("\(error!)".contains("keyspace id 10 holds 'history/full/versioned' data"))
+        // The owner itself reopens fine.
+        let (database, store) = try StoreFixture.open(directory.appending("db"), .defaults, [.history], clock)
+        store.close()
+        try database.close()
     }
 
     @Test func restartKeepsRevisionAndData() async throws {
@@ -242,16 +202,18 @@ struct KVTests {
         try await f.put("a", "1")
         try await f.put("b", "2")
         try await f.delete("a")
+        try await f.put("x", "latest", keyspace: .latest)
         try f.reopen()
-        #expect(f.store.currentRevision == 4)
+        #expect(f.store.currentRevision == 5)
         #expect(try f.get("a") == nil)
         #expect(try f.get("b").map { s($0.value) } == "2")
         #expect(try f.get("a", revision: 3).map { s($0.value) } == "1")
-        #expect(try await f.put("c", "3").revision == 5)
+        #expect(try f.get("x", keyspace: .latest)?.modRevision == 5)
+        #expect(try await f.put("c", "3").modRevision == 6)
     }
 
     @Test func unknownFormatVersionIsAClearError() throws {
-        let directory = StoreFixture.makeRawDirectory()
+        let directory = TemporaryDirectory()
         var rocks = RocksDB.Configuration.defaults
         rocks.prepareForMVCCStore()
         do {
@@ -260,7 +222,7 @@ struct KVTests {
             try database.close()
         }
         let database = try RocksDB(path: directory.appending("db"), configuration: rocks)
-        let error = #expect(throws: MVCCError.self) { _ = try MVCCStore(database: database) }
+        let error = #expect(throws: MVCCError.self) { _ = try MVCCStore(database: database, keyspaces: [.history]) }
         #expect("\(error!)".contains("unsupported storage format version 9"))
     }
 
@@ -270,7 +232,10 @@ struct KVTests {
             for writer in 0..<16 {
                 group.addTask {
                     var mine: [Revision] = []
-                    for i in 0..<20 { mine.append(try await f.put("w\(writer)/\(i)", "v").revision) }
+                    for i in 0..<20 {
+                        let keyspace: Keyspace = writer % 4 == 0 ? .latest : .history
+                        mine.append(try await f.put("w\(writer)/\(i)", "v", keyspace: keyspace).modRevision)
+                    }
                     return mine
                 }
             }
@@ -279,8 +244,4 @@ struct KVTests {
         #expect(revisions.sorted() == Array(2...321))
         #expect(f.store.currentRevision == 321)
     }
-}
-
-extension StoreFixture {
-    static func makeRawDirectory() -> TemporaryDirectory { TemporaryDirectory() }
 }

@@ -1,6 +1,7 @@
 import StrataLease
 import StrataMVCC
 import StrataRocksDB
+import StrataTestSupport
 import Testing
 
 @Suite("Leases in the store")
@@ -12,7 +13,7 @@ struct StoreLeaseTests {
         try await f.put("a", "1", lease: lease.id)
         try await f.put("b", "2", lease: lease.id)
         try await f.put("c", "3")
-        var request = WatchRequest(keyspace: .etcd, range: KeyRange(key: [0], end: [0]))
+        var request = WatchRequest(keyspace: .history, range: KeyRange(key: [0], end: [0]))
         request.prevKV = true
         let watcher = try f.store.watch(request)
         let ttl = try #require(try f.store.timeToLive(lease.id, keys: true))

@@ -17,10 +17,10 @@ struct WatchTests {
     @Test func liveEventsWithFiltersAndPrevKV() async throws {
         let f = try StoreFixture()
         try await f.put("p/a", "0")
-        var request = WatchRequest(keyspace: .etcd, range: .prefix(b("p/")))
+        var request = WatchRequest(keyspace: .history, range: .prefix(b("p/")))
         request.prevKV = true
         let watcher = try f.store.watch(request)
-        var noDelete = WatchRequest(keyspace: .etcd, range: .prefix(b("p/")))
+        var noDelete = WatchRequest(keyspace: .history, range: .prefix(b("p/")))
         noDelete.noDelete = true
         let putsOnly = try f.store.watch(noDelete)
         try await f.put("p/a", "1")
@@ -47,7 +47,7 @@ struct WatchTests {
     @Test func replayFromHistoryThenLiveWithoutGapsOrDuplicates() async throws {
         let f = try StoreFixture(sync: .always)
         for i in 0..<50 { try await f.put("k\(i % 5)", "\(i)") }  // revisions 2...51
-        var request = WatchRequest(keyspace: .etcd, range: KeyRange(key: [0], end: [0]))
+        var request = WatchRequest(keyspace: .history, range: KeyRange(key: [0], end: [0]))
         request.startRevision = 10
         request.prevKV = true
         let watcher = try f.store.watch(request)
@@ -72,7 +72,7 @@ struct WatchTests {
             $0.watch.recentEventBytes = recentEventBytes
             $0.watch.maxRevisionsPerCatchUp = revisionsPerStep
         }
-        let watcher = try f.store.watch(WatchRequest(keyspace: .etcd, range: .prefix(b("s/"))))
+        let watcher = try f.store.watch(WatchRequest(keyspace: .history, range: .prefix(b("s/"))))
         for i in 0..<100 { try await f.put("s/\(i % 3)", "\(i)") }  // nobody reads meanwhile
         #expect(f.store.watchHub.counts.unsynced == 1)
         let events = try await collectEvents(watcher, count: 100)
@@ -98,7 +98,7 @@ struct WatchTests {
                 (true, false, false), (false, false, false), (true, true, false),
                 (true, false, true),
             ] {
-                var request = WatchRequest(keyspace: .etcd, range: .prefix(b("r/")))
+                var request = WatchRequest(keyspace: .history, range: .prefix(b("r/")))
                 request.prevKV = prevKV
                 request.noPut = noPut
                 request.noDelete = noDelete
@@ -142,9 +142,9 @@ struct WatchTests {
     @Test func groupConsumerPollsReadyWatchers() async throws {
         let f = try StoreFixture { $0.watch.bufferedUpdatesPerWatcher = 3 }
         let group = WatchGroup()
-        let a = try f.store.watch(WatchRequest(keyspace: .etcd, range: .prefix(b("g/a"))), group: group)
-        let b2 = try f.store.watch(WatchRequest(keyspace: .etcd, range: .prefix(b("g/"))), group: group)
-        let unrelated = try f.store.watch(WatchRequest(keyspace: .etcd, range: KeyRange(key: b("z"))), group: group)
+        let a = try f.store.watch(WatchRequest(keyspace: .history, range: .prefix(b("g/a"))), group: group)
+        let b2 = try f.store.watch(WatchRequest(keyspace: .history, range: .prefix(b("g/"))), group: group)
+        let unrelated = try f.store.watch(WatchRequest(keyspace: .history, range: KeyRange(key: b("z"))), group: group)
         for i in 0..<20 { try await f.put("g/\(i % 2 == 0 ? "a" : "b")", "\(i)") }  // revisions 2...21
         var revisions: [Int: [Revision]] = [:]
         let watchers = [a.id: a, b2.id: b2, unrelated.id: unrelated]
@@ -173,7 +173,7 @@ struct WatchTests {
         let f = try StoreFixture()
         for i in 0..<10 { try await f.put("k", "\(i)") }
         try await f.store.compact(6, physical: true)
-        var request = WatchRequest(keyspace: .etcd, range: KeyRange(key: b("k")))
+        var request = WatchRequest(keyspace: .history, range: KeyRange(key: b("k")))
         request.startRevision = 3
         let watcher = try f.store.watch(request)
         #expect(try await watcher.next() == .compacted(compactRevision: 6))
@@ -185,7 +185,7 @@ struct WatchTests {
 
     @Test func progressNotifications() async throws {
         let f = try StoreFixture()
-        var request = WatchRequest(keyspace: .etcd, range: KeyRange(key: b("quiet")))
+        var request = WatchRequest(keyspace: .history, range: KeyRange(key: b("quiet")))
         request.progressNotify = true
         let watcher = try f.store.watch(request)
         try await f.put("elsewhere", "x")
@@ -203,9 +203,9 @@ struct WatchTests {
     @Test func emptyRangeIsRejectedAndFutureStartWaits() async throws {
         let f = try StoreFixture()
         #expect(throws: MVCCError.emptyWatchRange) {
-            _ = try f.store.watch(WatchRequest(keyspace: .etcd, range: KeyRange(key: b("b"), end: b("a"))))
+            _ = try f.store.watch(WatchRequest(keyspace: .history, range: KeyRange(key: b("b"), end: b("a"))))
         }
-        var request = WatchRequest(keyspace: .etcd, range: KeyRange(key: b("k")))
+        var request = WatchRequest(keyspace: .history, range: KeyRange(key: b("k")))
         request.startRevision = 4
         let watcher = try f.store.watch(request)
         try await f.put("k", "2")
@@ -216,7 +216,7 @@ struct WatchTests {
 
     @Test func cancellingTheConsumerTaskEndsAWaitingNext() async throws {
         let f = try StoreFixture()
-        let watcher = try f.store.watch(WatchRequest(keyspace: .etcd, range: KeyRange(key: b("never"))))
+        let watcher = try f.store.watch(WatchRequest(keyspace: .history, range: KeyRange(key: b("never"))))
         let consumer = Task { try await watcher.next() }
         while f.store.watchHub.counts.watchers == 0 { await Task.yield() }
         try await Task.sleep(nanoseconds: 20_000_000)  // let it park
@@ -226,7 +226,9 @@ struct WatchTests {
 
     @Test func blockedWatcherDoesNotBlockWriters() async throws {
         let f = try StoreFixture { $0.watch.bufferedUpdatesPerWatcher = 8 }
-        let watchers = try (0..<50).map { _ in try f.store.watch(WatchRequest(keyspace: .etcd, range: .prefix(b("")))) }
+        let watchers = try (0..<50).map { _ in
+            try f.store.watch(WatchRequest(keyspace: .history, range: .prefix(b(""))))
+        }
         // Nobody consumes; writes must still complete (the test would hang otherwise).
         for i in 0..<500 { try await f.put("key\(i)", "v") }
         #expect(f.store.currentRevision == 501)
@@ -268,10 +270,46 @@ struct WatcherIndexTests {
 
     @Test func arbitraryRangeWatchersReceiveOnlyTheirKeys() async throws {
         let f = try StoreFixture()
-        let middle = try f.store.watch(WatchRequest(keyspace: .etcd, range: KeyRange(key: b("c"), end: b("f"))))
-        let fromKey = try f.store.watch(WatchRequest(keyspace: .etcd, range: KeyRange(key: b("e"), end: [0])))
+        let middle = try f.store.watch(WatchRequest(keyspace: .history, range: KeyRange(key: b("c"), end: b("f"))))
+        let fromKey = try f.store.watch(WatchRequest(keyspace: .history, range: KeyRange(key: b("e"), end: [0])))
         for key in ["a", "c", "d", "e", "g"] { try await f.put(key, "v") }
         #expect(try await collectEvents(middle, count: 3).map { s($0.1.kv.key) } == ["c", "d", "e"])
         #expect(try await collectEvents(fromKey, count: 2).map { s($0.1.kv.key) } == ["e", "g"])
+    }
+}
+
+@Suite("Watch in latest-only keyspaces")
+struct LatestOnlyWatchTests {
+    @Test func eventsCarryOperationNamesAndSilentWritesSendNone() async throws {
+        let f = try StoreFixture(sync: .always)
+        let watcher = try f.store.watch(WatchRequest(keyspace: .latest, range: .prefix(b("user:"))))
+        try await f.store.update(.latest, durability: .os) { txn throws(MVCCError) in
+            try txn.put(b("user:1"), b("meta"), event: .named("hset"))
+            try txn.put(b("user:1/field"), b("x"), event: .none)
+        }
+        try await f.put("user:2", "v", keyspace: .latest)
+        try await f.store.update(.latest) { txn throws(MVCCError) in
+            _ = try txn.delete(b("user:2"), event: .named("del"))
+        }
+        let events = try await collectEvents(watcher, count: 3)
+        #expect(
+            events.map { s($0.1.kv.key) + ":" + ($0.1.operation ?? "-") } == ["user:1:hset", "user:2:-", "user:2:del"]
+        )
+        // Live only: no watch from a revision.
+        var past = WatchRequest(keyspace: .latest, range: .all)
+        past.startRevision = 1
+        #expect(throws: MVCCError.self) { _ = try f.store.watch(past) }
+    }
+
+    @Test func anOverflowingWatcherEndsWithItsOwnReason() async throws {
+        let f = try StoreFixture { $0.watch.bufferedUpdatesPerWatcher = 4 }
+        let watcher = try f.store.watch(WatchRequest(keyspace: .latest, range: .all))
+        for i in 0..<10 { try await f.put("k\(i)", "v", keyspace: .latest) }
+        var updates: [WatchUpdate] = []
+        while let update = try await watcher.next() { updates.append(update) }
+        #expect(updates.count == 5)
+        #expect(updates.last == .overflowed(revision: 6))
+        // Writers never waited for it.
+        #expect(f.store.currentRevision == 11)
     }
 }

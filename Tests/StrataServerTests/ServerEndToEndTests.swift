@@ -39,8 +39,9 @@ struct ServerEndToEndTests {
             #expect(("\n" + metrics.body).contains("\n# TYPE \(name) gauge\n"), "missing \(name)")
         }
         for name in [
-            "strata_mvcc_put_total", "strata_mvcc_range_total", "strata_mvcc_txn_total", "strata_mvcc_delete_total",
-            "strata_mvcc_fsync_total", "strata_watch_events_sent_total", "strata_lease_expired_total",
+            "strata_mvcc_write_transactions_total", "strata_mvcc_reads_total", "strata_keys_expired_total",
+            "strata_storage_writes_refused_no_space_total", "strata_mvcc_fsync_total", "strata_watch_events_sent_total",
+            "strata_lease_expired_total",
         ] {
             #expect(("\n" + metrics.body).contains("\n# TYPE \(name) counter\n"), "missing \(name)")
         }

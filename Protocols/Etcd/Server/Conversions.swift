@@ -24,7 +24,7 @@ extension KeyRange {
 }
 
 extension RangeRequest {
-    package init(_ request: Etcdserverpb_RangeRequest) throws(EtcdRequestError) {
+    package init(_ request: Etcdserverpb_RangeRequest) throws(EtcdKVError) {
         self.init(range: KeyRange(key: request.key, rangeEnd: request.rangeEnd))
         revision = request.revision
         limit = request.limit
@@ -67,7 +67,7 @@ extension DeleteRangeRequest {
 }
 
 extension Compare {
-    package init(_ compare: Etcdserverpb_Compare) throws(EtcdRequestError) {
+    package init(_ compare: Etcdserverpb_Compare) throws(EtcdKVError) {
         let range = KeyRange(key: compare.key, rangeEnd: compare.rangeEnd)
         let result: Compare.Result
         switch compare.result {
@@ -97,20 +97,20 @@ extension Compare {
 }
 
 extension TxnRequest {
-    package init(_ request: Etcdserverpb_TxnRequest) throws(EtcdRequestError) {
+    package init(_ request: Etcdserverpb_TxnRequest) throws(EtcdKVError) {
         var compares: [Compare] = []
         compares.reserveCapacity(request.compare.count)
         for compare in request.compare { compares.append(try Compare(compare)) }
         self.init(
             compares: compares,
-            success: try request.success.map { op throws(EtcdRequestError) in try TxnOperation(op) },
-            failure: try request.failure.map { op throws(EtcdRequestError) in try TxnOperation(op) }
+            success: try request.success.map { op throws(EtcdKVError) in try TxnOperation(op) },
+            failure: try request.failure.map { op throws(EtcdKVError) in try TxnOperation(op) }
         )
     }
 }
 
 extension TxnOperation {
-    package init(_ op: Etcdserverpb_RequestOp) throws(EtcdRequestError) {
+    package init(_ op: Etcdserverpb_RequestOp) throws(EtcdKVError) {
         switch op.request {
         case .requestRange(let range): self = .range(try RangeRequest(range))
         case .requestPut(let put): self = .put(PutRequest(put))
@@ -119,10 +119,4 @@ extension TxnOperation {
         case nil: self = .empty
         }
     }
-}
-
-/// Request problems found while translating, before the core sees the request.
-package enum EtcdRequestError: Error, Sendable {
-    case invalidSortOption
-    case invalidCompare
 }

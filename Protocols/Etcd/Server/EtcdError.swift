@@ -44,19 +44,31 @@ package enum EtcdError {
         switch error {
         case .compacted: compacted
         case .futureRevision: futureRevision
+        case .leaseNotFound: leaseNotFound
+        case .leaseAlreadyExists: leaseExists
+        case .leaseTTLTooLarge: leaseTTLTooLarge
+        case .emptyWatchRange: RPCError(code: .invalidArgument, message: "mvcc: watcher range is empty")
+        case .closed: stopped
+        case .noSpace: noSpace
+        case .transactionTooLarge(let what): RPCError(code: .resourceExhausted, message: "etcdserver: \(what)")
+        case .unsupported(let what): RPCError(code: .unimplemented, message: "etcdserver: \(what)")
+        case .rejected(let rejection): RPCError(code: .invalidArgument, message: "etcdserver: \(rejection.message)")
+        case .storage(let message): RPCError(code: .unknown, message: "etcdserver: storage: \(message)")
+        }
+    }
+
+    /// The same for the KV layer's errors: etcd's request rules, then the core's.
+    package static func map(_ error: EtcdKVError) -> RPCError {
+        switch error {
         case .emptyKey: emptyKey
         case .keyNotFound: keyNotFound
         case .valueProvided: valueProvided
         case .leaseProvided: leaseProvided
-        case .leaseNotFound: leaseNotFound
-        case .leaseAlreadyExists: leaseExists
-        case .leaseTTLTooLarge: leaseTTLTooLarge
         case .duplicateKey: duplicateKey
         case .tooManyOperations: tooManyOps
-        case .emptyWatchRange: RPCError(code: .invalidArgument, message: "mvcc: watcher range is empty")
-        case .closed: stopped
-        case .unsupported(let what): RPCError(code: .unimplemented, message: "etcdserver: \(what)")
-        case .storage(let message): RPCError(code: .unknown, message: "etcdserver: storage: \(message)")
+        case .invalidSortOption: invalidSortOption
+        case .invalidCompare: RPCError(code: .invalidArgument, message: "etcdserver: invalid compare")
+        case .core(let core): map(core)
         }
     }
 
@@ -91,6 +103,16 @@ package enum EtcdError {
     /// The same for a synchronous core call (the transport's fast path runs on an event loop).
     @inline(__always)
     package static func wireSync<T>(_ body: () throws(MVCCError) -> T) throws(RPCError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw map(error)
+        }
+    }
+
+    /// Runs a KV-layer call, turning its errors into etcd's wire errors.
+    @inline(__always)
+    package static func wireKV<T>(_ body: () throws(EtcdKVError) -> T) throws(RPCError) -> T {
         do {
             return try body()
         } catch {

@@ -6,7 +6,6 @@ package import StrataCommon
 internal import StrataEtcdAPI
 package import StrataMVCC
 internal import StrataObservability
-internal import StrataRocksDB
 
 /// The etcd v3 gRPC front-end: one HTTP/2 listener serving etcd's services over the shared core.
 package struct EtcdFrontEnd: Service {
@@ -53,8 +52,7 @@ package struct EtcdFrontEnd: Service {
     /// Raises NOSPACE when the database outgrows the quota, as etcd's backend quota does.
     func watchQuota() async throws {
         while !Task.isCancelled {
-            let database = store.database
-            let size = Int64(database.totalProperty(.totalSSTFilesSize) + database.totalProperty(.memtablesSize))
+            let size = store.storageSize.total
             if size > configuration.quotaBackendBytes && alarms.activate(.nospace) {
                 logger.warning(
                     "database size \(size) exceeds the quota of \(configuration.quotaBackendBytes) bytes: NOSPACE alarm raised"

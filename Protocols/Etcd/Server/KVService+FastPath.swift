@@ -1,5 +1,4 @@
 internal import CoreMetrics
-internal import Dispatch
 internal import GRPCCore
 internal import StrataEtcdAPI
 internal import StrataMVCC
@@ -28,8 +27,8 @@ extension KVService {
                         done(Self.answer { () throws(RPCError) in try rangeNow(request) })
                     }
                     // A single key is read right here; a range (a kube list can be thousands of keys, tens of ms) runs
-                    // on a worker thread so it does not hold up the other streams on this event loop.
-                    if request.rangeEnd.isEmpty { run() } else { Self.rangeWorkers.async(execute: run) }
+                    // on the core's blocking pool so it does not hold up the other streams on this event loop.
+                    if request.rangeEnd.isEmpty { run() } else { store.submitBlocking(run) }
                 },
                 method("Put") { bytes, done in
                     write(done) { () throws(RPCError) in
@@ -55,14 +54,6 @@ extension KVService {
             ]
         )
     }
-
-    /// Where multi-key ranges run: GCD's pool, as wide as the machine, so ranges use every core while event loops
-    /// keep serving point reads and writes.
-    private static let rangeWorkers = DispatchQueue(
-        label: "strata.etcd.range",
-        qos: .userInitiated,
-        attributes: .concurrent
-    )
 
     /// Applies a write now and answers once it is durable.
     private func write<Value: Sendable, Response: SwiftProtobuf.Message>(

@@ -6,11 +6,13 @@ package import StrataMVCC
 /// etcd's KV service over the shared core: validate, translate, call the store, fill the header, map errors.
 package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     let store: MVCCStore
+    let kv: EtcdKV
     let configuration: EtcdFrontEnd.Configuration
     let alarms: AlarmTable
 
     package init(store: MVCCStore, configuration: EtcdFrontEnd.Configuration, alarms: AlarmTable = AlarmTable()) {
         self.store = store
+        self.kv = EtcdKV(store: store, maxTxnOperations: configuration.maxTxnOperations)
         self.configuration = configuration
         self.alarms = alarms
     }
@@ -28,8 +30,7 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
 
     /// Translates and runs a Range (shared by this handler and the transport's fast path).
     func rangeNow(_ request: Etcdserverpb_RangeRequest) throws(RPCError) -> Etcdserverpb_RangeResponse {
-        let core = try Self.translate { () throws(EtcdRequestError) in try RangeRequest(request) }
-        let result = try EtcdError.wireSync { () throws(MVCCError) in try store.range(.etcd, core) }
+        let result = try EtcdError.wireKV { () throws(EtcdKVError) in try kv.range(RangeRequest(request)) }
         return rangeResponse(result)
     }
 
@@ -63,23 +64,32 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
             throw EtcdError.requestTooLarge
         }
         try alarms.checkWritable()
-        return try EtcdError.wireSync { () throws(MVCCError) in try store.applyPut(.etcd, PutRequest(request)) }
+        return try noSpaceRaisesAlarm { () throws(EtcdKVError) in try kv.applyPut(PutRequest(request)) }
     }
 
     func applyDeleteRange(_ request: Etcdserverpb_DeleteRangeRequest) throws(RPCError)
         -> PendingWrite<DeleteRangeResult>
     {
         // No NOSPACE check: deleting is how a full database is freed, and etcd allows it under the alarm too.
-        return try EtcdError.wireSync { () throws(MVCCError) in
-            try store.applyDeleteRange(.etcd, DeleteRangeRequest(request))
-        }
+        return try EtcdError.wireKV { () throws(EtcdKVError) in try kv.applyDeleteRange(DeleteRangeRequest(request)) }
     }
 
     func applyTxn(_ request: Etcdserverpb_TxnRequest) throws(RPCError) -> PendingWrite<TxnResult> {
         guard Self.payloadSize(request) <= configuration.maxRequestBytes else { throw EtcdError.requestTooLarge }
-        let core = try Self.translate { () throws(EtcdRequestError) in try TxnRequest(request) }
+        let core = try EtcdError.wireKV { () throws(EtcdKVError) in try TxnRequest(request) }
         if Self.hasPuts(request) { try alarms.checkWritable() }
-        return try EtcdError.wireSync { () throws(MVCCError) in try store.applyTxn(.etcd, core) }
+        return try noSpaceRaisesAlarm { () throws(EtcdKVError) in try kv.applyTxn(core) }
+    }
+
+    /// The core refusing a write for lack of disk space raises etcd's NOSPACE alarm, as etcd's quota would: clients
+    /// see the same error and `alarm list` shows why (the alarm stays until an operator disarms it).
+    private func noSpaceRaisesAlarm<T>(_ body: () throws(EtcdKVError) -> T) throws(RPCError) -> T {
+        do {
+            return try body()
+        } catch {
+            if case .core(.noSpace) = error { alarms.activate(.nospace) }
+            throw EtcdError.map(error)
+        }
     }
 
     private func durable<Value: Sendable>(_ pending: PendingWrite<Value>) async throws(RPCError) -> Value {
@@ -195,16 +205,5 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
             return total + bytes
         }
         return compares + size(request.success) + size(request.failure)
-    }
-
-    static func translate<T>(_ body: () throws(EtcdRequestError) -> T) throws(RPCError) -> T {
-        do {
-            return try body()
-        } catch {
-            switch error {
-            case .invalidSortOption: throw EtcdError.invalidSortOption
-            case .invalidCompare: throw RPCError(code: .invalidArgument, message: "etcdserver: invalid compare")
-            }
-        }
     }
 }

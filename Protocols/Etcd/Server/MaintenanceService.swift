@@ -1,9 +1,7 @@
-internal import Dispatch
 internal import Foundation
 package import GRPCCore
 package import StrataEtcdAPI
 package import StrataMVCC
-internal import StrataRocksDB
 internal import Synchronization
 
 /// Active alarms, shared by the services: a NOSPACE alarm makes writes fail until it is deactivated.
@@ -85,14 +83,12 @@ package struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtoco
         -> Etcdserverpb_StatusResponse
     {
         let revision = store.currentRevision
-        let database = store.database
+        let size = store.storageSize
         var response = Etcdserverpb_StatusResponse()
         response.header = configuration.header(revision)
         response.version = Self.reportedVersion
-        response.dbSize = Int64(database.totalProperty(.totalSSTFilesSize) + database.totalProperty(.memtablesSize))
-        response.dbSizeInUse = Int64(
-            database.totalProperty(.estimatedLiveDataSize) + database.totalProperty(.memtablesSize)
-        )
+        response.dbSize = size.total
+        response.dbSizeInUse = size.inUse
         response.leader = configuration.memberID
         // No Raft log: the store revision is the monotonic index both counters stand for.
         response.raftIndex = UInt64(revision)
@@ -103,20 +99,14 @@ package struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtoco
         return response
     }
 
-    /// Compacts RocksDB's files on a background thread; reads and writes go on meanwhile.
+    /// Rewrites the store's files on the core's blocking pool; reads and writes go on meanwhile.
     package func defragment(
         request: Etcdserverpb_DefragmentRequest,
         context: ServerContext
     ) async throws -> Etcdserverpb_DefragmentResponse {
-        let database = store.database
-        let outcome: Result<Void, any Error> = await withCheckedContinuation { continuation in
-            DispatchQueue.global(qos: .utility).async {
-                continuation.resume(
-                    returning: Result { for family in database.columnFamilies { try database.compactRange(family) } }
-                )
-            }
-        }
-        if case .failure(let error) = outcome {
+        do {
+            try await store.defragment()
+        } catch {
             throw RPCError(code: .unknown, message: "etcdserver: defragment: \(error)")
         }
         var response = Etcdserverpb_DefragmentResponse()
@@ -150,9 +140,7 @@ package struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtoco
 
     /// The keyspace at `revision` (0 = current) hashed key by key: key, create and mod revision, version, lease, value.
     func hashKeyspace(at revision: Revision) throws(MVCCError) -> (Revision, UInt32) {
-        var request = RangeRequest(key: [0], end: [0])
-        request.revision = revision
-        let result = try store.range(.etcd, request)
+        let result = try store.range(.etcd, .all, RangeOptions(revision: revision))
         var crc = CRC32C()
         for kv in result.kvs {
             crc.update(kv.key)
@@ -172,19 +160,15 @@ package struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtoco
         response: RPCWriter<Etcdserverpb_SnapshotResponse>,
         context: ServerContext
     ) async throws {
-        let database = store.database
-        let made: Result<StoreSnapshot.Stream, any Error> = await withCheckedContinuation { continuation in
-            DispatchQueue.global(qos: .utility).async {
-                continuation.resume(returning: Result { try StoreSnapshot.make(from: database) })
-            }
-        }
         let stream: StoreSnapshot.Stream
-        switch made {
-        case .success(let made): stream = made
-        case .failure(let error): throw RPCError(code: .unknown, message: "etcdserver: snapshot: \(error)")
+        do {
+            stream = try await store.snapshot()
+        } catch {
+            throw RPCError(code: .unknown, message: "etcdserver: snapshot: \(error)")
         }
         var remaining = stream.totalBytes
-        while let chunk = try stream.next() {
+        // File reads on the blocking pool, one chunk at a time.
+        while let chunk = try await store.runBlocking({ try stream.next() }) {
             remaining -= chunk.count
             var message = Etcdserverpb_SnapshotResponse()
             message.header = configuration.header(store.currentRevision)

@@ -1,5 +1,6 @@
 internal import Foundation
 internal import GRPCCore
+internal import StrataCommon
 package import StrataEtcdAPI
 package import StrataMVCC
 internal import SwiftProtobuf
@@ -25,7 +26,7 @@ package struct WatchResponseBytes: Sendable {
         bytes.append(contentsOf: headerField)
         if watchID != 0 {
             bytes.append(0x10)  // field 2 (watch_id), varint
-            Self.appendVarint(UInt64(bitPattern: watchID), to: &bytes)
+            Varint.append(UInt64(bitPattern: watchID), to: &bytes)
         }
         if fragment { bytes.append(contentsOf: [0x38, 1]) }  // field 7 (fragment), varint true
         for event in events { bytes.append(contentsOf: event) }
@@ -35,17 +36,8 @@ package struct WatchResponseBytes: Sendable {
     package static func headerField(_ header: Etcdserverpb_ResponseHeader) throws -> [UInt8] {
         let message: [UInt8] = try header.serializedBytes()
         var field: [UInt8] = [0x0A]
-        appendVarint(UInt64(message.count), to: &field)
+        Varint.append(UInt64(message.count), to: &field)
         return field + message
-    }
-
-    static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
     }
 
     /// Hands the bytes to grpc-swift as they are.
@@ -108,7 +100,7 @@ package final class WatchEventCache: Sendable {
     package static func encode(_ event: Event) throws -> [UInt8] {
         let message: [UInt8] = try proto(event).serializedBytes()
         var field: [UInt8] = [0x5A]  // field 11 (events), length-delimited
-        WatchResponseBytes.appendVarint(UInt64(message.count), to: &field)
+        Varint.append(UInt64(message.count), to: &field)
         return field + message
     }
 

@@ -287,6 +287,14 @@ final class WatchStream: Sendable {
                 canceled.canceled = true
                 responses.append(try WatchResponseBytes(canceled))
                 return true
+            case .overflowed:
+                // The etcd keyspace keeps history, so its watchers catch up instead of overflowing.
+                try flush()
+                var canceled = response(at: 0)
+                canceled.canceled = true
+                canceled.cancelReason = "etcdserver: watcher fell behind"
+                responses.append(try WatchResponseBytes(canceled))
+                return true
             }
         }
         try flush()

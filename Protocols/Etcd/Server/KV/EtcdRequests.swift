@@ -1,7 +1,6 @@
-internal import CoreMetrics
-internal import StrataLease
-internal import StrataRocksDB
-internal import Synchronization
+package import StrataMVCC
+
+// etcd's KV requests and results in the core's terms (Conversions.swift maps them from and to protobuf).
 
 /// A range read, with every option etcd's Range has.
 package struct RangeRequest: Sendable, Hashable {
@@ -148,13 +147,4 @@ package struct TxnResult: Sendable, Hashable {
     package var results: [TxnOperationResult]
     /// The revision after the transaction (unchanged when it wrote nothing).
     package var revision: Revision
-}
-
-/// A write that is applied but not yet acknowledged: with `sync = always` it becomes visible and durable together, at
-/// the committer's next fsync (see `MVCCStore.whenDurable`).
-package struct PendingWrite<Value: Sendable>: Sendable {
-    package let value: Value
-    /// The revision to wait for; nil when the write changed nothing.
-    package let revision: Revision?
-    let started: Int64
 }

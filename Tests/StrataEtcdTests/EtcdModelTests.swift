@@ -1,5 +1,5 @@
+import StrataEtcd
 import StrataMVCC
-import StrataRocksDB
 import StrataTestSupport
 import Testing
 
@@ -95,7 +95,7 @@ struct ModelTests {
     @Test(arguments: [UInt64(0x5EED_0001), 0x5EED_0002, 0x5EED_0003])
     func storeMatchesModel(seed: UInt64) async throws {
         var random = SeededRandom(seed: seed)
-        let f = try StoreFixture(sync: .none)
+        let f = try StoreFixture.etcd()
         var model = ReferenceModel()
         let keys = (0..<24).map { b($0 < 10 ? "k0\($0)" : "k\($0)") }
         func randomKey() -> [UInt8] { keys[Int.random(in: 0..<keys.count, using: &random)] }
@@ -119,12 +119,12 @@ struct ModelTests {
             case 0..<35:
                 let key = randomKey()
                 let value = b("v\(step)")
-                let result = try await f.store.put(.etcd, PutRequest(key: key, value: value))
+                let result = try await f.kv.put(PutRequest(key: key, value: value))
                 let expected = model.apply(puts: [(key, value)], deletes: [])
                 #expect(result.revision == expected, "\(where_)")
             case 35..<45:
                 let range = randomRange()
-                let result = try await f.store.deleteRange(.etcd, DeleteRangeRequest(range: range))
+                let result = try await f.kv.deleteRange(DeleteRangeRequest(range: range))
                 let before = model.state(at: model.revision).keys.filter(range.contains).count
                 let expected = model.apply(puts: [], deletes: [range])
                 #expect(result.revision == expected && result.deleted == Int64(before), "\(where_)")
@@ -137,7 +137,7 @@ struct ModelTests {
                     success: [.put(PutRequest(key: target, value: b("t\(step)")))],
                     failure: [.deleteRange(DeleteRangeRequest(range: KeyRange(key: target)))]
                 )
-                let result = try await f.store.txn(.etcd, txn)
+                let result = try await f.kv.txn(txn)
                 let succeeded = (model.latest(key)?.version ?? 0) == version
                 let expected =
                     succeeded
@@ -166,8 +166,10 @@ struct ModelTests {
                 case 2: request.minModRevision = max(model.revision - 20, 1)
                 default: break
                 }
-                let expected = Result { () throws(MVCCError) in try model.range(request) }
-                let actual = Result { () throws(MVCCError) in try f.store.range(.etcd, request) }
+                let expected = Result { () throws(EtcdKVError) in
+                    do throws(MVCCError) { return try model.range(request) } catch { throw EtcdKVError.core(error) }
+                }
+                let actual = Result { () throws(EtcdKVError) in try f.kv.range(request) }
                 #expect(actual == expected, "\(where_): \(request)")
             }
         }
