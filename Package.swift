@@ -40,9 +40,15 @@ let storageTargets: [Target] = [
         path: "Storage/CRocksDB",
         providers: [.apt(["librocksdb-dev"])]
     ),
+    // C++ over RocksDB's C++ API, for what its C API cannot do (an info logger that survives a full disk).
+    .target(
+        name: "CRocksDBShim",
+        dependencies: ["CRocksDB"],
+        path: "Storage/CRocksDBShim"
+    ),
     .target(
         name: "StrataRocksDB",
-        dependencies: ["CRocksDB"],
+        dependencies: ["CRocksDB", "CRocksDBShim"],
         path: "Storage/RocksDB",
         swiftSettings: strataSwiftSettings,
         // RocksDB is linked statically (Debian's librocksdb.a): the shared library kept ~9 MiB of its 11 MiB
@@ -96,6 +102,7 @@ let protocolTargets: [Target] = [
             "StrataMVCC",
             "StrataLease",
             "StrataCommon",
+            "StrataFrontEnd",
             "StrataObservability",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -135,10 +142,24 @@ let sourceTargets: [Target] = [
         swiftSettings: strataSwiftSettings
     ),
     .target(
+        name: "StrataFrontEnd",
+        dependencies: [
+            "StrataCommon",
+            "StrataMVCC",
+            "StrataObservability",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Sources/StrataFrontEnd",
+        swiftSettings: strataSwiftSettings
+    ),
+    .target(
         name: "StrataConfig",
         dependencies: [
             "StrataCommon",
             "StrataRocksDB",
+            "StrataMVCC",
             "StrataObservability",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
@@ -155,6 +176,7 @@ let sourceTargets: [Target] = [
             "StrataRocksDB",
             "StrataMVCC",
             "StrataLease",
+            "StrataFrontEnd",
             "StrataEtcd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -171,7 +193,7 @@ let sourceTargets: [Target] = [
             "StrataCommon",
             "StrataConfig",
             "StrataServer",
-            "StrataRocksDB",
+            "StrataFrontEnd",
             "StrataMVCC",
             "StrataObservability",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -253,6 +275,7 @@ let testTargets: [Target] = [
         name: "StrataEtcdTests",
         dependencies: [
             "strata", "StrataTestSupport", "StrataEtcdAPI", "StrataEtcd", "StrataMVCC", "StrataRocksDB", "StrataLease",
+            "StrataFrontEnd", "StrataCommon",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -263,7 +286,10 @@ let testTargets: [Target] = [
     ),
     .testTarget(
         name: "StrataConfigTests",
-        dependencies: ["StrataConfig", "StrataRocksDB", "StrataObservability", "StrataCommon", "StrataTestSupport"],
+        dependencies: [
+            "StrataConfig", "StrataRocksDB", "StrataObservability", "StrataCommon", "StrataTestSupport", "StrataServer",
+            "StrataEtcd", "StrataMVCC", "StrataFrontEnd", .product(name: "Logging", package: "swift-log"),
+        ],
         path: "Tests/StrataConfigTests",
         swiftSettings: strataSwiftSettings
     ),
@@ -285,5 +311,6 @@ let package = Package(
         .executable(name: "strata", targets: ["strata"])
     ],
     dependencies: dependencies,
-    targets: storageTargets + protocolTargets + sourceTargets + benchTargets + testTargets
+    targets: storageTargets + protocolTargets + sourceTargets + benchTargets + testTargets,
+    cxxLanguageStandard: .cxx17
 )

@@ -83,7 +83,6 @@ def strata_start(binary, directory):
     with open(config, "w") as f:
         f.write(f'[server]\ndata_dir = "{directory}/data"\nlog_level = "error"\n'
                 f'[etcd]\nenabled = true\nlisten = "127.0.0.1:{etcd_port}"\n'
-                f'[redis]\nenabled = false\n[iceberg]\nenabled = false\n'
                 f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
     # Healthy means /health answers and the etcd gRPC port accepts connections.
     return measure([binary, "serve", "--config", config], port, also_listening=etcd_port)

@@ -29,6 +29,13 @@ extension StrataConfiguration {
         # After this long without a write, memtables holding 4MiB or more are flushed to disk, returning their
         # memory (up to 128MiB after a write burst) and shortening WAL replay at start-up. "0s" disables it.
         idle_flush_after = "10s"
+        # Free space the data directory's file system must keep: below it, writes that add data are refused (etcd answers
+        # NOSPACE) while reads and deletes go on; writes resume by themselves once space is back. A size, a share of the
+        # file system ("2%"), or 0 to turn the guard off.
+        min_free_space = "256MiB"
+        # Entries one write transaction may read under the writer lock (point reads plus entries iterated) before it fails
+        # instead of stalling every other writer: a delete of a prefix reads each of its keys once.
+        max_transaction_reads = 4000000
 
         [etcd]
         # etcd v3 gRPC API (etcdctl, clientv3, kube-apiserver).
@@ -49,18 +56,13 @@ extension StrataConfiguration {
         max_concurrent_streams = 10000
         # Watchers one Watch stream may hold; more are refused with a canceled "created" response (etcd has no limit).
         max_watchers_per_stream = 100000
-
-        [redis]
-        # Redis RESP protocol (redis-cli, redis-py).
-        enabled = true
-        listen = "127.0.0.1:6379"
-
-        [iceberg]
-        # Apache Iceberg REST catalog (pyiceberg, DuckDB, Spark).
-        enabled = true
-        listen = "127.0.0.1:8181"
-        # Where table data and metadata files go. Relative to the working directory.
-        warehouse = "warehouse"
+        # Keep history for this long ("periodic": a duration like "1h", or a number of hours) or this many revisions
+        # ("revision"), compacting older history by itself (etcd's --auto-compaction-mode/-retention). "0" keeps everything.
+        auto_compaction_mode = "periodic"
+        auto_compaction_retention = "0"
+        # Answer unary KV calls (Range, Put, DeleteRange, Txn) on the connection's event loop instead of through the gRPC
+        # library's server: same replies, metrics and limits, less work per call. Off only to compare the two.
+        fast_path = true
 
         [metrics]
         # Admin HTTP: /metrics (Prometheus), /health (etcd's shape), /livez, /readyz, /version.

@@ -1,11 +1,14 @@
 package import Logging
 package import StrataCommon
+package import StrataMVCC
 package import StrataObservability
 package import StrataRocksDB
 
-/// The whole server configuration, as `config.toml` describes it. Each subsystem's part is that subsystem's own
-/// `Configuration` type; this module only maps TOML onto them.
+/// The process's configuration, as `config.toml` describes it: each part is its subsystem's own `Configuration` (the
+/// defaults are written there), filled by a ``ConfigReader`` over its section. Front-ends read their own sections:
+/// they are kept here as written, and the server hands each to its front-end.
 package struct StrataConfiguration: Sendable, Hashable {
+    /// `[server]`.
     package struct Server: Sendable, Hashable {
         package var dataDirectory = "data"
         package var inMemory = false
@@ -13,59 +16,20 @@ package struct StrataConfiguration: Sendable, Hashable {
         package init() {}
     }
 
-    package struct Storage: Sendable, Hashable {
-        package var sync: SyncMode = .always
-        /// fsync period for `sync = "batch"`.
-        package var syncIntervalMilliseconds = 10
-        package var rocksDB = RocksDB.Configuration.defaults
-        /// Flush the memtables after this long without a write (nil: never on idleness).
-        package var idleFlushAfter: Duration? = .seconds(10)
-        package init() {}
-    }
-
-    /// A protocol front-end's listener section (`[etcd]`, `[redis]`).
-    package struct FrontEnd: Sendable, Hashable {
-        package var enabled = true
-        package var listen: ListenAddress
-        package init(listen: ListenAddress) { self.listen = listen }
-    }
-
-    /// `[etcd]`: the listener and etcd's own limits, under etcd's flag names.
-    package struct Etcd: Sendable, Hashable {
-        package var enabled = true
-        package var listen = ListenAddress(host: "127.0.0.1", port: 2379)
-        /// `--name`: the member name `member list` reports.
-        package var name = "default"
-        /// `--max-request-bytes`.
-        package var maxRequestBytes = 1_572_864
-        /// `--max-txn-ops`.
-        package var maxTxnOperations = 128
-        /// `--quota-backend-bytes`: above it the NOSPACE alarm stops writes.
-        package var quotaBackendBytes: Int64 = 2 << 30
-        /// `--experimental-watch-progress-notify-interval`.
-        package var progressNotifyInterval: Duration = .seconds(600)
-        /// `--max-concurrent-streams`: HTTP/2 streams (RPCs, watch and keepalive streams) per client connection.
-        package var maxConcurrentStreams = 10_000
-        /// Watchers per Watch stream (etcd has no limit; every watcher holds a buffer and a task).
-        package var maxWatchersPerStream = 100_000
-        package init() {}
-    }
-
-    package struct Iceberg: Sendable, Hashable {
-        package var enabled = true
-        package var listen = ListenAddress(host: "127.0.0.1", port: 8181)
-        package var warehouse = "warehouse"
-        package init() {}
-    }
-
     package var server = Server()
-    package var storage = Storage()
-    package var etcd = Etcd()
-    package var redis = FrontEnd(listen: ListenAddress(host: "127.0.0.1", port: 6379))
-    package var iceberg = Iceberg()
-    package var metrics = AdminServer.Configuration.defaults
+    /// `[storage]`: the engine's part.
+    package var rocksDB = RocksDB.Configuration.defaults
+    /// `[storage]`: the core's part.
+    package var mvcc = MVCCStore.Configuration.defaults
+    /// `[metrics]`: the admin listener.
+    package var metrics: AdminServer.Configuration? = .defaults
+    /// Every section written in the file, by name, with its keys' lines (the front-ends read theirs from here).
+    package var sections: [String: ConfigSection] = [:]
 
     package init() {}
 
     package static var defaults: Self { Self() }
+
+    /// The file's name in error messages.
+    package var file = "config.toml"
 }

@@ -25,40 +25,29 @@ package struct AdminServer: Sendable {
 
     package let configuration: Configuration
     private let metrics: StrataMetrics
-    private let healthChecks: [any HealthCheck]
-    private let alarms: @Sendable () -> [String]
+    private let processHealth: ProcessHealth
     private let versionInfo: VersionInfo
     private let logger: Logger
 
-    /// `alarms`: the names of the active alarms (etcd's NOSPACE, CORRUPT), which make `/health` report false unless
-    /// the probe excludes them (`?exclude=NOSPACE`, as Kind's liveness probe does).
+    /// `health`: the process's checks and alarms; an active alarm makes `/health` report false unless the probe
+    /// excludes it (`?exclude=NOSPACE`, as Kind's liveness probe does).
     package init(
         configuration: Configuration,
         metrics: StrataMetrics,
-        healthChecks: [any HealthCheck],
-        alarms: @escaping @Sendable () -> [String] = { [] },
+        health: ProcessHealth,
         versionInfo: VersionInfo,
         logger: Logger
     ) {
         self.configuration = configuration
         self.metrics = metrics
-        self.healthChecks = healthChecks
-        self.alarms = alarms
+        self.processHealth = health
         self.versionInfo = versionInfo
         self.logger = logger
     }
 
-    /// The overall status: an active alarm not in `excludedAlarms` (reason "ALARM NOSPACE" etc., etcd 3.5's
-    /// wording), else the first failing check.
+    /// The overall status (see ``ProcessHealth``).
     package func health(excludingAlarms excludedAlarms: Set<String> = []) async -> HealthStatus {
-        if let alarmed = HealthStatus.alarmed(alarms(), excluding: excludedAlarms) { return alarmed }
-        for check in healthChecks {
-            let status = await check.checkHealth()
-            if !status.isHealthy {
-                return .unhealthy("\(check.healthCheckName): \(status.reason)")
-            }
-        }
-        return .healthy
+        await processHealth.status(excludingAlarms: excludedAlarms)
     }
 
     /// The alarms a `/health` request excludes: every `exclude=` query parameter (etcd accepts it repeated).

@@ -43,3 +43,55 @@ package final class ListenerReadiness: HealthCheck {
         return waiting.isEmpty ? .healthy : .unhealthy("not listening yet: \(waiting.joined(separator: ", "))")
     }
 }
+
+/// The health checks of the process, added to by the parts that own them (storage, listeners, front-ends) before
+/// the admin listener starts.
+package final class HealthCheckRegistry: Sendable {
+    private let checks = Mutex<[any HealthCheck]>([])
+
+    package init(_ initial: [any HealthCheck] = []) {
+        checks.withLock { $0 = initial }
+    }
+
+    package func add(_ check: any HealthCheck) {
+        checks.withLock { $0.append(check) }
+    }
+
+    package var all: [any HealthCheck] { checks.withLock { $0 } }
+}
+
+/// Alarms the process has raised (etcd's NOSPACE, CORRUPT), by name: they make `/health` report false unless the
+/// probe excludes them (`?exclude=NOSPACE`). Front-ends add their alarm tables as sources.
+package final class AlarmRegistry: Sendable {
+    private let sources = Mutex<[@Sendable () -> [String]]>([])
+
+    package init() {}
+
+    package func add(_ source: @escaping @Sendable () -> [String]) {
+        sources.withLock { $0.append(source) }
+    }
+
+    /// Every active alarm's name.
+    package var names: [String] { sources.withLock { $0 }.flatMap { $0() } }
+}
+
+/// The process's health as `/health` and `/readyz` report it, wherever they are served (the admin port, etcd's client
+/// port): an active alarm not excluded (etcd 3.5's "ALARM NOSPACE"), else the first failing check.
+package struct ProcessHealth: Sendable {
+    package let checks: HealthCheckRegistry
+    package let alarms: AlarmRegistry
+
+    package init(checks: HealthCheckRegistry, alarms: AlarmRegistry) {
+        self.checks = checks
+        self.alarms = alarms
+    }
+
+    package func status(excludingAlarms excluded: Set<String> = []) async -> HealthStatus {
+        if let alarmed = HealthStatus.alarmed(alarms.names, excluding: excluded) { return alarmed }
+        for check in checks.all {
+            let status = await check.checkHealth()
+            if !status.isHealthy { return .unhealthy("\(check.healthCheckName): \(status.reason)") }
+        }
+        return .healthy
+    }
+}

@@ -4,31 +4,34 @@ package import ServiceLifecycle
 package import StrataCommon
 package import StrataConfig
 private import StrataEtcd
+package import StrataFrontEnd
 private import StrataMVCC
 package import StrataObservability
-private import StrataRocksDB
 private import UnixSignals
 
 /// The composition root: builds every service from a configuration, in the order they must start.
 ///
 /// `main` stays tiny and tests call this directly. Order matters: `ServiceGroup` starts services in list order and
 /// shuts them down in reverse, so storage comes first (closes last) and listeners come after it (stop accepting
-/// first). Front-ends plug in here, each behind its `[name] enabled` switch (see Protocols/README.md).
+/// first). Front-ends come from ``frontEnds``; nothing here names one.
 package struct StrataServer: Sendable {
-    package let configuration: StrataConfiguration
+    /// Every front-end of this build. A new front-end is one line here (plus its folder, Package.swift and its
+    /// section of config.toml).
+    package static let frontEnds: [FrontEndRegistration] = [
+        FrontEndRegistration(EtcdFrontEnd.self)
+    ]
+
+    package let configuration: ServerConfiguration
     package let storage: StorageService
-    package let admin: AdminServer
+    package let admin: AdminServer?
     package let metrics: StrataMetrics
-    /// Front-ends actually running, by config section name.
-    package let frontEnds: [String]
+    /// Front-ends actually running, by name.
+    package let runningFrontEnds: [String]
     private let services: [any Service]
     private let logger: Logger
 
-    /// Front-ends this build contains. The protocol issues add theirs here.
-    package static let availableFrontEnds: [String] = ["etcd"]
-
     package init(
-        configuration: StrataConfiguration,
+        configuration: ServerConfiguration,
         metrics: StrataMetrics = StrataMetrics(),
         logger: Logger,
         onAdminListening: @escaping @Sendable (ListenAddress) async -> Void = { _ in }
@@ -37,24 +40,19 @@ package struct StrataServer: Sendable {
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
+        let core = configuration.core
 
-        var mvcc = MVCCStore.Configuration.defaults
-        mvcc.sync = configuration.storage.sync
-        mvcc.syncIntervalMilliseconds = configuration.storage.syncIntervalMilliseconds
-        mvcc.idleFlush = configuration.storage.idleFlushAfter.map { after in
-            var policy = MVCCStore.IdleFlush.defaults
-            policy.after = after
-            return policy
-        }
-        // Periodic progress is requested only by etcd watchers; the hub runs one timer for all of them.
-        mvcc.watch.progressNotifyIntervalSeconds = configuration.etcd.progressNotifyInterval.secondsValue
+        var mvcc = core.mvcc
+        let enabled = configuration.frontEnds.filter { $0.configuration.enabled }
+        for frontEnd in enabled { frontEnd.configuration.adjust(&mvcc) }
         let storage = try StorageService(
             configuration: .init(
-                dataDirectory: configuration.server.dataDirectory,
-                inMemory: configuration.server.inMemory,
-                rocksDB: configuration.storage.rocksDB,
+                dataDirectory: core.server.dataDirectory,
+                inMemory: core.server.inMemory,
+                rocksDB: core.rocksDB,
                 mvcc: mvcc,
-                keyspaces: [.etcd]
+                // Every front-end of the build declares its keyspaces, enabled or not: their ids stay theirs.
+                keyspaces: Self.frontEnds.flatMap(\.keyspaces)
             ),
             metrics: metrics,
             logger: logger
@@ -70,58 +68,39 @@ package struct StrataServer: Sendable {
             labels: [("version", StrataVersion.current)]
         ).set(Int64(1))
 
-        var frontEnds: [String] = []
-        for (name, enabled) in [
-            ("etcd", configuration.etcd.enabled), ("redis", configuration.redis.enabled),
-            ("iceberg", configuration.iceberg.enabled),
-        ] where enabled {
-            if Self.availableFrontEnds.contains(name) {
-                frontEnds.append(name)
-            } else {
-                logger.warning("[\(name)] is enabled but this build has no \(name) front-end yet; not listening")
-            }
-        }
-        self.frontEnds = frontEnds
-
-        // etcd's alarms (NOSPACE) make /health false on both the admin port and the etcd port, as etcd reports them.
-        let etcdAlarms = AlarmTable()
-        let listeners = ListenerReadiness(waitingFor: frontEnds)
-        let admin = AdminServer(
-            configuration: configuration.metrics,
-            metrics: metrics,
-            healthChecks: [storage, listeners],
-            alarms: { etcdAlarms.names },
-            versionInfo: .init(frontEnds: frontEnds),
-            logger: logger
-        )
-        self.admin = admin
+        let names = enabled.map(\.registration.name)
+        self.runningFrontEnds = names
+        let listeners = ListenerReadiness(waitingFor: names)
+        let health = ProcessHealth(checks: HealthCheckRegistry([storage, listeners]), alarms: AlarmRegistry())
+        let frontEndMetrics = FrontEndMetrics(factory: metrics.factory, render: { metrics.render() })
         // Storage first (it shuts down last), then the front-ends, then the admin listener.
         var services: [any Service] = [storage, MemoryService()]
-        if frontEnds.contains("etcd") {
-            var etcd = EtcdFrontEnd.Configuration.defaults
-            etcd.listen = configuration.etcd.listen
-            etcd.name = configuration.etcd.name
-            etcd.maxRequestBytes = configuration.etcd.maxRequestBytes
-            etcd.maxTxnOperations = configuration.etcd.maxTxnOperations
-            etcd.quotaBackendBytes = configuration.etcd.quotaBackendBytes
-            etcd.maxConcurrentStreams = configuration.etcd.maxConcurrentStreams
-            etcd.maxWatchersPerStream = configuration.etcd.maxWatchersPerStream
-            services.append(
-                EtcdFrontEnd(
-                    configuration: etcd,
-                    store: storage.store,
-                    logger: logger,
-                    metricsFactory: metrics.factory,
-                    alarms: etcdAlarms,
-                    httpEndpoints: EtcdHTTPEndpoints(
-                        health: { await admin.health(excludingAlarms: $0) },
-                        metrics: { metrics.render() }
-                    ),
-                    onListening: { listeners.markListening("etcd") }
-                )
+        for frontEnd in enabled {
+            let name = frontEnd.registration.name
+            let context = FrontEndContext(
+                store: storage.store,
+                logger: logger,
+                metrics: frontEndMetrics,
+                health: { await health.status(excludingAlarms: $0) },
+                onListening: { listeners.markListening(name) },
+                alarms: health.alarms,
+                healthChecks: health.checks
             )
+            services.append(try frontEnd.registration.makeService(frontEnd.configuration, context: context))
         }
-        services.append(AdminService(server: admin, onListening: onAdminListening))
+        if let adminConfiguration = core.metrics {
+            let admin = AdminServer(
+                configuration: adminConfiguration,
+                metrics: metrics,
+                health: health,
+                versionInfo: .init(frontEnds: names),
+                logger: logger
+            )
+            services.append(AdminService(server: admin, onListening: onAdminListening))
+            self.admin = admin
+        } else {
+            self.admin = nil
+        }
         self.services = services
     }
 
@@ -138,11 +117,12 @@ package struct StrataServer: Sendable {
 
     /// Runs until shutdown; storage is closed whatever happened.
     package func run(handleSignals: Bool = true) async throws {
+        let core = configuration.core
         logger.info(
             "strata \(StrataVersion.current) starting",
             metadata: [
-                "data_dir": "\(configuration.server.inMemory ? "(in memory)" : configuration.server.dataDirectory)",
-                "sync": "\(configuration.storage.sync.rawValue)",
+                "data_dir": "\(core.server.inMemory ? "(in memory)" : core.server.dataDirectory)",
+                "sync": "\(core.mvcc.sync.rawValue)",
             ]
         )
         defer { storage.close() }

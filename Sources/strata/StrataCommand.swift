@@ -2,20 +2,46 @@ internal import ArgumentParser
 private import Logging
 private import StrataCommon
 private import StrataConfig
+private import StrataFrontEnd
 private import StrataMVCC
 private import StrataObservability
-private import StrataRocksDB
 private import StrataServer
 
 #if canImport(Glibc)
     private import Glibc
 #endif
 
+/// `strata …`, or a reference server's command line: `strata etcd …` and the binary run through a symlink named after
+/// a registered front-end's personality (`etcd`).
 @main
+enum StrataMain {
+    static func main() async {
+        let arguments = CommandLine.arguments
+        let invokedAs = arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? ""
+        let personalities = StrataServer.frontEnds.compactMap { registration in
+            registration.personality.map { (registration.name, $0) }
+        }
+        if let (name, personality) = personalities.first(where: { $0.1.command == invokedAs }) {
+            await runPersonality(personality, frontEnd: name, arguments: Array(arguments.dropFirst()))
+        } else if arguments.count > 1,
+            let (name, personality) = personalities.first(where: { $0.1.command == arguments[1] })
+        {
+            await runPersonality(personality, frontEnd: name, arguments: Array(arguments.dropFirst(2)))
+        } else {
+            await StrataCommand.main()
+        }
+    }
+}
+
 struct StrataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
         abstract: "etcd, Redis and an Iceberg REST catalog in one process, over one RocksDB-backed MVCC store.",
+        discussion: """
+            Personalities, for test harnesses that exec a reference server: \
+            \(StrataServer.frontEnds.compactMap { $0.personality.map { "strata \($0.command) [its flags]" } }
+            .joined(separator: ", ")) (or this binary run through a symlink of that name).
+            """,
         subcommands: [Serve.self, Config.self, Snapshot.self, Version.self]
     )
 }
@@ -38,27 +64,15 @@ extension StrataCommand {
 
         func run() async throws {
             var configuration = try loadConfiguration(path: config)
-            if let dataDir { configuration.server.dataDirectory = dataDir }
-            if inMemory { configuration.server.inMemory = true }
+            if let dataDir { configuration.core.server.dataDirectory = dataDir }
+            if inMemory { configuration.core.server.inMemory = true }
             if let logLevel {
                 guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
                     throw ValidationError("invalid --log-level '\(logLevel)'")
                 }
-                configuration.server.logLevel = level
+                configuration.core.server.logLevel = level
             }
-            let level = configuration.server.logLevel
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
-            let logger = Logger(label: "strata")
-            do {
-                let server = try StrataServer(configuration: configuration, logger: logger)
-                try await server.run()
-            } catch {
-                fail("\(error)")
-            }
+            await serve(configuration)
         }
     }
 
@@ -78,17 +92,14 @@ extension StrataCommand {
 
             func run() async throws {
                 let configuration = try loadConfiguration(path: file)
+                let core = configuration.core
                 print("\(file): OK")
-                print("data_dir=\(configuration.server.dataDirectory) in_memory=\(configuration.server.inMemory)")
-                print("sync=\(configuration.storage.sync.rawValue)")
-                for (name, enabled, listen) in [
-                    ("etcd", configuration.etcd.enabled, configuration.etcd.listen),
-                    ("redis", configuration.redis.enabled, configuration.redis.listen),
-                    ("iceberg", configuration.iceberg.enabled, configuration.iceberg.listen),
-                ] {
-                    print("\(name): \(enabled ? "enabled on \(listen)" : "disabled")")
+                print("data_dir=\(core.server.dataDirectory) in_memory=\(core.server.inMemory)")
+                print("sync=\(core.mvcc.sync.rawValue)")
+                for (registration, frontEnd) in configuration.frontEnds {
+                    print("\(registration.name): \(frontEnd.summary)")
                 }
-                print("metrics: \(configuration.metrics.listen)")
+                print("metrics: \(core.metrics.map { "\($0.listen)" } ?? "disabled")")
             }
         }
     }
@@ -130,20 +141,76 @@ extension StrataCommand {
     }
 }
 
+/// Runs the server with `configuration` until shutdown; start-up errors exit 1.
+private func serve(_ configuration: ServerConfiguration) async {
+    let level = configuration.core.server.logLevel
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    let logger = Logger(label: "strata")
+    do {
+        let server = try StrataServer(configuration: configuration, logger: logger)
+        try await server.run()
+    } catch {
+        fail("\(error)")
+    }
+}
+
+/// A reference server's command line: parsed by the front-end's personality, served with the built-in defaults for
+/// everything it does not set, the front-end alone.
+private func runPersonality(_ personality: Personality, frontEnd: String, arguments: [String]) async {
+    var environment: [String: String] = [:]
+    var pointer = environ
+    while let entry = pointer.pointee {
+        let text = String(cString: entry)
+        if let equals = text.firstIndex(of: "=") {
+            environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        pointer += 1
+    }
+    switch personality.parse(arguments, environment) {
+    case .exit(let output, let status):
+        let bytes = Array(output.utf8)
+        _ = bytes.withUnsafeBytes { write(status == 0 ? 1 : 2, $0.baseAddress, $0.count) }
+        exit(status)
+    case .serve(let settings, let frontEndConfiguration):
+        var configuration: ServerConfiguration
+        do {
+            configuration = try ServerConfiguration.defaults.serving(only: frontEnd, with: frontEndConfiguration)
+        } catch {
+            fail("\(error)")
+        }
+        if let directory = settings.dataDirectory { configuration.core.server.dataDirectory = directory }
+        if let inMemory = settings.inMemory { configuration.core.server.inMemory = inMemory }
+        if let sync = settings.sync { configuration.core.mvcc.sync = sync }
+        if let level = settings.logLevel.flatMap(Logger.Level.init(rawValue:)) {
+            configuration.core.server.logLevel = level
+        }
+        configuration.core.metrics = settings.adminListen.map { listen in
+            var admin = AdminServer.Configuration.defaults
+            admin.listen = listen
+            return admin
+        }
+        await serve(configuration)
+    }
+}
+
 /// Reads and validates a config file, or the embedded default when `path` is nil. Exits with the located error.
-private func loadConfiguration(path: String?) throws -> StrataConfiguration {
+private func loadConfiguration(path: String?) throws -> ServerConfiguration {
     guard let path else {
-        return try parseOrFail(StrataConfiguration.defaultFileContents, file: "(built-in config.toml)")
+        return parseOrFail(StrataConfiguration.defaultFileContents, file: "(built-in config.toml)")
     }
     guard let text = readTextFile(path) else {
         fail("cannot read configuration file '\(path)': \(String(cString: strerror(errno)))")
     }
-    return try parseOrFail(text, file: path)
+    return parseOrFail(text, file: path)
 }
 
-private func parseOrFail(_ text: String, file: String) throws -> StrataConfiguration {
+private func parseOrFail(_ text: String, file: String) -> ServerConfiguration {
     do {
-        return try StrataConfiguration.parse(toml: text, file: file)
+        return try ServerConfiguration.load(toml: text, file: file)
     } catch {
         fail("\(error)")
     }

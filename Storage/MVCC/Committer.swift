@@ -191,7 +191,7 @@ extension MVCCStore {
             // revisions stay unpublished for the next round, and their writers hear that the sync failed.
             writer.withLock { $0.unpublished = batches + $0.unpublished }
             lastSyncError.withLock { $0 = "WAL sync failed: \(error)" }
-            committer.failWaiters(.storage("WAL sync failed: \(error)"))
+            committer.failWaiters(Self.storageError(error, context: "WAL sync failed"))
             return
         }
         lastSyncError.withLock { $0 = nil }

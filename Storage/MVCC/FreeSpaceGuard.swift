@@ -56,9 +56,19 @@ final class FreeSpaceGuard: Sendable {
         return (UInt64(info.f_bavail) * unit, UInt64(info.f_blocks) * unit)
     }
 
+    /// Bytes written since the last check: a burst of large writes checks again every few MiB, not only on the timer.
+    private let writtenSinceCheck = Atomic<Int>(0)
+
+    /// Counts `bytes` written; checks the file system when enough piled up since the last check.
+    func noteWritten(_ bytes: Int) {
+        guard isActive else { return }
+        if writtenSinceCheck.wrappingAdd(bytes, ordering: .relaxed).newValue >= 4 << 20 { refresh() }
+    }
+
     /// Checks the file system now; returns the shortage, if any.
     @discardableResult
     func refresh() -> String? {
+        writtenSinceCheck.store(0, ordering: .relaxed)
         guard let path, let reserve, let (free, total) = Self.space(at: path) else { return nil }
         let needed = reserve.bytes(ofTotal: total)
         let shortage =
@@ -72,7 +82,8 @@ final class FreeSpaceGuard: Sendable {
 }
 
 extension MVCCStore {
-    /// Why writes that add data are refused now (free space below `storage.min_free_space`), if they are.
+    /// Why writes that add data are refused now (free space below `storage.min_free_space`), if they are. (RocksDB
+    /// running out of space itself shows in ``healthProblem``: it refuses writes until it recovers, by itself.)
     package var spaceShortage: String? { space.shortage }
 
     /// Re-checks free space every 250 ms until cancelled (statvfs is cheap; a burst of large writes can use the

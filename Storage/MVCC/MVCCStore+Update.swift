@@ -183,7 +183,14 @@ extension MVCCStore {
             )
         }
         // The WAL write happens here; fsyncs are the committer's.
-        try Self.storage { try database.write(writerBatch, sync: false) }
+        space.noteWritten(writerBatch.byteSize)
+        do {
+            try Self.storage { try database.write(writerBatch, sync: false) }
+            lastWriteError.withLock { if $0 != nil { $0 = nil } }
+        } catch {
+            lastWriteError.withLock { $0 = "\(error)" }
+            throw error
+        }
     }
 
     /// Hands a committed revision to readers and watchers (under the writer lock, so in revision order).

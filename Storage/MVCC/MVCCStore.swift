@@ -117,6 +117,7 @@ package final class MVCCStore: Sendable {
     let blockingPool: NIOThreadPool
     let failure = Mutex<String?>(nil)
     let lastSyncError = Mutex<String?>(nil)
+    let lastWriteError = Mutex<String?>(nil)
     let isClosed = Atomic<Bool>(false)
     /// The last revision written (possibly not yet published), for reads of latest-only keyspaces.
     let written = Atomic<Revision>(0)
@@ -258,16 +259,25 @@ package final class MVCCStore: Sendable {
         try storage { try database.put(StorageEncoding.formatKey, bytes, sync: true) }
     }
 
-    /// Runs a storage call, turning wrapper errors into ``MVCCError/storage(_:)``.
+    /// Runs a storage call, turning wrapper errors into core errors (``storageError(_:context:)``).
     @inline(__always)
     static func storage<T>(_ body: () throws -> T) throws(MVCCError) -> T {
         do {
             return try body()
-        } catch let error as RocksDBError where error.code == .closed {
-            throw .closed
         } catch {
-            throw .storage("\(error)")
+            throw storageError(error)
         }
+    }
+
+    /// A storage engine error in the core's terms: closed, out of space (RocksDB stops writes on a full disk and
+    /// recovers by itself once there is room again), or the engine's own message.
+    static func storageError(_ error: any Error, context: String? = nil) -> MVCCError {
+        let prefix = context.map { "\($0): " } ?? ""
+        if let error = error as? RocksDBError {
+            if error.code == .closed { return .closed }
+            if error.message.contains("No space left on device") { return .noSpace(prefix + error.message) }
+        }
+        return .storage(prefix + "\(error)")
     }
 
     func keyspace(_ id: UInt8) -> Keyspace? { keyspaces[id] }
@@ -313,14 +323,14 @@ package final class MVCCStore: Sendable {
     /// A storage failure that makes the store unusable for writes (reported by health checks), if any.
     package var fatalError: String? { failure.withLock { $0 } }
 
-    /// Why the store is not healthy right now, if it is not: a fatal failure, a failed WAL sync, RocksDB's own
-    /// background error, or too little free space.
+    /// Why the store is not healthy right now, if it is not: a fatal failure, a failed WAL sync, or the last write
+    /// failing in RocksDB (its background error: RocksDB refuses writes until it recovers, by itself for a full
+    /// disk). Each clears with the next success; RocksDB's own error counter only ever grows.
     package var healthProblem: String? {
         if let fatal = fatalError { return fatal }
         if let sync = lastSyncError.withLock({ $0 }) { return sync }
-        if let errors = database.property(.backgroundErrors), errors > 0 {
-            return "RocksDB reported \(errors) background error(s)"
-        }
+        if let write = lastWriteError.withLock({ $0 }) { return write }
+        if database.writeAheadLogFailed { return "the write-ahead log failed; writes wait for RocksDB to recover" }
         return nil
     }
 

@@ -129,14 +129,16 @@ package final class WatchHub: Sendable {
         guard let store else { throw .closed }
         let view = store.readView()
         try store.checkRegistered(request.keyspace)
-        if request.startRevision > 0 && !request.keyspace.keepsHistory {
+        if request.startRevision != 0 && !request.keyspace.keepsHistory {
             throw .unsupported("watching from a revision in the \(request.keyspace) keyspace (live watches only)")
         }
         let (id, createdRevision) = state.withLock { state -> (Int, Revision) in
             let id = state.nextID
             state.nextID += 1
             var watcher: WatcherState
-            if request.startRevision > 0 && request.startRevision < view.compactRevision {
+            // A negative start is below every revision kept: compacted, as etcd answers it.
+            if request.startRevision < 0 || (request.startRevision > 0 && request.startRevision < view.compactRevision)
+            {
                 watcher = WatcherState(request: request, mode: .live, group: group)
                 watcher.buffer = [.compacted(compactRevision: view.compactRevision)]
                 watcher.closed = true

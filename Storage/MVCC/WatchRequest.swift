@@ -2,7 +2,8 @@
 package struct WatchRequest: Sendable, Hashable {
     package var keyspace: Keyspace
     package var range: KeyRange
-    /// 0 = from the next revision; otherwise replay history from this revision first.
+    /// 0 = from the next revision; otherwise replay history from this revision first (negative: below every revision
+    /// kept, so the watch ends at once as compacted).
     package var startRevision: Revision = 0
     package var prevKV = false
     package var noPut = false

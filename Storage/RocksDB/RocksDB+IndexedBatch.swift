@@ -73,7 +73,7 @@ extension RocksDB {
         try enter()
         defer { leave() }
         let writeOptions = sync ? syncWriteOptions : asyncWriteOptions
-        try withRocksDBError { err in rocksdb_write_writebatch_wi(db, writeOptions, batch.handle, err) }
+        try writing { try withRocksDBError { err in rocksdb_write_writebatch_wi(db, writeOptions, batch.handle, err) } }
     }
 
     /// An iterator over `family` that sees `batch`'s writes merged over the live database. The bounds limit the

@@ -1,4 +1,5 @@
 internal import CRocksDB
+internal import CRocksDBShim
 package import Synchronization
 
 #if canImport(Glibc)
@@ -41,6 +42,9 @@ package final class RocksDB: @unchecked Sendable {
     let asyncWriteOptions: OpaquePointer
     private let flushOptions: OpaquePointer
     private let closed = Atomic<Bool>(false)
+    /// The write-ahead log's writer failed (a full disk): it must not be used again. RocksDB stops writes then (a
+    /// hard background error) and starts a new log when it recovers, which a write that gets through proves.
+    private let walFailed = Atomic<Bool>(false)
     private let destroyed = Atomic<Bool>(false)
     /// Operations in flight plus live iterators and snapshots.
     private let active = Atomic<Int>(0)
@@ -67,6 +71,17 @@ package final class RocksDB: @unchecked Sendable {
         }
 
         Self.apply(configuration, to: options, cache: cache, env: env)
+        if !configuration.inMemory {
+            // RocksDB's own info log aborts the process (Debian builds it with assertions) on the first line after a
+            // write to it failed, as on a full disk: this one drops such lines instead.
+            try? DataDirectoryLock.makeDirectory(path)
+            _ = strata_rocksdb_set_tolerant_info_log(
+                options,
+                path + "/LOG",
+                1,
+                configuration.infoLogMaxFileSizeBytes
+            )
+        }
 
         // RocksDB must be opened with every column family it already has, so list them first.
         var names = ["default"]
@@ -243,7 +258,7 @@ package final class RocksDB: @unchecked Sendable {
             waitedMicroseconds += 200
         }
         var firstError: (any Error)?
-        if !configuration.inMemory {
+        if !configuration.inMemory && !walFailed.load(ordering: .acquiring) {
             do {
                 try withRocksDBError { err in rocksdb_flush_wal(db, 1, err) }
                 for family in cfHandles {
@@ -284,12 +299,23 @@ package final class RocksDB: @unchecked Sendable {
         defer { leave() }
         let cf = (family ?? defaultColumnFamily).handle
         let writeOptions = sync ? syncWriteOptions : asyncWriteOptions
-        try key.withUnsafeBufferPointer { k in
-            try value.withUnsafeBufferPointer { v in
-                try withRocksDBError { err in
-                    k.withMemoryRebound(to: CChar.self) { k in
-                        v.withMemoryRebound(to: CChar.self) { v in
-                            rocksdb_put_cf(db, writeOptions, cf, k.baseAddress, k.count, v.baseAddress, v.count, err)
+        try writing {
+            try key.withUnsafeBufferPointer { k in
+                try value.withUnsafeBufferPointer { v in
+                    try withRocksDBError { err in
+                        k.withMemoryRebound(to: CChar.self) { k in
+                            v.withMemoryRebound(to: CChar.self) { v in
+                                rocksdb_put_cf(
+                                    db,
+                                    writeOptions,
+                                    cf,
+                                    k.baseAddress,
+                                    k.count,
+                                    v.baseAddress,
+                                    v.count,
+                                    err
+                                )
+                            }
                         }
                     }
                 }
@@ -302,10 +328,12 @@ package final class RocksDB: @unchecked Sendable {
         defer { leave() }
         let cf = (family ?? defaultColumnFamily).handle
         let writeOptions = sync ? syncWriteOptions : asyncWriteOptions
-        try key.withUnsafeBufferPointer { k in
-            try withRocksDBError { err in
-                k.withMemoryRebound(to: CChar.self) { k in
-                    rocksdb_delete_cf(db, writeOptions, cf, k.baseAddress, k.count, err)
+        try writing {
+            try key.withUnsafeBufferPointer { k in
+                try withRocksDBError { err in
+                    k.withMemoryRebound(to: CChar.self) { k in
+                        rocksdb_delete_cf(db, writeOptions, cf, k.baseAddress, k.count, err)
+                    }
                 }
             }
         }
@@ -316,7 +344,7 @@ package final class RocksDB: @unchecked Sendable {
         try enter()
         defer { leave() }
         let writeOptions = sync ? syncWriteOptions : asyncWriteOptions
-        try withRocksDBError { err in rocksdb_write(db, writeOptions, batch.handle, err) }
+        try writing { try withRocksDBError { err in rocksdb_write(db, writeOptions, batch.handle, err) } }
     }
 
     /// Fsyncs the write-ahead log: everything written before this call survives a crash afterwards.
@@ -330,8 +358,39 @@ package final class RocksDB: @unchecked Sendable {
         try enter()
         defer { leave() }
         guard !configuration.inMemory else { return }
-        try withRocksDBError { err in rocksdb_flush_wal(db, sync ? 1 : 0, err) }
+        if walFailed.load(ordering: .acquiring) {
+            // Debian's build asserts (aborting the process) when a failed log writer is used again: first prove that
+            // RocksDB has recovered onto a new log, with a write it refuses up front while it has not.
+            try withRocksDBError { err in
+                rocksdb_put_cf(db, asyncWriteOptions, defaultColumnFamily.handle, Self.probeKey, 1, nil, 0, err)
+            }
+            walFailed.store(false, ordering: .releasing)
+        }
+        do {
+            try withRocksDBError { err in rocksdb_flush_wal(db, sync ? 1 : 0, err) }
+        } catch {
+            walFailed.store(true, ordering: .releasing)
+            throw error
+        }
     }
+
+    /// Runs a write; an I/O error means the log writer failed (RocksDB appends to it inside the write), so it must
+    /// not be flushed again until RocksDB shows it recovered (see ``flushWAL(sync:)``).
+    @inline(__always)
+    func writing(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as RocksDBError where error.code == .ioError {
+            walFailed.store(true, ordering: .releasing)
+            throw error
+        }
+    }
+
+    /// A one-byte key below every key Strata writes (they start with a letter or a keyspace byte from 1).
+    private static let probeKey: [CChar] = [0]
+
+    /// Whether the write-ahead log failed and RocksDB has not shown it recovered yet.
+    package var writeAheadLogFailed: Bool { walFailed.load(ordering: .acquiring) }
 
     /// Flushes memtables to SST files (all column families when `family` is nil).
     package func flush(_ family: ColumnFamily? = nil) throws {

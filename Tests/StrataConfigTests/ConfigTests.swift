@@ -2,23 +2,42 @@ import Foundation
 import Logging
 import StrataCommon
 import StrataConfig
+import StrataEtcd
+import StrataFrontEnd
+import StrataMVCC
 import StrataObservability
 import StrataRocksDB
+import StrataServer
 import Testing
 
 /// The repository root, found from this file's path, so tests can read the shipped config.toml.
 private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
 
+private func load(_ toml: String) throws -> ServerConfiguration {
+    try ServerConfiguration.load(toml: toml, file: "test.toml")
+}
+
 private func parseError(_ toml: String) -> ConfigError? {
-    #expect(throws: ConfigError.self) { _ = try StrataConfiguration.parse(toml: toml, file: "test.toml") }
+    #expect(throws: ConfigError.self) { _ = try load(toml) }
+}
+
+extension ServerConfiguration {
+    var etcd: EtcdFrontEnd.Configuration { frontEnd("etcd") as! EtcdFrontEnd.Configuration }
 }
 
 @Suite("Configuration")
 struct ConfigTests {
     @Test func shippedConfigFileEqualsDefaults() throws {
         let text = try String(contentsOf: repositoryRoot.appendingPathComponent("config.toml"), encoding: .utf8)
-        #expect(try StrataConfiguration.parse(toml: text) == .defaults)
+        let shipped = try load(text)
+        let empty = try load("")
+        #expect(shipped.etcd == empty.etcd)
+        var core = shipped.core
+        core.sections = [:]
+        core.file = empty.core.file
+        #expect(core == empty.core)
+        #expect(empty.core == .defaults.withFile("test.toml"))
     }
 
     @Test func embeddedDefaultIsTheShippedFile() throws {
@@ -27,68 +46,65 @@ struct ConfigTests {
     }
 
     @Test func emptyDocumentMeansDefaults() throws {
-        let config = try StrataConfiguration.parse(toml: "")
-        #expect(config == .defaults)
-        #expect(config.server.dataDirectory == "data")
-        #expect(config.storage.sync == .always)
+        let config = try load("")
+        #expect(config.core.server.dataDirectory == "data")
+        #expect(config.core.mvcc.sync == .always)
+        #expect(config.core.mvcc.minFreeSpace == .bytes(256 << 20))
+        #expect(config.etcd == .defaults)
         #expect(config.etcd.listen == ListenAddress(host: "127.0.0.1", port: 2379))
-        #expect(config.redis.listen.port == 6379)
-        #expect(config.iceberg.listen.port == 8181)
-        #expect(config.metrics.listen.port == 2381)
-        let listeners = [config.etcd.listen, config.redis.listen, config.iceberg.listen, config.metrics.listen]
-        #expect(listeners.allSatisfy { $0.isLoopback })
+        #expect(config.core.metrics?.listen.port == 2381)
+        #expect(config.frontEnds.map(\.registration.name) == StrataServer.frontEnds.map(\.name))
+        let listeners = config.frontEnds.flatMap { $0.configuration.listeners.map(\.address) }
+        #expect(listeners.allSatisfy { $0.isLoopback } && config.core.metrics?.listen.isLoopback == true)
     }
 
     @Test func overridesApplyAndOthersKeepDefaults() throws {
-        let config = try StrataConfiguration.parse(
-            toml: """
-                [server]
-                data_dir = "/var/lib/strata"
-                in_memory = true
-                log_level = "DEBUG"
-                [storage]
-                sync = "batch"
-                sync_interval_ms = 25
-                block_cache_size = "1GiB"
-                compression = "zstd"
-                idle_flush_after = "90s"
-                [etcd]
-                enabled = false
-                [redis]
-                listen = "[::1]:7000"
-                [iceberg]
-                warehouse = "/tmp/wh"
-                [metrics]
-                listen = ":9090"
-                """
+        let config = try load(
+            """
+            [server]
+            data_dir = "/var/lib/strata"
+            in_memory = true
+            log_level = "DEBUG"
+            [storage]
+            sync = "batch"
+            sync_interval_ms = 25
+            block_cache_size = "1GiB"
+            compression = "zstd"
+            idle_flush_after = "90s"
+            min_free_space = "2%"
+            max_transaction_reads = 5000
+            [etcd]
+            enabled = false
+            fast_path = false
+            [metrics]
+            listen = ":9090"
+            """
         )
-        #expect(config.server.dataDirectory == "/var/lib/strata")
-        #expect(config.server.inMemory)
-        #expect(config.server.logLevel == .debug)
-        #expect(config.storage.sync == .batch)
-        #expect(config.storage.syncIntervalMilliseconds == 25)
-        #expect(config.storage.rocksDB.blockCacheSizeBytes == 1 << 30)
-        #expect(config.storage.rocksDB.compression == .zstd)
-        #expect(config.storage.idleFlushAfter == .seconds(90))
-        #expect(!config.etcd.enabled)
+        #expect(config.core.server.dataDirectory == "/var/lib/strata")
+        #expect(config.core.server.inMemory)
+        #expect(config.core.server.logLevel == .debug)
+        #expect(config.core.mvcc.sync == .batch)
+        #expect(config.core.mvcc.syncIntervalMilliseconds == 25)
+        #expect(config.core.rocksDB.blockCacheSizeBytes == 1 << 30)
+        #expect(config.core.rocksDB.compression == .zstd)
+        #expect(config.core.mvcc.idleFlush?.after == .seconds(90))
+        #expect(config.core.mvcc.minFreeSpace == .percent(2))
+        #expect(config.core.mvcc.transactionLimits.maxEntriesRead == 5000)
+        #expect(!config.etcd.enabled && !config.etcd.fastPath)
         #expect(config.etcd.listen.port == 2379)
-        #expect(config.redis.listen == ListenAddress(host: "::1", port: 7000))
-        #expect(config.redis.listen.description == "[::1]:7000")
-        #expect(config.iceberg.enabled && config.iceberg.warehouse == "/tmp/wh")
-        #expect(config.metrics.listen == ListenAddress(host: "127.0.0.1", port: 9090))
+        #expect(config.core.metrics?.listen == ListenAddress(host: "127.0.0.1", port: 9090))
     }
 
     @Test func idleFlushDefaultsToTenSecondsAndZeroTurnsItOff() throws {
-        #expect(try StrataConfiguration.parse(toml: "").storage.idleFlushAfter == .seconds(10))
-        let off = try StrataConfiguration.parse(toml: "[storage]\nidle_flush_after = \"0s\"\n")
-        #expect(off.storage.idleFlushAfter == nil)
-        let seconds = try StrataConfiguration.parse(toml: "[storage]\nidle_flush_after = 3\n")
-        #expect(seconds.storage.idleFlushAfter == .seconds(3))
+        #expect(try load("").core.mvcc.idleFlush?.after == .seconds(10))
+        #expect(try load("[storage]\nidle_flush_after = \"0s\"\n").core.mvcc.idleFlush == nil)
+        #expect(try load("[storage]\nidle_flush_after = 3\n").core.mvcc.idleFlush?.after == .seconds(3))
+        #expect(try load("[storage]\nmin_free_space = 0\n").core.mvcc.minFreeSpace == nil)
+        #expect(try load("[storage]\nmin_free_space = 1048576\n").core.mvcc.minFreeSpace == .bytes(1 << 20))
     }
 
     @Test func blockCacheSizeAcceptsBytes() throws {
-        let config = try StrataConfiguration.parse(toml: "[storage]\nblock_cache_size = 67108864\n")
-        #expect(config.storage.rocksDB.blockCacheSizeBytes == 64 << 20)
+        #expect(try load("[storage]\nblock_cache_size = 67108864\n").core.rocksDB.blockCacheSizeBytes == 64 << 20)
     }
 
     @Test func unknownKeyNamesKeyAndLineAndSuggests() {
@@ -96,12 +112,18 @@ struct ConfigTests {
         #expect(error?.line == 5)
         #expect(error?.message == "unknown key 'storage.snyc' (did you mean 'storage.sync'?)")
         #expect(error?.description == "test.toml:5: unknown key 'storage.snyc' (did you mean 'storage.sync'?)")
+        // A front-end's section reports its own unknown keys the same way.
+        let etcd = parseError("[etcd]\nmax_txn_op = 5\n")
+        #expect(etcd?.line == 2)
+        #expect(etcd?.message == "unknown key 'etcd.max_txn_op' (did you mean 'etcd.max_txn_ops'?)")
     }
 
     @Test func unknownSectionIsReported() {
-        let error = parseError("[server]\nlog_level = \"info\"\n[redsi]\nenabled = true\n")
+        let error = parseError("[server]\nlog_level = \"info\"\n[etdc]\nenabled = true\n")
         #expect(error?.line == 3)
-        #expect(error?.message.hasPrefix("unknown key 'redsi'") == true)
+        #expect(error?.message == "unknown key 'etdc' (did you mean 'etcd'?)")
+        // Front-ends this build does not have are unknown sections too.
+        #expect(parseError("[iceberg]\nenabled = true\n")?.message.hasPrefix("unknown key 'iceberg'") == true)
     }
 
     @Test func unknownTopLevelKey() {
@@ -124,12 +146,14 @@ struct ConfigTests {
         ("[server]\nlog_level = \"loud\"\n", 2, "invalid value for 'server.log_level'"),
         ("[etcd]\n\nenabled = \"yes\"\n", 3, "invalid value for 'etcd.enabled': expected true or false"),
         ("[metrics]\nlisten = \"127.0.0.1:70000\"\n", 2, "invalid value for 'metrics.listen': port must be a number"),
-        ("[redis]\nlisten = \"no-port\"\n", 2, "invalid value for 'redis.listen': expected host:port"),
-        ("[redis]\nlisten = \"::1:6379\"\n", 2, "write IPv6 hosts in brackets"),
+        ("[etcd]\nlisten = \"no-port\"\n", 2, "invalid value for 'etcd.listen': expected host:port"),
+        ("[etcd]\nlisten = \"::1:6379\"\n", 2, "write IPv6 hosts in brackets"),
         ("[storage]\nblock_cache_size = \"lots\"\n", 2, "invalid value for 'storage.block_cache_size'"),
         ("[storage]\nblock_cache_size = 10\n", 2, "from 1MiB to 1TiB"),
         ("[storage]\nsync_interval_ms = 0\n", 2, "invalid value for 'storage.sync_interval_ms': 0"),
         ("[storage]\ncompression = \"brotli\"\n", 2, "invalid value for 'storage.compression'"),
+        ("[storage]\nmin_free_space = \"lots\"\n", 2, "invalid value for 'storage.min_free_space'"),
+        ("[storage]\nmin_free_space = \"150%\"\n", 2, "invalid value for 'storage.min_free_space'"),
         ("[server]\ndata_dir = \"\"\n", 2, "must not be empty"),
         ("[server]\ndata_dir = 5\n", 2, "invalid value for 'server.data_dir': expected a string"),
         ("[etcd]\nmax_request_bytes = \"1TiB\"\n", 2, "invalid value for 'etcd.max_request_bytes'"),
@@ -142,6 +166,8 @@ struct ConfigTests {
         ("[etcd]\nmax_concurrent_streams = 0\n", 2, "invalid value for 'etcd.max_concurrent_streams'"),
         ("[etcd]\nmax_watchers_per_stream = 0\n", 2, "invalid value for 'etcd.max_watchers_per_stream'"),
         ("[etcd]\nname = \"\"\n", 2, "invalid value for 'etcd.name': must not be empty"),
+        ("[etcd]\nauto_compaction_mode = \"daily\"\n", 2, "invalid value for 'etcd.auto_compaction_mode'"),
+        ("[etcd]\nauto_compaction_retention = \"soon\"\n", 2, "invalid value for 'etcd.auto_compaction_retention'"),
     ])
     func invalidValuesAreRejectedWithLine(toml: String, line: Int, message: String) {
         let error = parseError(toml)
@@ -150,17 +176,19 @@ struct ConfigTests {
     }
 
     @Test func etcdLimitsAreConfigurable() throws {
-        let config = try StrataConfiguration.parse(
-            toml: """
-                [etcd]
-                name = "kind-etcd"
-                max_request_bytes = "3MiB"
-                max_txn_ops = 1024
-                quota_backend_bytes = "8GiB"
-                progress_notify_interval = "5s"
-                max_concurrent_streams = 500
-                max_watchers_per_stream = 64
-                """
+        let config = try load(
+            """
+            [etcd]
+            name = "kind-etcd"
+            max_request_bytes = "3MiB"
+            max_txn_ops = 1024
+            quota_backend_bytes = "8GiB"
+            progress_notify_interval = "5s"
+            max_concurrent_streams = 500
+            max_watchers_per_stream = 64
+            auto_compaction_mode = "revision"
+            auto_compaction_retention = "1000"
+            """
         )
         #expect(config.etcd.name == "kind-etcd")
         #expect(config.etcd.maxRequestBytes == 3 << 20)
@@ -169,8 +197,18 @@ struct ConfigTests {
         #expect(config.etcd.progressNotifyInterval == .seconds(5))
         #expect(config.etcd.maxConcurrentStreams == 500)
         #expect(config.etcd.maxWatchersPerStream == 64)
-        let seconds = try StrataConfiguration.parse(toml: "[etcd]\nprogress_notify_interval = 90\n")
-        #expect(seconds.etcd.progressNotifyInterval == .seconds(90))
+        #expect(config.etcd.autoCompaction == .revision(1000))
+        #expect(try load("[etcd]\nprogress_notify_interval = 90\n").etcd.progressNotifyInterval == .seconds(90))
+        #expect(
+            try load("[etcd]\nauto_compaction_retention = \"1h\"\n").etcd.autoCompaction == .periodic(.seconds(3600))
+        )
+        #expect(
+            try load("[etcd]\nauto_compaction_retention = \"2\"\n").etcd.autoCompaction == .periodic(.seconds(7200))
+        )
+        // etcd's progress interval reaches the core's watch hub.
+        var core = MVCCStore.Configuration.defaults
+        try load("[etcd]\nprogress_notify_interval = \"5s\"\n").etcd.adjust(&core)
+        #expect(core.watch.progressNotifyIntervalSeconds == 5)
     }
 
     @Test func syntaxErrorHasLine() {
@@ -182,11 +220,17 @@ struct ConfigTests {
     @Test func twoListenersOnOnePortAreRejected() {
         let error = parseError("[etcd]\nlisten = \"127.0.0.1:2381\"\n")
         #expect(error?.line == 2)
-        #expect(error?.message.contains("already used by") == true)
+        #expect(error?.message == "'metrics.listen' uses port 2381, already used by 'etcd.listen'")
         // A disabled front-end does not bind, so its port may overlap.
-        #expect(throws: Never.self) {
-            _ = try StrataConfiguration.parse(toml: "[etcd]\nenabled = false\nlisten = \"127.0.0.1:2381\"\n")
-        }
+        #expect(throws: Never.self) { _ = try load("[etcd]\nenabled = false\nlisten = \"127.0.0.1:2381\"\n") }
+    }
+}
+
+extension StrataConfiguration {
+    func withFile(_ file: String) -> Self {
+        var copy = self
+        copy.file = file
+        return copy
     }
 }
 

@@ -154,9 +154,13 @@ struct Pair {
 struct DifferentialTests {
     static let operations = Int(ProcessInfo.processInfo.environment["STRATA_DIFF_OPS"] ?? "") ?? 1500
 
-    @Test(arguments: [UInt64(0xE7CD_0001), 0xE7CD_0002])
-    func sameOperationsSameResponses(seed: UInt64) async throws {
-        try await withEtcdAndStrata { pair, _, _ in try await run(pair, seed: seed) }
+    /// The second seed runs against Strata started as a harness starts etcd (`strata etcd` with etcd's flags), the
+    /// third with the KV fast path off (every call through grpc-swift's server): the same answers each way.
+    @Test(arguments: [
+        (UInt64(0xE7CD_0001), StrataLaunch.config), (0xE7CD_0002, .etcdPersonality), (0xE7CD_0003, .withoutFastPath),
+    ])
+    func sameOperationsSameResponses(seed: UInt64, launch: StrataLaunch) async throws {
+        try await withEtcdAndStrata(launch: launch) { pair, _, _ in try await run(pair, seed: seed) }
     }
 
     func run(_ pair: Pair, seed: UInt64) async throws {
@@ -366,15 +370,13 @@ struct DifferentialTests {
 func withEtcdAndStrata(
     etcdArguments: [String] = [],
     strataConfig: String = "",
+    launch: StrataLaunch = .config,
     _ body: (Pair, GRPCClient<HTTP2ClientTransport.Posix>, GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void
 ) async throws {
     let etcd = try ReferenceEtcd(extraArguments: etcdArguments)
     let strataPort = TestNetwork.freePort()
     let directory = TemporaryDirectory()
-    let strata = try StrataProcess(
-        dataDirectory: directory.appending("data"),
-        etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(strataPort)\"\n\(strataConfig)"
-    )
+    let strata = try launch.start(directory: directory, port: strataPort, etcdConfig: strataConfig)
     #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
     try await withGRPCClient(
         transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: etcd.port), transportSecurity: .plaintext)
@@ -398,6 +400,42 @@ func withEtcdAndStrata(
     #expect(strata.stop() == 0)
 }
 
+/// How a test starts Strata's etcd front-end: from a config file (`strata serve`), or as test harnesses start etcd
+/// (`strata etcd` with etcd's command line; `[etcd]` lines then cannot be given).
+enum StrataLaunch: Sendable, CustomTestStringConvertible {
+    case config
+    case etcdPersonality
+    /// From a config file with `fast_path = false`.
+    case withoutFastPath
+
+    func start(directory: TemporaryDirectory, port: Int, etcdConfig: String = "") throws -> StrataProcess {
+        switch self {
+        case .config:
+            return try StrataProcess(
+                dataDirectory: directory.appending("data"),
+                etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\"\n\(etcdConfig)"
+            )
+        case .etcdPersonality:
+            precondition(etcdConfig.isEmpty, "the etcd personality takes flags, not [etcd] lines")
+            return try StrataProcess(etcdPersonality: directory.appending("data"), clientPort: port)
+        case .withoutFastPath:
+            return try StrataLaunch.config.start(
+                directory: directory,
+                port: port,
+                etcdConfig: "fast_path = false\n\(etcdConfig)"
+            )
+        }
+    }
+
+    var testDescription: String {
+        switch self {
+        case .config: "strata serve"
+        case .etcdPersonality: "strata etcd"
+        case .withoutFastPath: "strata serve, fast_path = false"
+        }
+    }
+}
+
 /// Starts Strata with its etcd front-end on a free port (plus `etcdConfig` lines for `[etcd]`), runs `body` with a
 /// gRPC client connected to it, then expects a clean stop.
 func withStrata(
@@ -414,13 +452,14 @@ func withStrata(
 }
 
 /// Strata with its etcd front-end on a free port, for tests that open their own connections to `port`.
-func withStrata(etcdConfig: String = "", _ body: (StrataProcess, _ port: Int) async throws -> Void) async throws {
+func withStrata(
+    etcdConfig: String = "",
+    launch: StrataLaunch = .config,
+    _ body: (StrataProcess, _ port: Int) async throws -> Void
+) async throws {
     let directory = TemporaryDirectory()
     let port = TestNetwork.freePort()
-    let strata = try StrataProcess(
-        dataDirectory: directory.appending("data"),
-        etcdConfig: "[etcd]\nenabled = true\nlisten = \"127.0.0.1:\(port)\"\n\(etcdConfig)"
-    )
+    let strata = try launch.start(directory: directory, port: port, etcdConfig: etcdConfig)
     #expect(strata.waitUntilHealthy(), "output:\n\(strata.output)")
     try await body(strata, port)
     #expect(strata.stop() == 0)

@@ -73,7 +73,7 @@ func prefixEnd(_ prefix: String) -> Data {
     return Data(bytes)
 }
 
-/// The exact requests kube-apiserver 1.26 sends (COMPATIBILITY.md §3), to etcd 3.4 and to Strata, compared field by
+/// The exact requests kube-apiserver 1.26 sends (docs/etcd.md, "What clients rely on"), to etcd 3.4 and to Strata, compared field by
 /// field: the four transaction shapes, paged lists pinned to a revision, the compact_rev_key CAS followed by
 /// Compact, a cacher-style watch from rev+1 with prev_kv and progress_notify, and lease expiry deleting keys.
 @Suite("Differential: kube-apiserver's requests, strata vs etcd 3.4", .serialized)

@@ -277,4 +277,88 @@ struct WatchDifferentialTests {
             for session in sessions { session.close() }
         }
     }
+
+    /// Watch ids are assigned exactly as etcd assigns them: on one stream, nine watches created one after another
+    /// (prefix and single-key watches, filters, `prev_kv`, start revisions in the past, one ~25 revisions in the
+    /// future), then the future one canceled. Clients match responses by id, so every created id and the canceled
+    /// echo must be etcd's. Run against Strata started as harnesses start etcd (`strata etcd`).
+    @Test func watchIDsAreAssignedAsEtcdAssignsThem() async throws {
+        try await withEtcdAndStrata(launch: .etcdPersonality) { pair, etcdClient, strataClient in
+            for i in 0..<6 {
+                await Self.put(
+                    pair,
+                    .with {
+                        $0.key = Data("ids/\(i % 3)".utf8)
+                        $0.value = Data("v\(i)".utf8)
+                    }
+                )
+            }
+            let current = try await Etcdserverpb_KV.Client(wrapping: strataClient).range(
+                .with { $0.key = Data("ids/0".utf8) }
+            )
+            .header.revision
+            var creates: [Etcdserverpb_WatchRequest] = [
+                Self.create("ids/", prefix: true),
+                Self.create("ids/0"),
+                Self.create("ids/", prefix: true, filters: [.nodelete]),
+                Self.create("ids/1", prevKV: true),
+                Self.create("ids/", prefix: true, prevKV: true, filters: [.noput]),
+            ]
+            var past = Self.create("ids/", prefix: true)
+            past.createRequest.startRevision = 2
+            creates.append(past)
+            var recent = Self.create("ids/2", prevKV: true)
+            recent.createRequest.startRevision = current - 2
+            creates.append(recent)
+            var empty = Self.create("ids/z")
+            empty.createRequest.rangeEnd = Data("ids/a".utf8)  // key >= end: refused, with no id
+            creates.append(empty)
+            var negative = Self.create("ids/0")
+            negative.createRequest.startRevision = -3
+            creates.append(negative)
+            var future = Self.create("ids/", prefix: true)
+            future.createRequest.startRevision = current + 25
+            creates.append(future)
+            let sessions = [
+                WatchSession(WatchClient(wrapping: etcdClient)), WatchSession(WatchClient(wrapping: strataClient)),
+            ]
+            for (index, session) in sessions.enumerated() {
+                for create in creates {
+                    let before = session.responses.filter(\.created).count
+                    session.send(create)
+                    // One at a time, as the issue's client did: ids depend on the order of creation.
+                    let created = try await session.wait { $0.filter(\.created).count == before + 1 }
+                    #expect(created, "\(index == 0 ? "etcd" : "strata") did not answer a create")
+                }
+            }
+            let createdIDs = sessions.map { $0.responses.filter(\.created).map(\.watchID) }
+            #expect(createdIDs[1] == createdIDs[0], "created ids: etcd \(createdIDs[0]), strata \(createdIDs[1])")
+            let futureID = createdIDs[0].last ?? -1
+            for i in 0..<4 {
+                await Self.put(
+                    pair,
+                    .with {
+                        $0.key = Data("ids/\(i)".utf8)
+                        $0.value = Data("w\(i)".utf8)
+                    }
+                )
+            }
+            for session in sessions {
+                session.send(.with { $0.cancelRequest = .with { $0.watchID = futureID } })
+                let canceled = try await session.wait { $0.contains { $0.canceled && $0.watchID == futureID } }
+                #expect(canceled)
+                let arrived = try await session.wait { $0.filter { $0.watchID == 0 }.flatMap(\.events).count == 4 }
+                #expect(arrived)
+            }
+            let (etcd, strata) = (sessions[0].responses.map(Shape.init), sessions[1].responses.map(Shape.init))
+            for id in Set(etcd.map(\.watchID)).sorted() where id >= 0 {
+                let (ours, theirs) = (strata.filter { $0.watchID == id }, etcd.filter { $0.watchID == id })
+                // Responses may batch revisions differently; the flags and the event sequence must be etcd's.
+                #expect(ours.map(\.created) == theirs.map(\.created), "watch \(id)\netcd:   \(theirs)\nstrata: \(ours)")
+                #expect(ours.flatMap(\.events) == theirs.flatMap(\.events), "watch \(id)")
+                #expect(ours.map(\.canceled) == theirs.map(\.canceled), "watch \(id)")
+            }
+            for session in sessions { session.close() }
+        }
+    }
 }

@@ -12,20 +12,18 @@ import Testing
 /// Builds the same service group `strata serve` runs, in-process, through `StrataServer`.
 @Suite("StrataServer in process")
 struct ServerInProcessTests {
-    func configuration(dataDirectory: String, inMemory: Bool = false) -> StrataConfiguration {
-        var config = StrataConfiguration.defaults
-        config.server.dataDirectory = dataDirectory
-        config.server.inMemory = inMemory
-        config.etcd.enabled = false
-        config.redis.enabled = false
-        config.iceberg.enabled = false
-        config.metrics.listen = ListenAddress(host: "127.0.0.1", port: 0)
+    func configuration(dataDirectory: String, inMemory: Bool = false) throws -> ServerConfiguration {
+        var config = try ServerConfiguration.load(
+            toml: "[etcd]\nenabled = false\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
+        )
+        config.core.server.dataDirectory = dataDirectory
+        config.core.server.inMemory = inMemory
         return config
     }
 
     /// Runs a server, hands its bound admin port to `body`, then shuts it down by cancellation.
     func withServer(
-        _ config: StrataConfiguration,
+        _ config: ServerConfiguration,
         _ body: @Sendable (StrataServer, Int) async throws -> Void
     ) async throws {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
@@ -46,10 +44,10 @@ struct ServerInProcessTests {
 
     @Test func servesHealthAndBecomesUnhealthyWhenStorageCloses() async throws {
         let directory = TemporaryDirectory()
-        try await withServer(configuration(dataDirectory: directory.appending("data"))) { server, port in
+        try await withServer(try configuration(dataDirectory: directory.appending("data"))) { server, port in
             #expect(port > 0)
             #expect(await TestNetwork.fetch(port: port, path: "/health")?.status == 200)
-            #expect(server.frontEnds.isEmpty)
+            #expect(server.runningFrontEnds.isEmpty)
             server.storage.close()
             let health = try #require(await TestNetwork.fetch(port: port, path: "/health"))
             #expect(health.status == 503)
@@ -73,7 +71,7 @@ struct ServerInProcessTests {
     @Test func inMemoryServerStoresNothingOnDisk() async throws {
         let directory = TemporaryDirectory()
         let dataDirectory = directory.appending("data")
-        try await withServer(configuration(dataDirectory: dataDirectory, inMemory: true)) { server, port in
+        try await withServer(try configuration(dataDirectory: dataDirectory, inMemory: true)) { server, port in
             try server.storage.database.put(Array("k".utf8), Array("v".utf8), sync: true)
             #expect(try server.storage.database.get(Array("k".utf8)) == Array("v".utf8))
             #expect(await TestNetwork.fetch(port: port, path: "/health")?.status == 200)
@@ -83,7 +81,7 @@ struct ServerInProcessTests {
 
     @Test func lockedDirectoryFailsConstruction() throws {
         let directory = TemporaryDirectory()
-        let config = configuration(dataDirectory: directory.appending("data"))
+        let config = try configuration(dataDirectory: directory.appending("data"))
         let first = try StrataServer(configuration: config, logger: Logger(label: "test"))
         let error = #expect(throws: DataDirectoryLock.LockedError.self) {
             _ = try StrataServer(configuration: config, logger: Logger(label: "test"))

@@ -39,10 +39,6 @@ package final class StrataProcess: @unchecked Sendable {
             data_dir = "\(dataDirectory)"
             log_level = "debug"
             \(etcdConfig)
-            [redis]
-            enabled = false
-            [iceberg]
-            enabled = false
             [metrics]
             listen = "127.0.0.1:\(adminPort)"
             \(extraConfig)
@@ -52,6 +48,33 @@ package final class StrataProcess: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
         process.arguments = ["serve", "--config", configPath] + arguments
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    /// Starts strata the way a test harness starts etcd (`strata etcd` with etcd's flags, as controller-runtime's
+    /// envtest passes them), serving etcd on `clientPort` and the admin endpoints on `adminPort`
+    /// (`--listen-metrics-urls`).
+    package init(
+        etcdPersonality dataDirectory: String,
+        clientPort: Int,
+        adminPort: Int = TestNetwork.freePort(),
+        extraArguments: [String] = []
+    ) throws {
+        self.adminPort = adminPort
+        self.dataDirectory = dataDirectory
+        logPath = dataDirectory + ".log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+        process.arguments =
+            [
+                "etcd", "--data-dir=\(dataDirectory)", "--listen-client-urls=http://127.0.0.1:\(clientPort)",
+                "--advertise-client-urls=http://127.0.0.1:\(clientPort)", "--listen-peer-urls=http://localhost:0",
+                "--listen-metrics-urls", "http://127.0.0.1:\(adminPort)", "--unsafe-no-fsync=true",
+                "--log-level=debug",
+            ] + extraArguments
         process.standardOutput = log
         process.standardError = log
         try process.run()

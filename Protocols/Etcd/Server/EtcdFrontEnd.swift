@@ -4,10 +4,12 @@ package import Logging
 package import ServiceLifecycle
 package import StrataCommon
 internal import StrataEtcdAPI
+package import StrataFrontEnd
 package import StrataMVCC
 internal import StrataObservability
 
-/// The etcd v3 gRPC front-end: one HTTP/2 listener serving etcd's services over the shared core.
+/// The etcd v3 gRPC front-end: one HTTP/2 listener serving etcd's services over the shared core (plus etcd's HTTP/1.1
+/// side on the same port).
 package struct EtcdFrontEnd: Service {
     /// A single member never changes term; etcd's single-node term after its first election is 2.
     static let raftTerm: UInt64 = 2
@@ -43,7 +45,7 @@ package struct EtcdFrontEnd: Service {
             ?? EtcdHTTPEndpoints(
                 health: { [store, alarms] excluded in
                     HealthStatus.alarmed(alarms.names, excluding: excluded)
-                        ?? store.fatalError.map { .unhealthy($0) } ?? .healthy
+                        ?? store.healthProblem.map { .unhealthy($0) } ?? .healthy
                 },
                 metrics: nil
             )
@@ -77,6 +79,7 @@ package struct EtcdFrontEnd: Service {
     package func run() async throws {
         let listen = configuration.listen
         let kv = KVService(store: store, configuration: configuration, alarms: alarms)
+        let policy = EtcdCallPolicy(factory: metricsFactory)
         var transportConfiguration = EtcdServerTransport.Configuration(
             host: listen.host == "localhost" ? "127.0.0.1" : listen.host,
             port: listen.port,
@@ -88,12 +91,12 @@ package struct EtcdFrontEnd: Service {
         transportConfiguration.httpEndpoints = httpEndpoints
         let transport = EtcdServerTransport(
             configuration: transportConfiguration,
-            fast: kv.fastMethods(factory: metricsFactory)
+            fast: configuration.fastPath ? kv.fastMethods(policy: policy) : [:]
         )
         let server = GRPCServer(
             transport: transport,
             services: services,
-            interceptors: [MetricsInterceptor(factory: metricsFactory)]
+            interceptors: [EtcdCallPolicyInterceptor(policy: policy)]
         )
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -109,7 +112,12 @@ package struct EtcdFrontEnd: Service {
                     onListening()
                 }
                 group.addTask { try await watchQuota() }
-                // Whichever ends first (the server, after graceful shutdown) ends the quota watch too.
+                if let autoCompaction = configuration.autoCompaction {
+                    group.addTask {
+                        try await AutoCompactor(store: store, policy: autoCompaction, logger: logger).run()
+                    }
+                }
+                // Whichever ends first (the server, after graceful shutdown) ends the others too.
                 try await group.next()
                 group.cancelAll()
             }
@@ -117,4 +125,34 @@ package struct EtcdFrontEnd: Service {
             server.beginGracefulShutdown()
         }
     }
+}
+
+extension EtcdFrontEnd: FrontEnd {
+    package static let name = "etcd"
+    package static var keyspaces: [Keyspace] { [.etcd] }
+
+    package static func configuration(reading reader: inout ConfigReader) throws(ConfigError) -> Configuration {
+        var configuration = Configuration.defaults
+        try configuration.read(from: &reader)
+        return configuration
+    }
+
+    package static func makeService(_ configuration: Configuration, context: FrontEndContext) throws -> any Service {
+        // etcd's alarms (NOSPACE) make /health false on both the admin port and the etcd port, as etcd reports them.
+        let store = context.store
+        let alarms = AlarmTable(diskShort: { store.spaceShortage != nil })
+        context.alarms.add { alarms.names }
+        let render = context.metrics.render
+        return EtcdFrontEnd(
+            configuration: configuration,
+            store: context.store,
+            logger: context.logger,
+            metricsFactory: context.metrics.factory,
+            alarms: alarms,
+            httpEndpoints: EtcdHTTPEndpoints(health: context.health, metrics: { render() }),
+            onListening: context.onListening
+        )
+    }
+
+    package static var personality: Personality? { EtcdPersonality.personality }
 }

@@ -7,12 +7,12 @@ internal import SwiftProtobuf
 /// The KV calls on the transport's fast path: decoded, run and answered on the event loop that read them. Writes
 /// are applied there too and answered from the committer's group commit (no task waits for the fsync).
 extension KVService {
-    func fastMethods(factory: any MetricsFactory) -> [String: EtcdFastMethod] {
+    func fastMethods(policy: EtcdCallPolicy) -> [String: EtcdFastMethod] {
         func method(
             _ name: String,
             _ run: @escaping @Sendable ([UInt8], @escaping EtcdFastMethod.Completion) -> Void
         ) -> (String, EtcdFastMethod) {
-            ("/etcdserverpb.KV/\(name)", EtcdFastMethod(name: name, factory: factory, run: run))
+            ("/etcdserverpb.KV/\(name)", EtcdFastMethod(name: name, policy: policy, run: run))
         }
         return Dictionary(
             uniqueKeysWithValues: [

@@ -48,7 +48,7 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         response: RPCWriter<Etcdserverpb_RangeStreamResponse>,
         context: ServerContext
     ) async throws {
-        // Newer clients try RangeStream and fall back to Range on Unimplemented (COMPATIBILITY.md §2.1).
+        // Newer clients try RangeStream and fall back to Range on Unimplemented (docs/etcd.md, "What clients rely on").
         throw EtcdError.rangeStreamUnsupported
     }
 
@@ -64,7 +64,7 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
             throw EtcdError.requestTooLarge
         }
         try alarms.checkWritable()
-        return try noSpaceRaisesAlarm { () throws(EtcdKVError) in try kv.applyPut(PutRequest(request)) }
+        return try EtcdError.wireKV { () throws(EtcdKVError) in try kv.applyPut(PutRequest(request)) }
     }
 
     func applyDeleteRange(_ request: Etcdserverpb_DeleteRangeRequest) throws(RPCError)
@@ -78,18 +78,7 @@ package struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         guard Self.payloadSize(request) <= configuration.maxRequestBytes else { throw EtcdError.requestTooLarge }
         let core = try EtcdError.wireKV { () throws(EtcdKVError) in try TxnRequest(request) }
         if Self.hasPuts(request) { try alarms.checkWritable() }
-        return try noSpaceRaisesAlarm { () throws(EtcdKVError) in try kv.applyTxn(core) }
-    }
-
-    /// The core refusing a write for lack of disk space raises etcd's NOSPACE alarm, as etcd's quota would: clients
-    /// see the same error and `alarm list` shows why (the alarm stays until an operator disarms it).
-    private func noSpaceRaisesAlarm<T>(_ body: () throws(EtcdKVError) -> T) throws(RPCError) -> T {
-        do {
-            return try body()
-        } catch {
-            if case .core(.noSpace) = error { alarms.activate(.nospace) }
-            throw EtcdError.map(error)
-        }
+        return try EtcdError.wireKV { () throws(EtcdKVError) in try kv.applyTxn(core) }
     }
 
     private func durable<Value: Sendable>(_ pending: PendingWrite<Value>) async throws(RPCError) -> Value {

@@ -139,19 +139,22 @@ final class WatchStream: Sendable {
         var created = Etcdserverpb_WatchResponse()
         created.header = configuration.header(store.currentRevision)
         created.created = true
-        if create.startRevision < 0 {
-            created.watchID = -1
-            created.canceled = true
-            created.cancelReason = EtcdError.compacted.message
-            try await send(created)
-            return
-        }
+        // A negative start revision is below anything the store keeps: etcd 3.4 creates the watch (using up an id)
+        // and then cancels it as compacted; the core does the same.
         let requestedID = create.watchID
         let full = state.withLock { $0.watchers.count >= configuration.maxWatchersPerStream }
         if full {
             created.watchID = -1
             created.canceled = true
             created.cancelReason = Self.tooManyWatchers
+            try await send(created)
+            return
+        }
+        // etcd refuses an empty range before it assigns an id (mvcc's watchStream.Watch): no id is used up.
+        guard !range.isEmpty else {
+            created.watchID = -1
+            created.canceled = true
+            created.cancelReason = "mvcc: watcher range is empty"
             try await send(created)
             return
         }

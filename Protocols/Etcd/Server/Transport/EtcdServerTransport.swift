@@ -13,30 +13,21 @@ package final class EtcdFastMethod: Sendable {
 
     let name: String
     let run: @Sendable ([UInt8], @escaping Completion) -> Void
-    private let factory: any MetricsFactory
-    private let succeeded: Counter
-    private let duration: CoreMetrics.Timer
+    private let policy: EtcdCallPolicy
 
-    package init(
-        name: String,
-        factory: any MetricsFactory,
-        run: @escaping @Sendable ([UInt8], @escaping Completion) -> Void
-    ) {
+    package init(name: String, policy: EtcdCallPolicy, run: @escaping @Sendable ([UInt8], @escaping Completion) -> Void)
+    {
         self.name = name
         self.run = run
-        self.factory = factory
-        self.succeeded = RPCMetrics.calls(name, code: "ok", factory)
-        self.duration = RPCMetrics.duration(name, factory)
+        self.policy = policy
+        _ = policy.series(name)  // made now, not on the first call
     }
 
-    /// The same series the metrics interceptor keeps for calls grpc-swift serves.
+    /// The same record the policy keeps for calls grpc-swift serves.
     func record(_ outcome: Result<[UInt8], RPCError>, since started: NIODeadline) {
         switch outcome {
-        case .success:
-            succeeded.increment()
-            duration.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
-        case .failure(let error):
-            RPCMetrics.calls(name, code: "\(error.code)", factory).increment()
+        case .success: policy.record(name, error: nil, nanoseconds: (NIODeadline.now() - started).nanoseconds)
+        case .failure(let error): policy.record(name, error: error, nanoseconds: nil)
         }
     }
 }
