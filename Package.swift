@@ -5,6 +5,8 @@ import PackageDescription
 // anchors (grpc-swift-2, hummingbird) turn on, so access levels on imports are explicit.
 let strataSwiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
+    // CI's bar, and every build's: a warning in Strata's own code fails the build (dependencies are not affected).
+    .treatAllWarnings(as: .error),
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
     .enableUpcomingFeature("InternalImportsByDefault"),
@@ -105,6 +107,7 @@ let protocolTargets: [Target] = [
             "StrataFrontEnd",
             "StrataObservability",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -297,7 +300,7 @@ let testTargets: [Target] = [
         name: "StrataServerTests",
         dependencies: [
             "strata", "StrataServer", "StrataConfig", "StrataCommon", "StrataRocksDB", "StrataObservability",
-            "StrataTestSupport",
+            "StrataTestSupport", .product(name: "Logging", package: "swift-log"),
         ],
         path: "Tests/StrataServerTests",
         swiftSettings: strataSwiftSettings

@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
-"""Strata's etcd front-end vs. Debian's etcd 3.4, side by side in one run on this machine.
+"""Strata's etcd front-end vs. Debian's etcd 3.4 (and the null server), side by side in one run on this machine.
 
 Both servers run at once on free loopback ports with fresh temp data dirs; Strata with `sync = "always"` (every
 acknowledged write fsynced, like etcd). Every scenario of `StrataEtcdBench` (the same client for both: unary calls
 on its raw HTTP/2 client, watches on grpc-swift) runs against Strata and then against etcd before the next scenario starts, so drift on this shared machine hits both. Then
 start-up time (from startup.py), RSS (each server's right after its own last scenario, then both after --settle
 seconds idle), and `etcdctl check perf --load=s|m|l` against each.
+
+A third server, Bench/NullEtcd (an etcd that stores nothing: a put costs only gRPC), runs the rows it can answer
+(puts, gets, transactions): Strata / null is how close Strata gets to the ceiling this machine's load generator and
+gRPC allow.
+
+`--client clientv3` drives the rows with Go's clientv3 (Bench/ClientV3Bench, the client kube-apiserver uses,
+fixed-duration rows) instead of the raw Swift client, and ends with an `etcd_clientv3:` line.
 
 Prints a Markdown table with the ratio Strata/etcd per row (for latencies and RSS, lower is better: the ratio is
 still Strata/etcd) and, with --write, replaces the section between the markers in docs/benchmarks.md.
@@ -29,6 +36,10 @@ import startup  # noqa: E402
 
 BEGIN = "<!-- etcd-compare:begin -->"
 END = "<!-- etcd-compare:end -->"
+CLIENTV3_BEGIN = "<!-- etcd-clientv3:begin -->"
+CLIENTV3_END = "<!-- etcd-clientv3:end -->"
+# Rows the null server can answer (it stores nothing, so reads return nothing and it has no Watch).
+NULL_SCENARIOS = {"seq-put", "put", "get", "txn"}
 
 
 class Server:
@@ -40,7 +51,7 @@ class Server:
         self.log = open(os.path.join(directory, "server.log"), "w")
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 30
-        while not (startup.healthy(health_port) and startup.accepts(client_port)):
+        while not ((health_port is None or startup.healthy(health_port)) and startup.accepts(client_port)):
             if self.process.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"{name} did not start: see {self.log.name}")
             time.sleep(0.01)
@@ -92,6 +103,22 @@ def start_etcd(binary):
     return Server("etcd", command, client, metrics, directory)
 
 
+def start_null(binary):
+    directory = tempfile.mkdtemp(prefix="null-etcd-bench-")
+    client = startup.free_port()
+    return Server("null", [binary, "-listen", f"127.0.0.1:{client}"], client, None, directory)
+
+
+def run_clientv3(bench, server, scenario, seconds):
+    command = [bench, "-endpoint", server.endpoint, "-scenario", scenario, "-seconds", str(seconds)]
+    if server.name == "null":
+        command.append("-check=false")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=int(seconds) + 240)
+    if result.returncode != 0:
+        raise RuntimeError(f"{scenario} against {server.name} failed:\n{result.stderr}")
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
 def run_bench(bench, server, scenario, scale):
     result = subprocess.run(
         [bench, "--endpoint", server.endpoint, "--scenario", scenario, "--scale", str(scale)],
@@ -136,13 +163,21 @@ def main():
     parser.add_argument("--settle", type=float, default=15.0,
                         help="seconds both servers stay idle after the load before RSS is read again")
     parser.add_argument("--write", help="Markdown file whose etcd-compare section is replaced")
+    parser.add_argument("--null", default=".build/nulletcd", help="Bench/NullEtcd binary ('' to skip)")
+    parser.add_argument("--client", choices=["raw", "clientv3"], default="raw")
+    parser.add_argument("--clientv3bench", default=".build/clientv3bench")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each clientv3 row")
     args = parser.parse_args()
+    if args.client == "clientv3":
+        return clientv3_main(args)
 
     etcd_version = subprocess.run([args.etcd, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     etcd_version = etcd_version.split()[-1] if etcd_version else "?"
     strata = start_strata(args.strata)
     etcd = start_etcd(args.etcd)
+    null = start_null(args.null) if args.null else None
     rows = []
+    nulls = {}
     notes = []
     rss = {}
     try:
@@ -152,6 +187,9 @@ def main():
             if scenario == scenarios[-1]:
                 rss["strata"] = strata.rss_mib()  # each server's right after its own last scenario
             theirs = run_bench(args.bench, etcd, scenario, args.scale)
+            if null and scenario in NULL_SCENARIOS:
+                for result in run_bench(args.bench, null, scenario, args.scale):
+                    nulls[result["name"]] = result
             for a, b in zip(ours, theirs):
                 rows.append((a, b))
                 for result, server in ((a, "strata"), (b, "etcd")):
@@ -169,10 +207,10 @@ def main():
                 perf[(server.name, load)] = check_perf(args.etcdctl, server, load)
                 print(f"check perf --load={load} on {server.name}: {perf[(server.name, load)]}", file=sys.stderr)
     finally:
-        strata.stop()
-        etcd.stop()
-        for server in (strata, etcd):
-            shutil.rmtree(server.directory, ignore_errors=True)
+        for server in (strata, etcd, null):
+            if server:
+                server.stop()
+                shutil.rmtree(server.directory, ignore_errors=True)
 
     strata_start, etcd_start = [], []
     for _ in range(args.startup_runs):
@@ -180,29 +218,32 @@ def main():
         etcd_start.append(startup.etcd_run(args.etcd))
 
     out = []
-    out.append(f"| scenario | strata ops/s | etcd {etcd_version} ops/s | ratio | strata p50 / p99 ms | "
-               f"etcd p50 / p99 ms | p99 ratio |")
-    out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    out.append(f"| scenario | strata ops/s | etcd {etcd_version} ops/s | ratio | null server ops/s | strata / null | "
+               f"strata p50 / p99 ms | etcd p50 / p99 ms | p99 ratio |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     ratios = {}
     for a, b in rows:
         ratio = a["ops_per_second"] / b["ops_per_second"] if b["ops_per_second"] else float("inf")
         ratios[a["name"]] = ratio
         p99 = a["p99_ms"] / b["p99_ms"] if b["p99_ms"] else float("inf")
+        n = nulls.get(a["name"])
+        null_cells = (f"{fmt(n['ops_per_second'], 0)} | {a['ops_per_second'] / n['ops_per_second']:.2f}"
+                      if n and n["ops_per_second"] else "— | —")
         out.append(f"| {a['name']} | {fmt(a['ops_per_second'], 0)} | {fmt(b['ops_per_second'], 0)} | "
-                   f"**{ratio:.2f}x** | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | {b['p50_ms']:.2f} / {b['p99_ms']:.2f} | "
-                   f"{p99:.2f} |")
+                   f"**{ratio:.2f}x** | {null_cells} | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | "
+                   f"{b['p50_ms']:.2f} / {b['p99_ms']:.2f} | {p99:.2f} |")
     s_med, e_med = statistics.median(strata_start), statistics.median(etcd_start)
     out.append(f"| start-up to healthy, median of {args.startup_runs} (ms) | {s_med:.1f} | {e_med:.1f} | "
-               f"{s_med / e_med:.2f} | | | |")
+               f"{s_med / e_med:.2f} | | | | | |")
     for label, key in (("right after the load", ""), (f"after {args.settle:.0f} s idle", " idle")):
         (s_rss, _, s_anon, s_file), (e_rss, _, e_anon, e_file) = rss["strata" + key], rss["etcd" + key]
-        out.append(f"| RSS {label} (MiB) | {s_rss:.0f} | {e_rss:.0f} | {s_rss / e_rss:.2f} | | | |")
+        out.append(f"| RSS {label} (MiB) | {s_rss:.0f} | {e_rss:.0f} | {s_rss / e_rss:.2f} | | | | | |")
         out.append(f"| — of which anonymous (heap, memtables, caches) | {s_anon:.0f} | {e_anon:.0f} | "
-                   f"{s_anon / e_anon:.2f} | | | |")
+                   f"{s_anon / e_anon:.2f} | | | | | |")
         out.append(f"| — of which file-backed (mapped code) | {s_file:.0f} | {e_file:.0f} | "
-                   f"{s_file / e_file:.2f} | | | |")
+                   f"{s_file / e_file:.2f} | | | | | |")
     strata_peak, etcd_peak = rss["strata idle"][1], rss["etcd idle"][1]
-    out.append(f"| peak RSS (MiB) | {strata_peak:.0f} | {etcd_peak:.0f} | {strata_peak / etcd_peak:.2f} | | | |")
+    out.append(f"| peak RSS (MiB) | {strata_peak:.0f} | {etcd_peak:.0f} | {strata_peak / etcd_peak:.2f} | | | | | |")
     rss_ratio = rss["strata"][0] / rss["etcd"][0]
     rss_idle_ratio = rss["strata idle"][0] / rss["etcd idle"][0]
     if perf:
@@ -219,7 +260,9 @@ def main():
         out.extend(f"- {note}" for note in notes)
     put = ratios.get("put, 64 clients", 0)
     get = ratios.get("get, linearizable, 64 clients", 0)
-    summary = (f"etcd: put64_ratio={put:.2f} get64_ratio={get:.2f} rss_ratio={rss_ratio:.2f} "
+    put_null = next((a["ops_per_second"] / nulls[a["name"]]["ops_per_second"] for a, _ in rows
+                     if a["name"] == "put, 64 clients" and a["name"] in nulls), 0)
+    summary = (f"etcd: put64_ratio={put:.2f} get64_ratio={get:.2f} put64_null={put_null:.2f} rss_ratio={rss_ratio:.2f} "
                f"rss_idle_ratio={rss_idle_ratio:.2f} "
                f"check_perf_l={perf.get(('strata', 'l'), ('-',))[0]}")
     out.append("")
@@ -228,18 +271,77 @@ def main():
     print(table)
 
     if args.write:
-        machine = f"{platform.node() or 'this machine'}: {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
-        command = " ".join(["python3", "Bench/etcd_compare.py"] + sys.argv[1:])
-        section = (f"{BEGIN}\nRun of {datetime.date.today().isoformat()} on {machine}. Command: `{command}` "
-                   f"(part of `make bench`).\n\n{table}\n{END}")
-        with open(args.write) as f:
-            text = f.read()
-        if BEGIN in text and END in text:
-            text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S)
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        with open(args.write, "w") as f:
-            f.write(text)
+        write_section(args.write, BEGIN, END, table)
+
+
+def write_section(path, begin, end, table):
+    machine = f"{platform.node() or 'this machine'}: {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
+    command = " ".join(["python3", "Bench/etcd_compare.py"] + sys.argv[1:])
+    section = (f"{begin}\nRun of {datetime.date.today().isoformat()} on {machine}. Command: `{command}` "
+               f"(part of `make bench`).\n\n{table}\n{end}")
+    with open(path) as f:
+        text = f.read()
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: section, text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def clientv3_main(args):
+    """The rows driven by Go's clientv3, Strata vs. etcd 3.4 vs. the null server, row by row."""
+    etcd_version = subprocess.run([args.etcd, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    etcd_version = etcd_version.split()[-1] if etcd_version else "?"
+    strata = start_strata(args.strata)
+    etcd = start_etcd(args.etcd)
+    null = start_null(args.null) if args.null else None
+    results = {}
+    try:
+        for scenario in ["seq-put", "put", "get", "range", "txn", "watch"]:
+            servers = [strata, etcd] + ([null] if null and scenario in NULL_SCENARIOS else [])
+            for server in servers:
+                for result in run_clientv3(args.clientv3bench, server, scenario, args.seconds):
+                    results[(server.name, scenario)] = result
+                    print(f"{result['name']} on {server.name}: {fmt(result['ops_per_second'])} ops/s "
+                          f"(p50 {result['p50_ms']:.2f} ms, errors {result['errors']})", file=sys.stderr)
+    finally:
+        for server in (strata, etcd, null):
+            if server:
+                server.stop()
+                shutil.rmtree(server.directory, ignore_errors=True)
+    out = [f"| scenario (clientv3, {args.seconds:.0f} s per row) | strata ops/s | etcd {etcd_version} ops/s | "
+           f"ratio | null server ops/s | strata / null | strata p50 / p99 ms | etcd p50 / p99 ms |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    ratios = {}
+    notes = []
+    for scenario in ["seq-put", "put", "get", "range", "txn", "watch"]:
+        a, b, n = results[("strata", scenario)], results[("etcd", scenario)], results.get(("null", scenario))
+        ratio = a["ops_per_second"] / b["ops_per_second"] if b["ops_per_second"] else float("inf")
+        ratios[scenario] = ratio
+        null_cells = "— | —"
+        if n and n["ops_per_second"]:
+            ratios[scenario + "_null"] = a["ops_per_second"] / n["ops_per_second"]
+            null_cells = f"{fmt(n['ops_per_second'], 0)} | {ratios[scenario + '_null']:.2f}"
+        out.append(f"| {a['name']} | {fmt(a['ops_per_second'], 0)} | {fmt(b['ops_per_second'], 0)} | "
+                   f"**{ratio:.2f}x** | {null_cells} | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | "
+                   f"{b['p50_ms']:.2f} / {b['p99_ms']:.2f} |")
+        for result, server in ((a, "strata"), (b, "etcd"), (n, "null")):
+            if result and result["errors"]:
+                notes.append(f"{result['name']} on {server}: {result['errors']} failed calls "
+                             f"(first: {result.get('first_error', '?')})")
+    if notes:
+        out.append("")
+        out.extend(f"- {note}" for note in notes)
+    summary = (f"etcd_clientv3: seqput={ratios['seq-put']:.2f} put64={ratios['put']:.2f} get64={ratios['get']:.2f} "
+               f"range={ratios['range']:.2f} txn={ratios['txn']:.2f} watch={ratios['watch']:.2f} "
+               f"put64_null={ratios.get('put_null', 0):.2f}")
+    out.append("")
+    out.append(f"`{summary}`")
+    table = "\n".join(out)
+    print(table)
+    if args.write:
+        write_section(args.write, CLIENTV3_BEGIN, CLIENTV3_END, table)
 
 
 if __name__ == "__main__":

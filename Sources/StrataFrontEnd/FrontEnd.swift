@@ -7,7 +7,7 @@ package import StrataObservability
 /// A protocol front-end as the server composes it: a folder under `Protocols/`, this conformance, and one line in
 /// `StrataServer.frontEnds`. The server, `strata config check`, `/version` and the command line's personalities
 /// iterate the registered front-ends; none of them names one.
-package protocol FrontEnd {
+package protocol FrontEnd: SendableMetatype {
     associatedtype Configuration: FrontEndConfiguration
 
     /// The config section and the name `/version` and logs use (`etcd`, `redis`, `iceberg`).

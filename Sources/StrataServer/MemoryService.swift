@@ -1,4 +1,4 @@
-package import ServiceLifecycle
+internal import ServiceLifecycle
 
 #if canImport(Glibc)
     private import Glibc

@@ -2,7 +2,7 @@ package import Logging
 private import Prometheus
 package import ServiceLifecycle
 package import StrataCommon
-package import StrataConfig
+internal import StrataConfig
 private import StrataEtcd
 package import StrataFrontEnd
 private import StrataMVCC

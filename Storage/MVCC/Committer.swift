@@ -1,7 +1,7 @@
 internal import CoreMetrics
 internal import Dispatch
 internal import StrataCommon
-package import StrataRocksDB
+internal import StrataRocksDB
 internal import Synchronization
 
 /// Group commit and periodic syncs, on one thread the store owns (an fsync blocks for milliseconds; the Swift pool

@@ -1,4 +1,4 @@
-package import CoreMetrics
+internal import CoreMetrics
 
 /// Metrics of the core, reported through swift-metrics (Prometheus on the admin port).
 struct MVCCMetrics: Sendable {

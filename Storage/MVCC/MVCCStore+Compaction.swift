@@ -1,7 +1,7 @@
 internal import CoreMetrics
 internal import NIOPosix
 internal import StrataLease
-package import StrataRocksDB
+internal import StrataRocksDB
 internal import Synchronization
 
 struct CompactionState {

@@ -1,6 +1,6 @@
 internal import CoreMetrics
 internal import StrataLease
-package import StrataRocksDB
+internal import StrataRocksDB
 internal import Synchronization
 
 /// Where reads come from: a published snapshot (nil: the live database), or a write transaction's batch read

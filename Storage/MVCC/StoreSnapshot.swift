@@ -1,5 +1,5 @@
 internal import StrataCommon
-package import StrataRocksDB
+internal import StrataRocksDB
 
 #if canImport(Glibc)
     internal import Glibc

@@ -1,5 +1,5 @@
 internal import CoreMetrics
-package import StrataLease
+internal import StrataLease
 internal import Synchronization
 
 /// Fans committed events out to watchers, replaying history for those that start in the past or fall behind.

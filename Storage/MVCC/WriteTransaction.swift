@@ -1,5 +1,5 @@
 internal import StrataLease
-package import StrataRocksDB
+internal import StrataRocksDB
 
 /// One write transaction in one keyspace, handed to the body of ``MVCCStore/update(_:durability:_:)``.
 ///

@@ -1,6 +1,6 @@
 internal import CRocksDB
 internal import CRocksDBShim
-package import Synchronization
+internal import Synchronization
 
 #if canImport(Glibc)
     internal import Glibc

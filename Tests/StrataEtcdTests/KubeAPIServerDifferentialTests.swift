@@ -280,7 +280,7 @@ struct KubeSequence {
         }
         #expect(pages == 3, "25 keys in pages of 10")
         // Count (apiserver_storage_objects), keys-only list, and a list at the pinned revision with no limit.
-        await range(
+        _ = await range(
             "count",
             .with {
                 $0.key = Data(prefix.utf8)
@@ -288,7 +288,7 @@ struct KubeSequence {
                 $0.countOnly = true
             }
         )
-        await range(
+        _ = await range(
             "keys only",
             .with {
                 $0.key = Data("/registry/".utf8)
@@ -296,7 +296,7 @@ struct KubeSequence {
                 $0.keysOnly = true
             }
         )
-        await range("health probe", .with { $0.key = Data("/registry/health".utf8) })
+        _ = await range("health probe", .with { $0.key = Data("/registry/health".utf8) })
 
         // 3. The compactor: bootstrap round (no compaction), then a round that compacts, then a stale round.
         var (t, rev) = await compactionRound(version: 0, revision: 0)
@@ -315,7 +315,7 @@ struct KubeSequence {
         #expect(staleRound?.responses.first?.responseRange.kvs.first?.version == 2)
         // Reads and list pages below the compaction point now fail like etcd's.
         request.revision = pinned
-        await range("page below the compaction", request)
+        _ = await range("page below the compaction", request)
 
         // 4. The watch cache: list, then watch the prefix from rev+1 with prev_kv and progress_notify.
         let listed = await range(
@@ -413,7 +413,7 @@ struct KubeSequence {
         }
         #expect(etcdDelete == strataDelete, "lease expiry:\n etcd:   \(etcdDelete)\n strata: \(strataDelete)")
         #expect(strataDelete.first?.prevKv.value == Data("endpoint".utf8))
-        await range("master lease gone", .with { $0.key = Data(masterLease.utf8) })
+        _ = await range("master lease gone", .with { $0.key = Data(masterLease.utf8) })
         await same("lease gone") { _, lease in
             var response = try await lease.leaseTimeToLive(.with { $0.id = 7001 })
             response.header = normalized(response.header)

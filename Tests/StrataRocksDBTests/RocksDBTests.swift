@@ -114,7 +114,8 @@ struct RocksDBTests {
         do {
             let db = try open { $0.columnFamilies = ["meta", "log"] }
             try db.put(b("k"), b("default-value"))
-            try db.put(b("k"), b("meta-value"), in: #require(db.columnFamily("meta")))
+            let meta = try #require(db.columnFamily("meta") as RocksDB.ColumnFamily?)
+            try db.put(b("k"), b("meta-value"), in: meta)
             try db.close()
         }
         #expect(try RocksDB.listColumnFamilies(path: directory.appending("db")).sorted() == ["default", "log", "meta"])
@@ -247,13 +248,15 @@ struct RocksDBTests {
     @Test func checkpointIsAnOpenableCopy() throws {
         let db = try open { $0.columnFamilies = ["meta"] }
         try db.put(b("k"), b("v"))
-        try db.put(b("m"), b("w"), in: #require(db.columnFamily("meta")))
+        let meta = try #require(db.columnFamily("meta") as RocksDB.ColumnFamily?)
+        try db.put(b("m"), b("w"), in: meta)
         let copyPath = directory.appending("checkpoint")
         try db.checkpoint(to: copyPath)
         try db.put(b("k"), b("after"))
         let copy = try RocksDB(path: copyPath)
         #expect(try s(copy.get(b("k"))) == "v")
-        #expect(try s(copy.get(b("m"), in: #require(copy.columnFamily("meta")))) == "w")
+        let copiedMeta = try #require(copy.columnFamily("meta") as RocksDB.ColumnFamily?)
+        #expect(try s(copy.get(b("m"), in: copiedMeta)) == "w")
     }
 
     @Test func concurrentWritersAndReaders() async throws {

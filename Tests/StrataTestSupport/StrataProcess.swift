@@ -44,7 +44,7 @@ package final class StrataProcess: @unchecked Sendable {
             \(extraConfig)
             """
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
         process.arguments = ["serve", "--config", configPath] + arguments
@@ -65,7 +65,7 @@ package final class StrataProcess: @unchecked Sendable {
         self.adminPort = adminPort
         self.dataDirectory = dataDirectory
         logPath = dataDirectory + ".log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
         process.arguments =

@@ -1,4 +1,4 @@
-package import Foundation
+internal import Foundation
 
 /// A fresh directory under the system temp dir, removed when the value is released.
 package final class TemporaryDirectory: Sendable {

@@ -1,5 +1,5 @@
 package import CoreMetrics
-package import GRPCCore
+internal import GRPCCore
 package import Logging
 package import ServiceLifecycle
 package import StrataCommon

@@ -4,50 +4,6 @@ package import StrataEtcdAPI
 package import StrataMVCC
 internal import Synchronization
 
-/// Active alarms, shared by the services: a NOSPACE alarm makes writes fail until it is deactivated.
-package final class AlarmTable: Sendable {
-    private let alarms = Mutex<Set<Int>>([])
-    /// Whether the data directory is short of free space right now (the core refuses writes then): shown as NOSPACE
-    /// while it lasts, and gone by itself once space is back, unlike the quota's alarm, which an operator disarms.
-    private let diskShort: @Sendable () -> Bool
-
-    package init(diskShort: @escaping @Sendable () -> Bool = { false }) {
-        self.diskShort = diskShort
-    }
-
-    var active: [Etcdserverpb_AlarmType] {
-        var raised = alarms.withLock { $0 }
-        if diskShort() { raised.insert(Etcdserverpb_AlarmType.nospace.rawValue) }
-        return raised.sorted().compactMap(Etcdserverpb_AlarmType.init(rawValue:))
-    }
-
-    var noSpace: Bool {
-        alarms.withLock { $0.contains(Etcdserverpb_AlarmType.nospace.rawValue) } || diskShort()
-    }
-
-    /// The active alarms by etcd's names ("NOSPACE", "CORRUPT"), for `/health`.
-    package var names: [String] {
-        active.map { alarm in
-            switch alarm {
-            case .nospace: "NOSPACE"
-            case .corrupt: "CORRUPT"
-            default: "\(alarm)"
-            }
-        }
-    }
-
-    @discardableResult
-    func activate(_ alarm: Etcdserverpb_AlarmType) -> Bool { alarms.withLock { $0.insert(alarm.rawValue).inserted } }
-
-    @discardableResult
-    func deactivate(_ alarm: Etcdserverpb_AlarmType) -> Bool { alarms.withLock { $0.remove(alarm.rawValue) != nil } }
-
-    /// Fails a write while NOSPACE is active, with etcd's error.
-    func checkWritable() throws(RPCError) {
-        if noSpace { throw EtcdError.noSpace }
-    }
-}
-
 /// etcd's Maintenance service over the store.
 package struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     /// What Status reports: etcd-like and at least 3.5.13, the version from which kube-apiserver trusts RequestProgress.
@@ -206,20 +162,4 @@ package struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtoco
     ) async throws -> Etcdserverpb_DowngradeResponse {
         throw RPCError(code: .invalidArgument, message: "etcdserver: invalid downgrade target version")
     }
-}
-
-/// CRC-32C (Castagnoli), as etcd uses for its hashes.
-struct CRC32C {
-    private static let table: [UInt32] = (0..<256).map { index in
-        var crc = UInt32(index)
-        for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
-        return crc
-    }
-    private var crc: UInt32 = 0xFFFF_FFFF
-
-    mutating func update(_ bytes: [UInt8]) {
-        for byte in bytes { crc = Self.table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-    }
-
-    var value: UInt32 { crc ^ 0xFFFF_FFFF }
 }

@@ -1,4 +1,4 @@
-package import StrataMVCC
+internal import StrataMVCC
 
 extension EtcdKV {
     /// Evaluates every compare of the transaction tree against the state before it runs (as etcd does), producing

@@ -1,79 +1,10 @@
-package import CoreMetrics
+internal import CoreMetrics
 package import GRPCCore
 internal import NIOCore
 internal import NIOHTTP1
 internal import NIOHTTP2
 internal import NIOPosix
 internal import Synchronization
-
-/// A unary call answered on the connection's event loop: `run` gets the request bytes and must call its completion
-/// exactly once, from any thread, without blocking.
-package final class EtcdFastMethod: Sendable {
-    package typealias Completion = @Sendable (Result<[UInt8], RPCError>) -> Void
-
-    let name: String
-    let run: @Sendable ([UInt8], @escaping Completion) -> Void
-    private let policy: EtcdCallPolicy
-
-    package init(name: String, policy: EtcdCallPolicy, run: @escaping @Sendable ([UInt8], @escaping Completion) -> Void)
-    {
-        self.name = name
-        self.run = run
-        self.policy = policy
-        _ = policy.series(name)  // made now, not on the first call
-    }
-
-    /// The same record the policy keeps for calls grpc-swift serves.
-    func record(_ outcome: Result<[UInt8], RPCError>, since started: NIODeadline) {
-        switch outcome {
-        case .success: policy.record(name, error: nil, nanoseconds: (NIODeadline.now() - started).nanoseconds)
-        case .failure(let error): policy.record(name, error: error, nanoseconds: nil)
-        }
-    }
-}
-
-/// What every stream handler of one listener shares: the fast table and the hand-off to grpc-swift.
-final class EtcdRouter: Sendable {
-    struct AcceptedStream: Sendable {
-        let channel: NIOAsyncChannel<RPCRequestPart<EtcdWireBytes>, RPCResponsePart<EtcdWireBytes>>
-        let descriptor: MethodDescriptor
-    }
-
-    /// What grpc-swift serves: a remote HTTP/2 stream, or a call from the JSON gateway in this process.
-    enum Accepted: Sendable {
-        case stream(AcceptedStream)
-        case local(EtcdLocalCall)
-    }
-
-    let fast: [String: EtcdFastMethod]
-    let maxRequestPayload: Int
-    let gateway: EtcdHTTPEndpoints?
-    private let sink: AsyncStream<Accepted>.Continuation
-
-    init(
-        fast: [String: EtcdFastMethod],
-        maxRequestPayload: Int,
-        gateway: EtcdHTTPEndpoints?,
-        sink: AsyncStream<Accepted>.Continuation
-    ) {
-        self.fast = fast
-        self.maxRequestPayload = maxRequestPayload
-        self.gateway = gateway
-        self.sink = sink
-    }
-
-    /// Hands a stream to grpc-swift; false once the listener is shutting down.
-    func accept(_ stream: AcceptedStream) -> Bool {
-        if case .enqueued = sink.yield(.stream(stream)) { return true }
-        return false
-    }
-
-    /// Hands a gateway call to grpc-swift; false once the listener is shutting down.
-    func accept(_ call: EtcdLocalCall) -> Bool {
-        if case .enqueued = sink.yield(.local(call)) { return true }
-        return false
-    }
-}
 
 /// etcd's gRPC over HTTP/2, built on swift-nio-http2 directly rather than grpc-swift's transport: the unary KV calls
 /// that carry almost all load skip grpc-swift's per-call task, async sequences and thread hops (a call is decoded,
@@ -200,19 +131,20 @@ package final class EtcdServerTransport: ServerTransport {
     static let shutdownGrace = TimeAmount.milliseconds(250)
 
     private func bootstrap(router: EtcdRouter) -> ServerBootstrap {
-        var connection = NIOHTTP2Handler.ConnectionConfiguration()
-        connection.initialSettings = [
+        var connectionSettings = NIOHTTP2Handler.ConnectionConfiguration()
+        connectionSettings.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: configuration.maxConcurrentStreams),
             HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
             HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
             HTTP2Setting(parameter: .maxHeaderListSize, value: 16 << 10),
         ]
-        connection.targetWindowSize = 8 << 20
-        connection.controlFrameRateLimit.maximumCount = configuration.maxControlFramesPer30Seconds
-        var stream = NIOHTTP2Handler.StreamConfiguration()
-        stream.targetWindowSize = 1 << 20
-        stream.outboundBufferSizeHighWatermark = 256 << 10
-        stream.outboundBufferSizeLowWatermark = 64 << 10
+        connectionSettings.targetWindowSize = 8 << 20
+        connectionSettings.controlFrameRateLimit.maximumCount = configuration.maxControlFramesPer30Seconds
+        var streamSettings = NIOHTTP2Handler.StreamConfiguration()
+        streamSettings.targetWindowSize = 1 << 20
+        streamSettings.outboundBufferSizeHighWatermark = 256 << 10
+        streamSettings.outboundBufferSizeLowWatermark = 64 << 10
+        let (connection, stream) = (connectionSettings, streamSettings)
         let tracked = self
         return ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
@@ -222,7 +154,6 @@ package final class EtcdServerTransport: ServerTransport {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let (connection, stream) = (connection, stream)
                     let http2: (any Channel) throws -> Void = { channel in
                         let batcher = ConnectionBatcher(eventLoop: channel.eventLoop)
                         try channel.pipeline.syncOperations.addHandler(batcher)
