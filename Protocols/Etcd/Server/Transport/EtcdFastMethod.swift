@@ -1,3 +1,4 @@
+internal import CoreMetrics
 package import GRPCCore
 internal import NIOCore
 
