@@ -169,7 +169,25 @@ extension MVCCStore {
         try iterateLatest(keyspace, range, source: context.source, reverse: options.reverse, budget: &budget) {
             key,
             value throws(MVCCError) -> Bool in
-            let wanted = !options.countOnly && (limit == 0 || kvs.count < limit)
+            // A key that exists at the revision: counted, and returned while the limit allows; past the limit, the
+            // read ends at once unless every key must be counted.
+            func found(_ make: () throws(MVCCError) -> KeyValue?) throws(MVCCError) -> Bool {
+                let wanted = !options.countOnly && (limit == 0 || kvs.count < limit)
+                if !wanted && !countAll {
+                    more = true
+                    return false
+                }
+                count += 1
+                guard wanted else {
+                    if limit > 0 && kvs.count >= limit { more = true }
+                    return true
+                }
+                if var kv = try make() {
+                    if options.keysOnly { kv.value = [] }
+                    kvs.append(kv)
+                }
+                return true
+            }
             if !historical {
                 // Deletions not yet compacted are skipped without decoding.
                 guard StorageEncoding.isLive(value) else { return true }
@@ -178,37 +196,15 @@ extension MVCCStore {
                         !header.isExpired(at: context.now)
                     else { return true }
                 }
-                if !wanted && !countAll {
-                    more = true
-                    return false
+                return try found { () throws(MVCCError) in
+                    try StorageEncoding.decodeRecord(key: key(), value, keysOnly: options.keysOnly).live
                 }
-                count += 1
-                if !wanted {
-                    if limit > 0 && kvs.count >= limit { more = true }
-                    return true
-                }
-                if let kv = try StorageEncoding.decodeRecord(key: key(), value, keysOnly: options.keysOnly).live {
-                    kvs.append(kv)
-                }
-                return true
             }
             let name = key()
             let record = try StorageEncoding.decodeRecord(key: name, value)
-            guard
-                var kv = try walk(keyspace, name, from: record, to: revision, snapshot: context.source.logSnapshot)
+            guard let kv = try walk(keyspace, name, from: record, to: revision, snapshot: context.source.logSnapshot)
             else { return true }
-            if !wanted && !countAll {
-                more = true
-                return false
-            }
-            count += 1
-            if !wanted {
-                if limit > 0 && kvs.count >= limit { more = true }
-                return true
-            }
-            if options.keysOnly { kv.value = [] }
-            kvs.append(kv)
-            return true
+            return try found { () throws(MVCCError) in kv }
         }
         return RangeRead(kvs: kvs, count: count, more: more, revision: context.latestRevision)
     }

@@ -29,6 +29,28 @@ struct DiskFullTests {
         }
     }
 
+    /// 100 KB of random bytes: RocksDB cannot compress it away.
+    static let incompressible = Data((0..<100_000).map { _ in UInt8.random(in: 0...255) })
+
+    /// Puts `big/0`, `big/1`, … until one is refused (or `limit` succeeded); returns how many succeeded and the refusal.
+    static func putUntilRefused(_ kv: Etcdserverpb_KV.Client<HTTP2ClientTransport.Posix>, value: Data, limit: Int)
+        async throws -> (written: Int, refusal: RPCError?)
+    {
+        for written in 0..<limit {
+            do {
+                _ = try await kv.put(
+                    .with {
+                        $0.key = Data("big/\(written)".utf8)
+                        $0.value = value
+                    }
+                )
+            } catch let error as RPCError {
+                return (written, error)
+            }
+        }
+        return (limit, nil)
+    }
+
     static func run(_ tool: String, _ arguments: [String]) throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
@@ -65,25 +87,10 @@ struct DiskFullTests {
         ) { client in
             let kv = Etcdserverpb_KV.Client(wrapping: client)
             let maintenance = Etcdserverpb_Maintenance.Client(wrapping: client)
-            let value = Data((0..<100_000).map { _ in UInt8.random(in: 0...255) })  // incompressible
-            var written = 0
-            var refusal: RPCError?
+            let value = Self.incompressible
             // 100 KB puts until the guard refuses one (the file system has ~180 MiB free above the reserve: at most a
             // few thousand puts, counting the write-ahead log and flushed files).
-            while written < 4000 {
-                do {
-                    _ = try await kv.put(
-                        .with {
-                            $0.key = Data("big/\(written)".utf8)
-                            $0.value = value
-                        }
-                    )
-                    written += 1
-                } catch let error as RPCError {
-                    refusal = error
-                    break
-                }
-            }
+            let (written, refusal) = try await Self.putUntilRefused(kv, value: value, limit: 4000)
             let error = try #require(refusal, "\(written) puts of 100 KB all succeeded on a 512 MiB file system")
             #expect(error.code == .resourceExhausted)
             #expect(error.message == "etcdserver: mvcc: database space exceeded")
@@ -159,20 +166,7 @@ struct DiskFullTests {
             transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
         ) { client in
             let kv = Etcdserverpb_KV.Client(wrapping: client)
-            let value = Data((0..<100_000).map { _ in UInt8.random(in: 0...255) })  // incompressible
-            var refusal: RPCError?
-            for i in 0..<2000 where refusal == nil {
-                do {
-                    _ = try await kv.put(
-                        .with {
-                            $0.key = Data("big/\(i)".utf8)
-                            $0.value = value
-                        }
-                    )
-                } catch let error as RPCError {
-                    refusal = error
-                }
-            }
+            let (_, refusal) = try await Self.putUntilRefused(kv, value: Self.incompressible, limit: 2000)
             let error = try #require(refusal, "2000 puts of 100 KB all succeeded on a 192 MiB file system")
             #expect(error.code == .resourceExhausted && error.message == "etcdserver: mvcc: database space exceeded")
             #expect(strata.process.isRunning, "the server died on a full disk:\n\(strata.output)")

@@ -119,8 +119,13 @@ package final class StrataProcess: @unchecked Sendable {
 
 /// Runs the strata binary to completion (for one-shot subcommands) and returns its exit status and combined output.
 package func runStrata(_ arguments: [String], timeoutSeconds: Double = 30) throws -> (status: Int32, output: String) {
+    try runProcess(StrataProcess.binaryPath, arguments)
+}
+
+/// Runs a program to completion and returns its exit status and combined output.
+package func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: StrataProcess.binaryPath)
+    process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     let pipe = Pipe()
     process.standardOutput = pipe

@@ -84,22 +84,27 @@ package final class EtcdCallPolicyInterceptor: ServerInterceptor {
         let method = context.descriptor.method
         let start = ContinuousClock.now
         let streaming = EtcdCallPolicy.streamingMethods.contains(method)
+        let policy = policy
+        /// Counts a failed call and gives its error etcd's wording.
+        @Sendable func failed(_ error: any Error) -> any Error {
+            guard let error = error as? RPCError else {
+                policy.recordUnknownFailure(method)
+                return error
+            }
+            let wired = policy.wire(error, method: method)
+            policy.record(method, error: wired, nanoseconds: nil)
+            return wired
+        }
         let response: StreamingServerResponse<Output>
         do {
             response = try await next(request, context)
-        } catch let error as RPCError {
-            let wired = policy.wire(error, method: method)
-            policy.record(method, error: wired, nanoseconds: nil)
-            throw wired
         } catch {
-            policy.recordUnknownFailure(method)
-            throw error
+            throw failed(error)
         }
         guard case .success(var contents) = response.accepted else { return response }
         // A streaming call runs in its producer, after this returns: count, time and map its errors there.
         let producer = contents.producer
         let isWatch = method == "Watch"
-        let policy = policy
         contents.producer = { writer in
             if isWatch {
                 policy.watchStreams.record(policy.openWatchStreams.wrappingAdd(1, ordering: .relaxed).newValue)
