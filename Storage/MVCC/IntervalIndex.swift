@@ -4,7 +4,6 @@
 struct IntervalIndex {
     private var entries: [(start: [UInt8], end: [UInt8], id: Int)] = []
     private var maxEnd: [[UInt8]] = []
-    private var dirty = false
 
     var count: Int { entries.count }
 

@@ -131,7 +131,6 @@ extension MVCCStore {
         _ keyspace: Keyspace,
         _ body: (inout WriteTransaction) throws(MVCCError) -> T
     ) throws(MVCCError) -> (T, Revision?) {
-        if let failure = fatalError { throw .storage(failure) }
         if isClosed.load(ordering: .acquiring) { throw .closed }
         return try writer.withLock { state throws(MVCCError) -> (T, Revision?) in
             writerBatch.clear()

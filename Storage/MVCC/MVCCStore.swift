@@ -115,7 +115,6 @@ package final class MVCCStore: Sendable {
     let expiryCursor = Mutex(ExpiryCursor())
     let space: FreeSpaceGuard
     let blockingPool: NIOThreadPool
-    let failure = Mutex<String?>(nil)
     let lastSyncError = Mutex<String?>(nil)
     let lastWriteError = Mutex<String?>(nil)
     let isClosed = Atomic<Bool>(false)
@@ -320,22 +319,14 @@ package final class MVCCStore: Sendable {
     package var currentRevision: Revision { readView().revision }
     package var compactRevision: Revision { readView().compactRevision }
 
-    /// A storage failure that makes the store unusable for writes (reported by health checks), if any.
-    package var fatalError: String? { failure.withLock { $0 } }
-
-    /// Why the store is not healthy right now, if it is not: a fatal failure, a failed WAL sync, or the last write
-    /// failing in RocksDB (its background error: RocksDB refuses writes until it recovers, by itself for a full
-    /// disk). Each clears with the next success; RocksDB's own error counter only ever grows.
+    /// Why the store is not healthy right now, if it is not: a failed WAL sync, or the last write failing in RocksDB
+    /// (its background error: RocksDB refuses writes until it recovers, by itself for a full disk). Each clears with
+    /// the next success; RocksDB's own error counter only ever grows.
     package var healthProblem: String? {
-        if let fatal = fatalError { return fatal }
         if let sync = lastSyncError.withLock({ $0 }) { return sync }
         if let write = lastWriteError.withLock({ $0 }) { return write }
         if database.writeAheadLogFailed { return "the write-ahead log failed; writes wait for RocksDB to recover" }
         return nil
-    }
-
-    func recordFailure(_ message: String) {
-        failure.withLock { if $0 == nil { $0 = message } }
     }
 
     /// Stops the committer after a final fsync, ends every watch and the blocking pool. The database itself is

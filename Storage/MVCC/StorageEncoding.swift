@@ -121,12 +121,6 @@ enum StorageEncoding {
         return bytes
     }
 
-    static func historyBounds(_ keyspace: Keyspace, _ range: KeyRange) -> (lower: [UInt8], upper: [UInt8]) {
-        let lower = historyLowerBound(keyspace, range.key)
-        let upper = range.upperBound.map { historyLowerBound(keyspace, $0) } ?? [keyspace.id + 1]
-        return (lower, upper)
-    }
-
     /// Splits a history entry's key into the raw user key and revision.
     static func decodeHistoryKey(_ bytes: UnsafeRawBufferPointer) -> (key: [UInt8], revision: Revision)? {
         guard bytes.count >= 1 + 2 + 8 else { return nil }

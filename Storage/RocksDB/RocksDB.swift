@@ -233,13 +233,6 @@ package final class RocksDB: @unchecked Sendable {
         active.wrappingSubtract(1, ordering: .sequentiallyConsistent)
     }
 
-    @inline(__always)
-    func withOpenDatabase<T>(_ body: () throws -> T) throws -> T {
-        try enter()
-        defer { leave() }
-        return try body()
-    }
-
     package var isClosed: Bool { closed.load(ordering: .relaxed) }
 
     /// Refuses new work, waits (up to `timeoutSeconds`) for in-flight operations, iterators and snapshots to finish,

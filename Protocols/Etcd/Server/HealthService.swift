@@ -13,7 +13,7 @@ package struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
 
     func status(_ service: String) throws(RPCError) -> Grpc_Health_V1_HealthCheckResponse.ServingStatus {
         guard service.isEmpty else { throw RPCError(code: .notFound, message: "unknown service") }
-        return store.fatalError == nil ? .serving : .notServing
+        return store.healthProblem == nil ? .serving : .notServing
     }
 
     package func check(
