@@ -98,6 +98,28 @@ let protocolTargets: [Target] = [
         swiftSettings: strataSwiftSettings
     ),
     .target(
+        name: "StrataRedisStore",
+        dependencies: ["StrataMVCC"],
+        path: "Protocols/Redis/Store",
+        swiftSettings: strataSwiftSettings
+    ),
+    .target(
+        name: "StrataRedis",
+        dependencies: [
+            "StrataRedisStore",
+            "StrataMVCC",
+            "StrataCommon",
+            "StrataFrontEnd",
+            "StrataObservability",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Protocols/Redis/Server",
+        swiftSettings: strataSwiftSettings
+    ),
+    .target(
         name: "StrataEtcd",
         dependencies: [
             "StrataEtcdAPI",
@@ -181,6 +203,7 @@ let sourceTargets: [Target] = [
             "StrataLease",
             "StrataFrontEnd",
             "StrataEtcd",
+            "StrataRedis",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -285,6 +308,15 @@ let testTargets: [Target] = [
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ],
         path: "Tests/StrataEtcdTests",
+        swiftSettings: strataSwiftSettings
+    ),
+    .testTarget(
+        name: "StrataRedisTests",
+        dependencies: [
+            "strata", "StrataTestSupport", "StrataRedis", "StrataRedisStore", "StrataMVCC", "StrataCommon",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ],
+        path: "Tests/StrataRedisTests",
         swiftSettings: strataSwiftSettings
     ),
     .testTarget(

@@ -64,6 +64,28 @@ extension StrataConfiguration {
         # library's server: same replies, metrics and limits, less work per call. Off only to compare the two.
         fast_path = true
 
+        [redis]
+        # Redis 7.0's protocol (RESP2 and RESP3): redis-cli, redis-py, go-redis, Jedis, ioredis, Sidekiq, Celery.
+        enabled = true
+        listen = "127.0.0.1:6379"
+        # Also listen on this unix socket (Redis's unixsocket); "" for none.
+        unixsocket = ""
+        # Clients must AUTH with this password (Redis's requirepass); "" for none.
+        requirepass = ""
+        # Numbered databases for SELECT (Redis's databases).
+        databases = 16
+        # When an acknowledged write is on disk (Redis's appendfsync): "always" fsyncs before replying, "everysec" within a
+        # second (a process crash loses nothing, a machine crash up to a second), "no" when the OS likes.
+        appendfsync = "everysec"
+        # Keyspace notifications at start-up (Redis's notify-keyspace-events letters, e.g. "KEA"); "" for none.
+        notify_keyspace_events = ""
+        # Most client connections (Redis's maxclients).
+        maxclients = 10000
+        # Output buffer limits per client class: class hard soft seconds (Redis's client-output-buffer-limit).
+        client_output_buffer_limit = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        # Whether SHUTDOWN stops the whole process (it also serves etcd and the Iceberg catalog).
+        allow_shutdown = false
+
         [metrics]
         # Admin HTTP: /metrics (Prometheus), /health (etcd's shape), /livez, /readyz, /version.
         # 2381 is the port kubeadm gives etcd's metrics and health endpoints.

@@ -61,6 +61,8 @@ package struct FrontEndContext: Sendable {
     package let alarms: AlarmRegistry
     /// Checks whose failure makes the process unhealthy.
     package let healthChecks: HealthCheckRegistry
+    /// Where the store keeps its files (empty when it runs in memory): what Redis's `CONFIG GET dir` shows.
+    package let dataDirectory: String
 
     package init(
         store: MVCCStore,
@@ -69,8 +71,10 @@ package struct FrontEndContext: Sendable {
         health: @escaping @Sendable (_ excluding: Set<String>) async -> HealthStatus,
         onListening: @escaping @Sendable () -> Void,
         alarms: AlarmRegistry,
-        healthChecks: HealthCheckRegistry
+        healthChecks: HealthCheckRegistry,
+        dataDirectory: String = ""
     ) {
+        self.dataDirectory = dataDirectory
         self.store = store
         self.logger = logger
         self.metrics = metrics

@@ -7,6 +7,7 @@ private import StrataEtcd
 package import StrataFrontEnd
 private import StrataMVCC
 package import StrataObservability
+private import StrataRedis
 private import UnixSignals
 
 /// The composition root: builds every service from a configuration, in the order they must start.
@@ -18,7 +19,8 @@ package struct StrataServer: Sendable {
     /// Every front-end of this build. A new front-end is one line here (plus its folder, Package.swift and its
     /// section of config.toml).
     package static let frontEnds: [FrontEndRegistration] = [
-        FrontEndRegistration(EtcdFrontEnd.self)
+        FrontEndRegistration(EtcdFrontEnd.self),
+        FrontEndRegistration(RedisFrontEnd.self),
     ]
 
     package let configuration: ServerConfiguration
@@ -84,7 +86,8 @@ package struct StrataServer: Sendable {
                 health: { await health.status(excludingAlarms: $0) },
                 onListening: { listeners.markListening(name) },
                 alarms: health.alarms,
-                healthChecks: health.checks
+                healthChecks: health.checks,
+                dataDirectory: core.server.inMemory ? "" : core.server.dataDirectory
             )
             services.append(try frontEnd.registration.makeService(frontEnd.configuration, context: context))
         }

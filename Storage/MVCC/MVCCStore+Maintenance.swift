@@ -1,4 +1,5 @@
 internal import StrataRocksDB
+internal import Synchronization
 
 /// The store's size as an operator sees it.
 package struct StorageSize: Sendable, Hashable {
@@ -48,5 +49,14 @@ extension MVCCStore {
             throw .closed
         }
         return try outcome.get()
+    }
+}
+
+extension MVCCStore {
+    /// Makes every write so far durable now: one WAL fsync on the caller's thread (Redis's SAVE, which blocks its
+    /// caller by definition).
+    package func syncNow() throws(MVCCError) {
+        if isClosed.load(ordering: .acquiring) { throw .closed }
+        try Self.storage { try database.flushWAL(sync: true) }
     }
 }

@@ -65,6 +65,36 @@ extension MVCCStore {
         return try latestRecord(keyspace, key, source: .snapshot(snapshot))?.live
     }
 
+    /// Calls `body` with each live key of a latest-only keyspace in `range` (ascending, or descending with `reverse`)
+    /// until it returns false: one iterator over the live database, nothing collected (a front-end paging through a
+    /// large collection). Expired keys are skipped.
+    package func forEachLatest(
+        _ keyspace: Keyspace,
+        in range: KeyRange,
+        reverse: Bool = false,
+        keysOnly: Bool = false,
+        _ body: (KeyValue) throws(MVCCError) -> Bool
+    ) throws(MVCCError) {
+        try checkRegistered(keyspace)
+        guard !keyspace.keepsHistory else { throw .unsupported("live iteration of the \(keyspace) keyspace") }
+        if isClosed.load(ordering: .acquiring) { throw .closed }
+        metrics.reads.increment()
+        var budget = ReadBudget.unlimited
+        let now = clock.wallMilliseconds()
+        try iterateLatest(keyspace, range, source: .snapshot(nil), reverse: reverse, budget: &budget) {
+            key,
+            value throws(MVCCError) -> Bool in
+            guard StorageEncoding.isLive(value) else { return true }
+            guard let kv = try StorageEncoding.decodeRecord(key: key(), value, keysOnly: keysOnly).live,
+                !kv.isExpired(at: now)
+            else { return true }
+            return try body(kv)
+        }
+    }
+
+    /// Wall-clock milliseconds by the store's clock (what expiry times are compared with).
+    package var wallMilliseconds: Int64 { clock.wallMilliseconds() }
+
     /// The last revision written (possibly not yet published): what latest-only reads report.
     var writtenRevision: Revision { written.load(ordering: .acquiring) }
 

@@ -223,6 +223,19 @@ package struct WriteTransaction {
         return try put(key, current.value, expiry: expiry, event: event).kv
     }
 
+    /// Tells watchers of `key` that `operation` happened to it in this transaction, without writing anything: for
+    /// front-ends whose one command changes several entries, or one entry in several named steps (Redis keyspace
+    /// notifications: `new`, `set`, `expire`). Delivered in order with the transaction's other events; the
+    /// transaction takes a revision. Latest-only keyspaces only (the revision log would not replay it).
+    package mutating func announce(_ key: [UInt8], _ operation: String, deletion: Bool = false) throws(MVCCError) {
+        guard !keyspace.keepsHistory else {
+            throw .unsupported("announcements in the \(keyspace) keyspace (its log replays every change)")
+        }
+        let kv = KeyValue(key: key, createRevision: 0, modRevision: writeRevision, version: 0, value: [])
+        let event = Event(kind: deletion ? .delete : .put, kv: kv, operation: operation)
+        changes.append(TransactionChange(keyspace: keyspace, key: key, event: event, logRecord: nil))
+    }
+
     // MARK: Internals
 
     /// The stored record of `key` (live, expired or a deletion not yet compacted), read through the batch.
@@ -254,6 +267,12 @@ package struct WriteTransaction {
 
     /// Records the deletion of live `kv` (its stored record `stored`).
     mutating func recordDelete(_ kv: KeyValue, stored: StorageEncoding.Record, event: WriteEvent) throws(MVCCError) {
+        if let hook = keyspace.expiryHook, event.operation == Event.expired {
+            // The hook sees the value, which latest-only deletions do not read otherwise.
+            var last = kv
+            if !keyspace.keepsHistory, let full = try storedRecord(kv.key, value: true)?.live { last = full }
+            try hook.body(&self, last)
+        }
         let storageKey = StorageEncoding.latestKey(keyspace, kv.key)
         let revision = writeRevision
         var logRecord: [UInt8]? = nil

@@ -28,6 +28,7 @@ package final class StrataProcess: @unchecked Sendable {
         adminPort: Int = TestNetwork.freePort(),
         extraConfig: String = "",
         etcdConfig: String = "[etcd]\nenabled = false",
+        redisConfig: String = "[redis]\nenabled = false",
         arguments: [String] = []
     ) throws {
         self.adminPort = adminPort
@@ -39,6 +40,7 @@ package final class StrataProcess: @unchecked Sendable {
             data_dir = "\(dataDirectory)"
             log_level = "debug"
             \(etcdConfig)
+            \(redisConfig)
             [metrics]
             listen = "127.0.0.1:\(adminPort)"
             \(extraConfig)

@@ -1,0 +1,5 @@
+internal import StrataRedisStore
+
+extension RedisCommands {
+    static let bits: [(String, RedisCommand.Access, RedisCommandTable.Handler)] = []
+}

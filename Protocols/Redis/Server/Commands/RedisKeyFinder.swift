@@ -1,0 +1,164 @@
+internal import StrataRedisStore
+
+/// COMMAND GETKEYS: the key positions of a full command line, from its key specs (Redis 7.0's algorithm over the
+/// generated table's specs; commands whose specs are incomplete or flag-variable fall back to the legacy range).
+enum RedisKeyFinder {
+    struct Key {
+        let position: Int
+        let flags: [String]
+    }
+
+    static func keys(_ arguments: [[UInt8]]) throws(RedisError) -> [Key] {
+        let command: RedisCommandSpec
+        switch RedisCommandTable.lookupSpec(arguments) {
+        case .some(let spec): command = spec
+        case .none: throw .err("Invalid command specified")
+        }
+        let specs = keySpecs(command.name)
+        let hasKeys = specs.contains { !$0.flags.contains("not_key") } || command.flags.contains(.movableKeys)
+        guard hasKeys else { throw .err("The command has no key arguments") }
+        guard command.accepts(arguments.count) else {
+            throw .err("Invalid number of arguments specified for command")
+        }
+        var found: [Key] = []
+        var valid = true
+        let argc = arguments.count
+        for spec in specs where !spec.flags.contains("not_key") {
+            var first = 0
+            switch spec.begin {
+            case .index(let position):
+                first = position
+            case .keyword(let keyword, let startFrom):
+                let start = startFrom > 0 ? startFrom : argc + startFrom
+                let end = startFrom > 0 ? argc - 1 : 1
+                var index = start
+                while index != end {
+                    if index >= argc || index < 1 { break }
+                    if String(decoding: arguments[index], as: UTF8.self).uppercased() == keyword {
+                        first = index + 1
+                        break
+                    }
+                    index += start <= end ? 1 : -1
+                }
+                if first == 0 { continue }
+            case .unknown:
+                valid = false
+                continue
+            }
+            var last: Int
+            var step: Int
+            switch spec.find {
+            case .range(let lastKey, let keyStep, let limit):
+                step = keyStep
+                if lastKey >= 0 {
+                    last = first + lastKey
+                } else if limit == 0 {
+                    last = argc + lastKey
+                } else {
+                    last = first + ((argc - first) / limit + lastKey)
+                }
+            case .keynum(let keynumIndex, let firstKey, let keyStep):
+                step = keyStep
+                guard first + keynumIndex < argc, let count = RedisNumber.parseInteger(arguments[first + keynumIndex]),
+                    count >= 0
+                else {
+                    valid = false
+                    continue
+                }
+                first += firstKey
+                last = first + Int(count) - 1
+            case .unknown:
+                valid = false
+                continue
+            }
+            if last >= argc || last < first || first >= argc {
+                valid = false
+                continue
+            }
+            var index = first
+            while index <= last {
+                found.append(Key(position: index, flags: spec.flags))
+                index += max(step, 1)
+            }
+            if spec.flags.contains("incomplete") { valid = false }
+        }
+        if !valid && found.isEmpty && !command.flags.contains(.noMandatoryKeys) {
+            throw .err("Invalid arguments specified for command")
+        }
+        if found.isEmpty && !command.flags.contains(.noMandatoryKeys) {
+            throw .err("Invalid arguments specified for command")
+        }
+        return found
+    }
+
+    enum Begin {
+        case index(Int)
+        case keyword(String, Int)
+        case unknown
+    }
+
+    enum Find {
+        case range(Int, Int, Int)
+        case keynum(Int, Int, Int)
+        case unknown
+    }
+
+    struct Spec {
+        let flags: [String]
+        let begin: Begin
+        let find: Find
+    }
+
+    /// The command's key specs, read back from its COMMAND INFO reply.
+    static func keySpecs(_ name: String) -> [Spec] {
+        guard case .array(let fields)? = RedisCommandSpec.documentation.info[name], fields.count > 8,
+            case .set(let specs) = fields[8]
+        else { return [] }
+        return specs.compactMap { value -> Spec? in
+            guard case .map(let items) = value else { return nil }
+            let table = pairs(items)
+            var flags: [String] = []
+            if case .set(let names)? = table["flags"] {
+                for case .simple(let flag) in names { flags.append(flag) }
+            }
+            var begin = Begin.unknown
+            if case .map(let search)? = table["begin_search"] {
+                let search = pairs(search)
+                if case .map(let spec)? = search["spec"] {
+                    let spec = pairs(spec)
+                    if case .bulk(let type)? = search["type"], type == Array("index".utf8),
+                        case .integer(let index)? = spec["index"]
+                    {
+                        begin = .index(Int(index))
+                    } else if case .bulk(let keyword)? = spec["keyword"], case .integer(let from)? = spec["startfrom"] {
+                        begin = .keyword(String(decoding: keyword, as: UTF8.self).uppercased(), Int(from))
+                    }
+                }
+            }
+            var find = Find.unknown
+            if case .map(let keys)? = table["find_keys"], case .map(let spec)? = pairs(keys)["spec"] {
+                let spec = pairs(spec)
+                if case .integer(let last)? = spec["lastkey"], case .integer(let step)? = spec["keystep"],
+                    case .integer(let limit)? = spec["limit"]
+                {
+                    find = .range(Int(last), Int(step), Int(limit))
+                } else if case .integer(let index)? = spec["keynumidx"], case .integer(let first)? = spec["firstkey"],
+                    case .integer(let step)? = spec["keystep"]
+                {
+                    find = .keynum(Int(index), Int(first), Int(step))
+                }
+            }
+            return Spec(flags: flags, begin: begin, find: find)
+        }
+    }
+
+    private static func pairs(_ items: [RESPValue]) -> [String: RESPValue] {
+        var table: [String: RESPValue] = [:]
+        var index = 0
+        while index + 1 < items.count {
+            if case .bulk(let key) = items[index] { table[String(decoding: key, as: UTF8.self)] = items[index + 1] }
+            index += 2
+        }
+        return table
+    }
+}

@@ -1,0 +1,155 @@
+package import StrataMVCC
+package import StrataRedisStore
+internal import Synchronization
+
+/// The live values of every parameter (CONFIG GET/SET/REWRITE/RESETSTAT), and the ones Strata acts on, parsed.
+package final class RedisConfig: Sendable {
+    /// What commands consult on every call, parsed once per change.
+    package struct Effective: Sendable {
+        package var requirePass: String? = nil
+        package var notify: RedisNotifyFlags = []
+        package var maxBulkLength = 512 * 1024 * 1024
+        package var queryBufferLimit = 1 << 30
+        package var outputLimits = RedisOutputLimits.parse(RedisOutputLimits.defaultText)!
+        package var durability: Durability = .fsyncWithin(milliseconds: 1000)
+        package var slowlogSlowerThan: Int64 = 10_000
+        package var slowlogMaxLength = 128
+        package var maxClients = 10_000
+        package var idleTimeoutSeconds = 0
+        package var busyReplyThresholdMilliseconds: Int64 = 5000
+        package var hashListpackEntries = 128
+        package var hashListpackValue = 64
+        package var setIntsetEntries = 512
+        package var zsetListpackEntries = 128
+        package var zsetListpackValue = 64
+        package var listListpackSize = -2
+    }
+
+    private struct State {
+        var values: [String: String]
+        var effective: Effective
+    }
+
+    private let state: Mutex<State>
+    /// The file `CONFIG REWRITE` writes (a redis.conf the personality was started with); nil: none.
+    package let configFile: String?
+
+    package init(overrides: [String: String], configFile: String?) {
+        var values: [String: String] = [:]
+        for parameter in RedisConfigParameter.all { values[parameter.name] = parameter.defaultValue }
+        for (name, value) in overrides {
+            guard let parameter = RedisConfigParameter.byName[name] else { continue }
+            values[parameter.name] = value
+        }
+        self.configFile = configFile
+        self.state = Mutex(State(values: values, effective: Self.parse(values)))
+    }
+
+    package var effective: Effective { state.withLock { $0.effective } }
+
+    package func value(_ name: String) -> String? {
+        state.withLock { state in RedisConfigParameter.byName[name].flatMap { state.values[$0.name] } }
+    }
+
+    /// Every (name, value) a CONFIG GET pattern list selects; names as asked for exact matches.
+    package func get(_ patterns: [String]) -> [(String, String)] {
+        state.withLock { state in
+            var found: [(String, String)] = []
+            var seen = Set<String>()
+            for pattern in patterns {
+                if !pattern.contains(where: { "[*?".contains($0) }) {
+                    guard let parameter = RedisConfigParameter.byName[pattern.lowercased()],
+                        seen.insert(parameter.name).inserted
+                    else { continue }
+                    found.append((pattern, state.values[parameter.name] ?? ""))
+                    continue
+                }
+                let glob = GlobPattern(Array(pattern.utf8), ignoreCase: true)
+                for parameter in RedisConfigParameter.all where !parameter.flags.contains(.hidden) {
+                    for name in [parameter.name] + (parameter.alias.map { [$0] } ?? [])
+                    where glob.matches(Array(name.utf8)) && seen.insert(parameter.name).inserted {
+                        found.append((name, state.values[parameter.name] ?? ""))
+                    }
+                }
+            }
+            return found
+        }
+    }
+
+    /// Sets every pair, all or nothing; the error text follows "ERR ".
+    package func set(_ pairs: [(String, String)], protectedAllowed: Bool = false) -> String? {
+        state.withLock { state in
+            var changes: [(RedisConfigParameter, String)] = []
+            for (name, _) in pairs where RedisConfigParameter.byName[name.lowercased()] == nil {
+                return "Unknown option or number of arguments for CONFIG SET - '\(name)'"
+            }
+            for (name, value) in pairs {
+                let parameter = RedisConfigParameter.byName[name.lowercased()]!
+                if parameter.flags.contains(.immutable) {
+                    return "CONFIG SET failed (possibly related to argument '\(name)') - can't set immutable config"
+                }
+                if parameter.flags.contains(.protected) && !protectedAllowed {
+                    return "CONFIG SET failed (possibly related to argument '\(name)') - can't set protected config"
+                }
+                if changes.contains(where: { $0.0.name == parameter.name }) {
+                    return "CONFIG SET failed (possibly related to argument '\(name)') - duplicate parameter"
+                }
+                switch parameter.normalize(value) {
+                case .success(let normalized): changes.append((parameter, normalized))
+                case .failure(let refusal):
+                    return "CONFIG SET failed (possibly related to argument '\(parameter.name)') - \(refusal.message)"
+                }
+            }
+            for (parameter, value) in changes { state.values[parameter.name] = value }
+            state.effective = Self.parse(state.values)
+            return nil
+        }
+    }
+
+    /// Non-default values, as `name value` lines (CONFIG REWRITE).
+    package var nonDefaultLines: [String] {
+        state.withLock { state in
+            RedisConfigParameter.all.compactMap { parameter in
+                guard let value = state.values[parameter.name], value != parameter.defaultValue,
+                    !parameter.flags.contains(.hidden)
+                else { return nil }
+                let quoted = value.isEmpty || value.contains(" ") ? "\"\(value)\"" : value
+                return "\(parameter.name) \(quoted)"
+            }
+        }
+    }
+
+    private static func parse(_ values: [String: String]) -> Effective {
+        var effective = Effective()
+        func int(_ name: String) -> Int? { values[name].flatMap { Int($0) } }
+        effective.requirePass = values["requirepass"].flatMap { $0.isEmpty ? nil : $0 }
+        effective.notify = values["notify-keyspace-events"].flatMap { RedisNotifyFlags(letters: $0) } ?? []
+        effective.maxBulkLength = int("proto-max-bulk-len") ?? effective.maxBulkLength
+        effective.queryBufferLimit = int("client-query-buffer-limit") ?? effective.queryBufferLimit
+        effective.outputLimits =
+            values["client-output-buffer-limit"].flatMap(RedisOutputLimits.parse)
+            ?? effective.outputLimits
+        switch values["appendfsync"] {
+        case "always": effective.durability = .fsync
+        case "no": effective.durability = .os
+        default: effective.durability = .fsyncWithin(milliseconds: 1000)
+        }
+        effective.slowlogSlowerThan = values["slowlog-log-slower-than"].flatMap { Int64($0) } ?? 10_000
+        effective.slowlogMaxLength = int("slowlog-max-len") ?? 128
+        effective.maxClients = int("maxclients") ?? 10_000
+        effective.idleTimeoutSeconds = int("timeout") ?? 0
+        effective.busyReplyThresholdMilliseconds = values["busy-reply-threshold"].flatMap { Int64($0) } ?? 5000
+        effective.hashListpackEntries = int("hash-max-listpack-entries") ?? 128
+        effective.hashListpackValue = int("hash-max-listpack-value") ?? 64
+        effective.setIntsetEntries = int("set-max-intset-entries") ?? 512
+        effective.zsetListpackEntries = int("zset-max-listpack-entries") ?? 128
+        effective.zsetListpackValue = int("zset-max-listpack-value") ?? 64
+        effective.listListpackSize = int("list-max-listpack-size") ?? -2
+        return effective
+    }
+}
+
+/// `notify-keyspace-events` letters, normalized as CONFIG GET shows them.
+enum RedisNotifyFlagsParser {
+    static func parse(_ letters: String) -> String? { RedisNotifyFlags(letters: letters)?.letters }
+}

@@ -1,0 +1,559 @@
+internal import Logging
+internal import NIOCore
+internal import StrataMVCC
+internal import StrataRedisStore
+internal import Synchronization
+
+/// One client connection: parses every complete command of a read burst, runs them in order, and writes their
+/// replies with one flush per burst. A write acknowledged under `appendfsync always` holds the burst's replies
+/// until its fsync; a blocked command holds the commands after it until it is served or times out.
+final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let server: RedisServer
+    private var session: RedisSession!
+    private var context: ChannelHandlerContext!
+    private var input = ByteBuffer()
+    private var output = ByteBuffer()
+    private var parser = RESPRequestParser()
+    /// Replies wait for the fsync of this write.
+    private var durability: RedisDurabilityWait?
+    private var awaitingFsync = false
+    private var blocked = false
+    private var blockTimer: Scheduled<Void>?
+    private var closing = false
+    /// A command is running (its nested writes go to `output`).
+    private var commandBytes = 0
+
+    init(server: RedisServer) {
+        self.server = server
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        input = context.channel.allocator.buffer(capacity: 4096)
+        output = context.channel.allocator.buffer(capacity: 4096)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let effective = server.config.effective
+        let client = RedisClient(
+            id: server.clients.allocateID(),
+            channel: context.channel,
+            now: server.store.wallMilliseconds,
+            authenticated: effective.requirePass == nil
+        )
+        session = RedisSession(client: client, authenticated: effective.requirePass == nil)
+        parser.authenticated = session.authenticated
+        parser.maxBulkLength = effective.maxBulkLength
+        server.stats.connectionsReceived.wrappingAdd(1, ordering: .relaxed)
+        if server.clients.count >= effective.maxClients {
+            server.stats.connectionsRejected.wrappingAdd(1, ordering: .relaxed)
+            output.writeRESP(.error("ERR max number of clients reached"), version: 2)
+            closing = true
+            flush(close: true)
+            return
+        }
+        server.clients.add(client)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        guard let session else { return }
+        blockTimer?.cancel()
+        server.blocking.end(session.client.id, with: nil)
+        for channel in session.channels { server.pubsub.unsubscribe(session.client, channel, .channel) }
+        for pattern in session.patterns { server.pubsub.unsubscribe(session.client, pattern, .pattern) }
+        for channel in session.shardChannels { server.pubsub.unsubscribe(session.client, channel, .shard) }
+        server.monitors.withLock { $0.removeAll { $0 === session.client } }
+        server.clients.remove(session.client.id)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        guard !closing else { return }
+        server.stats.inputBytes.wrappingAdd(bytes.readableBytes, ordering: .relaxed)
+        input.writeBuffer(&bytes)
+        if input.readableBytes > server.config.effective.queryBufferLimit {
+            server.logger.warning("closing Redis client \(session.client.address): query buffer over its limit")
+            closing = true
+            context.close(promise: nil)
+            return
+        }
+        session.client.shared.withLock { $0.queryBuffer = input.readableBytes }
+        process()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    // MARK: The command loop
+
+    /// Runs every complete command in the input, unless blocked or waiting for an fsync.
+    private func process() {
+        while !blocked && !awaitingFsync && !closing {
+            let start = input.readerIndex
+            let outcome = parser.next(&input)
+            switch outcome {
+            case .needMore:
+                finishBurst()
+                compactInput()
+                return
+            case .nothing:
+                continue
+            case .protocolError(let message):
+                writeReply(.error("ERR Protocol error: " + message), force: true)
+                closing = true
+            case .command(let arguments):
+                commandBytes = input.readerIndex - start
+                execute(arguments)
+            }
+        }
+        finishBurst()
+        compactInput()
+    }
+
+    private func compactInput() {
+        if input.readerIndex > 64 * 1024 || input.readableBytes == 0 { input.discardReadBytes() }
+        session?.client.shared.withLock { $0.queryBuffer = input.readableBytes }
+    }
+
+    /// Sends the burst's replies, after the fsync of its last durable write when there is one.
+    private func finishBurst() {
+        if let wait = durability {
+            durability = nil
+            awaitingFsync = true
+            let loop = context.eventLoop
+            wait.whenDurable { [self] error in
+                loop.execute {
+                    self.awaitingFsync = false
+                    if let error {
+                        // Not durable: the write must not be acknowledged.
+                        self.server.logger.error("Redis write not made durable: \(error); closing the client")
+                        self.output.clear()
+                        self.closing = true
+                        self.context.close(promise: nil)
+                        return
+                    }
+                    self.flush(close: self.closing)
+                    self.process()
+                }
+            }
+            return
+        }
+        flush(close: closing)
+    }
+
+    private func flush(close: Bool) {
+        if output.readableBytes > 0 {
+            server.stats.outputBytes.wrappingAdd(output.readableBytes, ordering: .relaxed)
+            let buffer = output
+            output = context.channel.allocator.buffer(capacity: 1024)
+            if close {
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+                return
+            }
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        } else if close {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Appends a reply, as CLIENT REPLY allows (`force`: protocol errors and the like always go out).
+    private func writeReply(_ reply: RESPValue, force: Bool = false) {
+        if case .error(let message) = reply { server.stats.recordError(message) }
+        defer {
+            if session.armSkip {
+                session.armSkip = false
+                session.skipNext = true
+            }
+        }
+        if !force {
+            if session.skipNext {
+                session.skipNext = false
+                return
+            }
+            if session.replyMode == .off { return }
+        }
+        output.writeRESP(reply, version: session.resp)
+    }
+
+    // MARK: Dispatch
+
+    private func execute(_ arguments: [[UInt8]]) {
+        let name = String(decoding: arguments[0], as: UTF8.self).lowercased()
+        if name == "host:" || name == "post" {
+            server.logger.warning("possible cross-protocol attack from \(session.client.address): closing")
+            closing = true
+            return
+        }
+        let now = server.store.wallMilliseconds
+        session.client.shared.withLock { $0.lastInteraction = now }
+        let command: RedisCommand
+        switch RedisCommandTable.lookup(arguments) {
+        case .failure(let error):
+            reject(error.message, command: nil)
+            return
+        case .success(let found):
+            command = found
+        }
+        session.client.shared.withLock { $0.lastCommand = command.name }
+        guard command.spec.accepts(arguments.count) else {
+            reject("ERR wrong number of arguments for '\(command.name)' command", command: command)
+            return
+        }
+        if command.spec.flags.contains(.protected) && !allowsProtected("enable-debug-command") {
+            reject(
+                "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run "
+                    + "it from a local connection, otherwise you need to set this option in the configuration file, "
+                    + "and then restart the server.",
+                command: command
+            )
+            return
+        }
+        if !session.authenticated && !command.spec.flags.contains(.noAuth) {
+            reject("NOAUTH Authentication required.", command: command)
+            return
+        }
+        if session.queued != nil && command.spec.flags.contains(.noMulti) {
+            reject("ERR Command not allowed inside a transaction", command: command)
+            return
+        }
+        if session.resp == 2 && session.client.isSubscribed && !Self.allowedWhileSubscribed.contains(command.name) {
+            reject(
+                "ERR Can't execute '\(command.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
+                    + "allowed in this context",
+                command: command
+            )
+            return
+        }
+        if session.queued != nil && !Self.runInsideMulti.contains(command.name) {
+            session.queued!.append((command, arguments))
+            session.publishMulti()
+            writeReply(.queued)
+            return
+        }
+        if isPaused(command) {
+            postponeUntilUnpaused(arguments)
+            return
+        }
+        if command.name == "exec" {
+            exec(arguments)
+        } else {
+            run(command, arguments)
+        }
+    }
+
+    /// Commands a RESP2 connection may send while subscribed.
+    private static let allowedWhileSubscribed: Set<String> = [
+        "ping", "subscribe", "ssubscribe", "unsubscribe", "sunsubscribe", "psubscribe", "punsubscribe", "quit",
+        "reset",
+    ]
+
+    /// Commands MULTI runs at once instead of queueing.
+    private static let runInsideMulti: Set<String> = ["exec", "discard", "multi", "watch", "quit", "reset"]
+
+    private func allowsProtected(_ parameter: String) -> Bool {
+        switch server.config.value(parameter) {
+        case "yes": return true
+        case "local": return session.client.isUnixSocket || session.client.address.hasPrefix("127.")
+        default: return false
+        }
+    }
+
+    private func reject(_ message: String, command: RedisCommand?) {
+        if let command { server.stats.rejected(command.name) }
+        if session.queued != nil { session.queueFailed = true }
+        writeReply(.error(message))
+    }
+
+    // MARK: Running
+
+    /// Runs one command outside MULTI.
+    private func run(_ command: RedisCommand, _ arguments: [[UInt8]]) {
+        let started = ContinuousClock.now
+        var invocation = makeInvocation(arguments, inTransaction: false)
+        var reply: RESPValue = .null
+        var readied: [RedisKeyName] = []
+        switch command.access {
+        case .read, .control:
+            do throws(RedisError) {
+                reply = try command.run(&invocation)
+            } catch {
+                reply = .error(error.message)
+            }
+            recordHits(invocation.data)
+        case .write:
+            var failure: RedisError? = nil
+            do throws(MVCCError) {
+                let pending = try server.store.applyUpdate(.redis, durability: server.config.effective.durability) {
+                    txn throws(MVCCError) -> Void in
+                    invocation.data = RedisData(
+                        store: server.store,
+                        spaces: server.spaces,
+                        transaction: txn,
+                        notify: server.config.effective.notify
+                    )
+                    do throws(RedisError) {
+                        reply = try command.run(&invocation)
+                    } catch {
+                        failure = error
+                        throw .rejected(Rejection(code: 0, message: error.message))
+                    }
+                    txn = invocation.data.txn!
+                }
+                _ = pending.value
+                if pending.revision != nil {
+                    durability = RedisDurabilityWait(store: server.store, pending: pending)
+                }
+                readied = invocation.data.readied
+                server.stats.dirty.wrappingAdd(invocation.data.changes, ordering: .relaxed)
+            } catch {
+                reply = .error((failure ?? .storage(error)).message)
+                if failure == nil { server.spaces.reload(from: server.store) }
+            }
+        }
+        let elapsed = started.duration(to: .now)
+        finish(command, arguments, reply: reply, elapsed: elapsed)
+        if let request = invocation.block {
+            block(command, arguments, request)
+        } else {
+            writeReply(reply)
+        }
+        if invocation.closeAfterReply { closing = true }
+        if !readied.isEmpty { server.blocking.signal(readied, server: server) }
+    }
+
+    private func makeInvocation(_ arguments: [[UInt8]], inTransaction: Bool) -> RedisInvocation {
+        RedisInvocation(
+            server: server,
+            session: session,
+            arguments: arguments,
+            data: RedisData(store: server.store, spaces: server.spaces, notify: server.config.effective.notify),
+            inTransaction: inTransaction
+        )
+    }
+
+    private func recordHits(_ data: RedisData) {
+        if data.hits > 0 { server.stats.keyspaceHits.wrappingAdd(data.hits, ordering: .relaxed) }
+        if data.misses > 0 { server.stats.keyspaceMisses.wrappingAdd(data.misses, ordering: .relaxed) }
+    }
+
+    /// Statistics, slowlog and MONITOR for a command that ran.
+    private func finish(_ command: RedisCommand, _ arguments: [[UInt8]], reply: RESPValue, elapsed: Duration) {
+        let microseconds = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        server.stats.commandsProcessed.wrappingAdd(1, ordering: .relaxed)
+        server.stats.record(command.name, microseconds: microseconds, failed: reply.isError)
+        let effective = server.config.effective
+        if effective.slowlogSlowerThan >= 0 && microseconds >= effective.slowlogSlowerThan
+            && !command.spec.flags.contains(.skipSlowlog)
+        {
+            server.slowlog.record(
+                arguments,
+                microseconds: microseconds,
+                client: session.client,
+                now: server.store.wallMilliseconds,
+                maxLength: effective.slowlogMaxLength
+            )
+        }
+        if !command.spec.flags.contains(.skipMonitor) { feedMonitors(arguments) }
+    }
+
+    private func feedMonitors(_ arguments: [[UInt8]]) {
+        let monitors = server.monitors.withLock { $0 }
+        guard !monitors.isEmpty else { return }
+        let now = server.store.wallMilliseconds
+        var line = "\(now / 1000).\(String(format6: (now % 1000) * 1000)) [\(session.db) \(session.client.address)]"
+        for argument in arguments { line += " \"" + RedisText.quoted(argument) + "\"" }
+        for monitor in monitors where monitor !== session.client {
+            monitor.push(.simple(line), limit: server.config.effective.outputLimits[.normal])
+        }
+    }
+
+    // MARK: MULTI / EXEC
+
+    /// EXEC: every queued command in one transaction, after checking the WATCHed keys inside it.
+    private func exec(_ arguments: [[UInt8]]) {
+        guard let queue = session.queued else {
+            writeReply(.error("ERR EXEC without MULTI"))
+            return
+        }
+        let failedQueue = session.queueFailed
+        let watched = session.watched
+        session.queued = nil
+        session.queueFailed = false
+        session.watched = []
+        session.publishMulti()
+        if failedQueue {
+            writeReply(.error("EXECABORT Transaction discarded because of previous errors."))
+            return
+        }
+        let started = ContinuousClock.now
+        var replies: [RESPValue] = []
+        var aborted = false
+        var readied: [RedisKeyName] = []
+        var closeAfter = false
+        var storageFailure: RedisError? = nil
+        let effective = server.config.effective
+        do throws(MVCCError) {
+            let pending = try server.store.applyUpdate(.redis, durability: effective.durability) {
+                txn throws(MVCCError) -> Void in
+                var data = RedisData(
+                    store: server.store,
+                    spaces: server.spaces,
+                    transaction: txn,
+                    notify: effective.notify
+                )
+                for watch in watched {
+                    let current: Revision?
+                    do throws(RedisError) {
+                        current = try data.lookup(watch.db, watch.key)?.modRevision
+                    } catch {
+                        storageFailure = error
+                        throw .rejected(Rejection(code: 0, message: error.message))
+                    }
+                    if current != watch.revision {
+                        aborted = true
+                        return
+                    }
+                }
+                for (command, commandArguments) in queue {
+                    var invocation = RedisInvocation(
+                        server: server,
+                        session: session,
+                        arguments: commandArguments,
+                        data: data,
+                        inTransaction: true
+                    )
+                    let commandStarted = ContinuousClock.now
+                    var reply: RESPValue
+                    do throws(RedisError) {
+                        reply = try command.run(&invocation)
+                    } catch {
+                        if case .storage = error {
+                            storageFailure = error
+                            throw .rejected(Rejection(code: 0, message: error.message))
+                        }
+                        reply = .error(error.message)
+                    }
+                    if invocation.block != nil { reply = .nullArray }
+                    if invocation.closeAfterReply { closeAfter = true }
+                    data = invocation.data
+                    replies.append(reply)
+                    finish(command, commandArguments, reply: reply, elapsed: commandStarted.duration(to: .now))
+                }
+                txn = data.txn!
+                readied = data.readied
+                server.stats.dirty.wrappingAdd(data.changes, ordering: .relaxed)
+            }
+            if pending.revision != nil { durability = RedisDurabilityWait(store: server.store, pending: pending) }
+        } catch {
+            let message = (storageFailure ?? .storage(error)).message
+            server.spaces.reload(from: server.store)
+            writeReply(.error("EXECABORT Transaction discarded because of: " + message))
+            return
+        }
+        let exec = RedisCommandTable.commands["exec"]!
+        if aborted {
+            finish(exec, arguments, reply: .nullArray, elapsed: started.duration(to: .now))
+            writeReply(.nullArray)
+            return
+        }
+        finish(exec, arguments, reply: .array(replies), elapsed: started.duration(to: .now))
+        writeReply(.array(replies))
+        if closeAfter { closing = true }
+        if !readied.isEmpty { server.blocking.signal(readied, server: server) }
+    }
+
+    // MARK: Blocking
+
+    private func block(_ command: RedisCommand, _ arguments: [[UInt8]], _ request: RedisBlockRequest) {
+        blocked = true
+        session.client.shared.withLock { $0.blocked = true }
+        let loop = context.eventLoop
+        let monotonicNow = ContinuousClock.now.milliseconds
+        let deadline = request.timeout > 0 ? monotonicNow + Int64((request.timeout * 1000).rounded(.up)) : 0
+        let waiter = RedisBlocking.Waiter(
+            session: session,
+            db: session.db,
+            request: request,
+            command: command,
+            arguments: arguments,
+            deadline: deadline,
+            served: { [self] reply, wait in
+                loop.execute {
+                    if let wait { self.durability = wait }
+                    self.unblock(with: reply)
+                }
+            },
+            ended: { [self] reply in loop.execute { self.unblock(with: reply) } }
+        )
+        server.blocking.add(waiter)
+        if request.timeout > 0 {
+            let id = session.client.id
+            let server = server
+            blockTimer = loop.scheduleTask(in: .milliseconds(deadline - monotonicNow)) {
+                server.blocking.end(id, with: .nullArray)
+            }
+        }
+        // Served at once if the key became ready between the command and the registration.
+        server.blocking.signal(request.keys.map { RedisKeyName(db: session.db, key: $0) }, server: server)
+    }
+
+    private func unblock(with reply: RESPValue) {
+        guard blocked else { return }
+        blocked = false
+        blockTimer?.cancel()
+        blockTimer = nil
+        session.client.shared.withLock { $0.blocked = false }
+        writeReply(reply)
+        process()
+    }
+
+    // MARK: CLIENT PAUSE
+
+    private func isPaused(_ command: RedisCommand) -> Bool {
+        let (until, writesOnly) = server.pause.withLock { $0 }
+        guard until > ContinuousClock.now.milliseconds else { return false }
+        if !writesOnly { return true }
+        return command.spec.flags.contains(.write) || command.name == "publish" || command.name == "eval"
+            || command.name == "evalsha" || command.name == "exec" && session.queued?.isEmpty == false
+    }
+
+    /// Holds the connection (this command and the ones after it) until the pause ends.
+    private func postponeUntilUnpaused(_ arguments: [[UInt8]]) {
+        blocked = true
+        session.client.shared.withLock { $0.blocked = true }
+        context.eventLoop.scheduleTask(in: .milliseconds(10)) { self.resumeWhenUnpaused(arguments) }
+    }
+
+    private func resumeWhenUnpaused(_ arguments: [[UInt8]]) {
+        let until = server.pause.withLock { $0.until }
+        let now = ContinuousClock.now.milliseconds
+        if until > now {
+            context.eventLoop.scheduleTask(in: .milliseconds(min(until - now, 50))) {
+                self.resumeWhenUnpaused(arguments)
+            }
+            return
+        }
+        blocked = false
+        session.client.shared.withLock { $0.blocked = false }
+        execute(arguments)
+        process()
+    }
+}
+
+extension String {
+    /// Zero-padded to six digits (MONITOR's microseconds).
+    init(format6 value: Int64) {
+        var digits = Array("\(value)".utf8)
+        while digits.count < 6 { digits.insert(UInt8(ascii: "0"), at: 0) }
+        self.init(decoding: digits, as: UTF8.self)
+    }
+}

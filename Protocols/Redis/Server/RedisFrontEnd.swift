@@ -1,0 +1,185 @@
+internal import Foundation
+package import Logging
+internal import NIOCore
+internal import NIOPosix
+package import ServiceLifecycle
+package import StrataCommon
+package import StrataFrontEnd
+package import StrataMVCC
+internal import StrataObservability
+internal import StrataRedisStore
+internal import Synchronization
+
+/// The Redis front-end: a RESP2/RESP3 server over the shared core (``RedisData`` lays Redis's types out on it).
+package struct RedisFrontEnd: Service {
+    package let configuration: Configuration
+    let store: MVCCStore
+    let logger: Logger
+    let dataDirectory: String
+    let onListening: @Sendable () -> Void
+
+    package init(
+        configuration: Configuration,
+        store: MVCCStore,
+        logger: Logger,
+        dataDirectory: String = "",
+        onListening: @escaping @Sendable () -> Void = {}
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        self.dataDirectory = dataDirectory
+        self.onListening = onListening
+    }
+
+    package func run() async throws {
+        let spaces = try await RedisSpaces(store: store, databases: configuration.databases)
+        let config = RedisConfig(overrides: configuration.initialDirectives, configFile: configuration.configFile)
+        let directory = dataDirectory.isEmpty ? FileManager.default.currentDirectoryPath : dataDirectory
+        _ = config.set([("dir", directory)], protectedAllowed: true)
+        let stop: @Sendable () -> Void = { _ = raise(SIGTERM) }
+        let shutdown = configuration.allowShutdown ? stop : nil
+        let server = RedisServer(
+            store: store,
+            spaces: spaces,
+            config: config,
+            logger: logger,
+            tcpPort: configuration.listen.port,
+            dataDirectory: directory,
+            shutdown: shutdown
+        )
+        let group = MultiThreadedEventLoopGroup.singleton
+        func bootstrap() -> ServerBootstrap {
+            ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 511)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RedisConnectionHandler(server: server))
+                    }
+                }
+        }
+        let host = configuration.listen.host == "localhost" ? "127.0.0.1" : configuration.listen.host
+        var bound: [any Channel] = []
+        do {
+            bound.append(try await bootstrap().bind(host: host, port: configuration.listen.port).get())
+            if !configuration.unixSocket.isEmpty {
+                try? FileManager.default.removeItem(atPath: configuration.unixSocket)
+                bound.append(try await bootstrap().bind(unixDomainSocketPath: configuration.unixSocket).get())
+                chmod(configuration.unixSocket, mode_t(configuration.unixSocketPermissions))
+            }
+        } catch {
+            for channel in bound { try? await channel.close() }
+            throw ListenError(component: "Redis", address: configuration.listen, underlying: error)
+        }
+        let channels = bound
+        let port = channels[0].localAddress?.port ?? configuration.listen.port
+        logger.info("Redis RESP listening on \(host):\(port)")
+        // What redis-server prints, and what testcontainers and pytest-redis wait for.
+        logger.notice("Ready to accept connections")
+        if configuration.redisStyleLog { RedisFrontEnd.printRedisLine("Ready to accept connections") }
+        onListening()
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await RedisReclaimer(store: store).run() }
+                tasks.addTask { try await RedisNotifier(server: server).run() }
+                tasks.addTask { try await channels[0].closeFuture.get() }
+                try await tasks.next()
+                tasks.cancelAll()
+            }
+        } onGracefulShutdown: {
+            for channel in channels { channel.close(promise: nil) }
+            for client in server.clients.all { client.channel.close(promise: nil) }
+        }
+        for channel in channels { try? await channel.close() }
+        if !configuration.unixSocket.isEmpty { try? FileManager.default.removeItem(atPath: configuration.unixSocket) }
+    }
+}
+
+extension RedisFrontEnd {
+    /// A line in redis-server's log format (`<pid>:M <date> * <message>`) on standard output.
+    static func printRedisLine(_ message: String) {
+        var now = timeval()
+        gettimeofday(&now, nil)
+        var seconds = now.tv_sec
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        var buffer = [CChar](repeating: 0, count: 64)
+        let count = strftime(&buffer, buffer.count, "%d %b %Y %H:%M:%S", &parts)
+        let stamp = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let milliseconds = String(format: "%03d", Int(now.tv_usec) / 1000)
+        let line = "\(getpid()):M \(stamp).\(milliseconds) * \(message)\n"
+        FileHandle.standardOutput.write(Data(line.utf8))
+    }
+}
+
+extension RedisFrontEnd: FrontEnd {
+    package static let name = "redis"
+    package static var keyspaces: [Keyspace] { [.redis] }
+
+    package static func configuration(reading reader: inout ConfigReader) throws(ConfigError) -> Configuration {
+        var configuration = Configuration.defaults
+        try configuration.read(from: &reader)
+        return configuration
+    }
+
+    package static func makeService(_ configuration: Configuration, context: FrontEndContext) throws -> any Service {
+        RedisFrontEnd(
+            configuration: configuration,
+            store: context.store,
+            logger: context.logger,
+            dataDirectory: context.dataDirectory,
+            onListening: context.onListening
+        )
+    }
+
+    package static var personality: Personality? { RedisPersonality.personality }
+}
+
+/// Delivers keyspace notifications and counts expired keys: one live watch on the keyspace's metadata and
+/// announcement keys (``RedisLayout``), in commit order.
+struct RedisNotifier {
+    let server: RedisServer
+
+    func run() async throws {
+        while !Task.isCancelled {
+            let request = WatchRequest(keyspace: .redis, range: RedisLayout.notifiedKeyRange)
+            let watcher = try server.store.watch(request)
+            defer { watcher.cancel() }
+            do {
+                for try await update in watcher {
+                    switch update {
+                    case .events(_, let events):
+                        for event in events { deliver(event) }
+                    case .overflowed:
+                        server.logger.warning("Redis keyspace notifications fell behind; some were dropped")
+                    case .progress, .compacted:
+                        break
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    private func deliver(_ event: Event) {
+        guard let operation = event.operation else { return }
+        let flags = server.config.effective.notify
+        if let (db, key) = RedisLayout.parseNotificationKey(event.kv.key) {
+            server.notifyKeyspace(operation, db: db, key: key, flags: flags)
+            return
+        }
+        guard operation == Event.expired, let (space, _, key) = RedisLayout.parseMetadataKey(event.kv.key) else {
+            return
+        }
+        guard let db = server.spaces.database(of: space) else { return }
+        server.stats.expiredKeys.wrappingAdd(1, ordering: .relaxed)
+        if flags.contains(.expired) && (flags.contains(.keyspace) || flags.contains(.keyevent)) {
+            server.notifyKeyspace("expired", db: db, key: key, flags: flags)
+        }
+    }
+}

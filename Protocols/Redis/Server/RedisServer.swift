@@ -1,0 +1,127 @@
+package import Logging
+package import StrataMVCC
+package import StrataRedisStore
+package import Synchronization
+
+/// State every Redis connection shares: the store, the database table, configuration, clients, pub/sub, blocked
+/// clients and statistics.
+package final class RedisServer: Sendable {
+    package let store: MVCCStore
+    package let spaces: RedisSpaces
+    package let config: RedisConfig
+    package let stats: RedisStats
+    package let clients = RedisClientRegistry()
+    package let pubsub: RedisPubSub
+    package let blocking: RedisBlocking
+    package let slowlog: RedisSlowlog
+    package let logger: Logger
+    /// Milliseconds since the epoch when the server started.
+    package let startedAt: Int64
+    package let tcpPort: Int
+    package let dataDirectory: String
+    /// CLIENT PAUSE: until when (monotonic ms) and whether only writes are paused.
+    package let pause = Mutex<(until: Int64, writesOnly: Bool)>((0, false))
+    /// MONITOR subscribers.
+    package let monitors = Mutex<[RedisClient]>([])
+    /// `SHUTDOWN` allowed (config-gated): asks the process to stop.
+    package let shutdown: (@Sendable () -> Void)?
+    package let runID: String
+
+    package init(
+        store: MVCCStore,
+        spaces: RedisSpaces,
+        config: RedisConfig,
+        logger: Logger,
+        tcpPort: Int,
+        dataDirectory: String,
+        shutdown: (@Sendable () -> Void)?
+    ) {
+        self.store = store
+        self.spaces = spaces
+        self.config = config
+        self.logger = logger
+        let now = store.wallMilliseconds
+        self.startedAt = now
+        self.stats = RedisStats(now: now)
+        self.pubsub = RedisPubSub(stats: stats, limits: { [config] in config.effective.outputLimits[.pubsub] })
+        self.blocking = RedisBlocking()
+        self.slowlog = RedisSlowlog()
+        self.tcpPort = tcpPort
+        self.dataDirectory = dataDirectory
+        self.shutdown = shutdown
+        self.runID = (0..<40).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
+    }
+
+    /// Publishes a keyspace notification (`__keyspace@db__:key` → event, `__keyevent@db__:event` → key).
+    package func notifyKeyspace(_ event: String, db: Int, key: [UInt8], flags: RedisNotifyFlags) {
+        if flags.contains(.keyspace) {
+            pubsub.publish(Array("__keyspace@\(db)__:".utf8) + key, Array(event.utf8))
+        }
+        if flags.contains(.keyevent) {
+            pubsub.publish(Array("__keyevent@\(db)__:\(event)".utf8), key)
+        }
+    }
+}
+
+/// SLOWLOG's entries.
+package final class RedisSlowlog: Sendable {
+    package struct Entry: Sendable {
+        package let id: Int64
+        package let time: Int64
+        package let microseconds: Int64
+        package let arguments: [[UInt8]]
+        package let address: String
+        package let name: String
+    }
+
+    private let state = Mutex<(entries: [Entry], next: Int64)>(([], 0))
+
+    package init() {}
+
+    package func record(
+        _ arguments: [[UInt8]],
+        microseconds: Int64,
+        client: RedisClient,
+        now: Int64,
+        maxLength: Int
+    ) {
+        // Redis keeps at most 32 arguments (the last says how many more) and 128 bytes of each.
+        var kept: [[UInt8]] = []
+        for (index, argument) in arguments.enumerated() {
+            if index == 31 && arguments.count > 32 {
+                kept.append(Array("... (\(arguments.count - 31) more arguments)".utf8))
+                break
+            }
+            if argument.count > 128 {
+                kept.append(Array(argument.prefix(128)) + Array("... (\(argument.count - 128) more bytes)".utf8))
+            } else {
+                kept.append(argument)
+            }
+        }
+        let name = client.shared.withLock { $0.name }
+        state.withLock { state in
+            state.entries.insert(
+                Entry(
+                    id: state.next,
+                    time: now / 1000,
+                    microseconds: microseconds,
+                    arguments: kept,
+                    address: client.address,
+                    name: name
+                ),
+                at: 0
+            )
+            state.next += 1
+            if state.entries.count > maxLength { state.entries.removeLast(state.entries.count - maxLength) }
+        }
+    }
+
+    package func entries(_ count: Int) -> [Entry] { state.withLock { Array($0.entries.prefix(count)) } }
+    package var count: Int { state.withLock { $0.entries.count } }
+    package func reset() { state.withLock { $0.entries = [] } }
+    package func trim(to length: Int) {
+        state.withLock { state in
+            if state.entries.count > length { state.entries.removeLast(state.entries.count - length) }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+package import StrataMVCC
+internal import Synchronization
+
+/// A connection's own state, touched only on its event loop (and, while the connection is blocked and therefore
+/// idle, by the thread serving its blocked command).
+package final class RedisSession {
+    package let client: RedisClient
+    /// SELECT's database.
+    package var db = 0 {
+        didSet { client.shared.withLock { $0.db = db } }
+    }
+    /// RESP version (HELLO).
+    package var resp = 2 {
+        didSet { client.shared.withLock { $0.resp = resp } }
+    }
+    package var authenticated: Bool {
+        didSet { client.shared.withLock { $0.authenticated = authenticated } }
+    }
+    /// Commands queued by MULTI (nil outside MULTI).
+    package var queued: [(RedisCommand, [[UInt8]])]? = nil
+    /// A queued command was rejected: EXEC answers EXECABORT.
+    package var queueFailed = false
+    /// WATCHed keys and the mod revision each had (nil: absent).
+    package var watched: [(db: Int, key: [UInt8], revision: Revision?)] = []
+    package var channels: [[UInt8]] = []
+    package var patterns: [[UInt8]] = []
+    package var shardChannels: [[UInt8]] = []
+    /// CLIENT REPLY.
+    package var replyMode = RedisClient.ReplyMode.on
+    /// CLIENT REPLY SKIP: the next command's reply is dropped (`armSkip` becomes `skipNext` after the SKIP itself).
+    package var skipNext = false
+    package var armSkip = false
+
+    package init(client: RedisClient, authenticated: Bool) {
+        self.client = client
+        self.authenticated = authenticated
+    }
+
+    package var subscriptionCount: Int { channels.count + patterns.count }
+
+    /// Refreshes the counts CLIENT LIST shows.
+    package func publishSubscriptions() {
+        client.shared.withLock { state in
+            state.channels = channels.count
+            state.patterns = patterns.count
+            state.shardChannels = shardChannels.count
+        }
+    }
+
+    package func publishMulti() {
+        client.shared.withLock { state in
+            state.inMulti = queued != nil
+            state.multiCount = queued?.count ?? 0
+            state.watchCount = watched.count
+        }
+    }
+}

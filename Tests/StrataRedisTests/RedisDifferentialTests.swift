@@ -1,0 +1,402 @@
+internal import Foundation
+internal import StrataTestSupport
+internal import Testing
+
+/// The same commands sent to Strata and to Debian's redis-server 7.0, reply by reply, byte for byte (RESP2 and
+/// RESP3). Replies whose order Redis does not define (KEYS, SMEMBERS, HGETALL, …) are compared as sorted multisets.
+@Suite("Redis differential (Strata vs redis-server 7.0)", .enabled(if: ReferenceRedis.isAvailable))
+struct RedisDifferentialTests {
+    /// Seeds per protocol version; `STRATA_REDIS_DIFF_SEEDS` runs more.
+    static let seeds = Int(ProcessInfo.processInfo.environment["STRATA_REDIS_DIFF_SEEDS"] ?? "") ?? 25
+    static let commandsPerSeed = 160
+
+    @Test("random command sequences over every family", arguments: [2, 3])
+    func randomSequences(resp: Int) throws {
+        let directory = TemporaryDirectory()
+        let reference = try ReferenceRedis(directory: directory.appending("redis"))
+        let strata = try RedisTestServer()
+        let expected = try RESPClient(port: reference.port)
+        let actual = try strata.client()
+        if resp == 3 {
+            _ = try expected.call("HELLO", "3")
+            _ = try actual.call("HELLO", "3")
+        }
+        var mismatches: [String] = []
+        var compared = 0
+        for seed in 0..<Self.seeds {
+            var random = SeededRandom(seed: UInt64(seed * 7919 + resp))
+            // A seed may end inside MULTI: leave it, then start from empty data in db 0.
+            for client in [expected, actual] {
+                _ = try client.call("DISCARD")
+                _ = try client.call("FLUSHALL")
+                _ = try client.call("SELECT", "0")
+            }
+            var generator = RedisCommandGenerator()
+            for index in 0..<Self.commandsPerSeed {
+                let step = generator.next(&random)
+                try expected.send(step.command)
+                try actual.send(step.command)
+                let want = try expected.read()
+                let got: (reply: RESPReply, bytes: [UInt8])
+                do {
+                    got = try actual.read()
+                } catch {
+                    Issue.record(
+                        "strata failed at seed \(seed) #\(index) \(step.command): \(error)\n\(strata.strata.output.suffix(3000))"
+                    )
+                    return
+                }
+                compared += 1
+                if !Self.same(want, got, step.comparison) {
+                    mismatches.append(
+                        "seed \(seed) #\(index) resp\(resp) \(step.command.joined(separator: " "))\n"
+                            + "  redis:  \(Self.show(want.bytes))\n  strata: \(Self.show(got.bytes))"
+                    )
+                }
+            }
+        }
+        #expect(compared == Self.seeds * Self.commandsPerSeed)
+        #expect(
+            mismatches.isEmpty,
+            "\(mismatches.count) of \(compared) replies differ:\n\(mismatches.prefix(25).joined(separator: "\n"))"
+        )
+    }
+
+    static func show(_ bytes: [UInt8]) -> String {
+        String(String(decoding: bytes.prefix(300), as: UTF8.self).replacingOccurrences(of: "\r\n", with: "⏎"))
+    }
+
+    static func same(
+        _ expected: (reply: RESPReply, bytes: [UInt8]),
+        _ actual: (reply: RESPReply, bytes: [UInt8]),
+        _ comparison: RedisCommandGenerator.Comparison
+    ) -> Bool {
+        switch comparison {
+        case .exact:
+            return expected.bytes == actual.bytes
+        case .unordered:
+            return normalized(expected.reply) == normalized(actual.reply)
+        case .shape:
+            return shape(expected.reply) == shape(actual.reply)
+        case .nearInteger:
+            if case .integer(let a) = expected.reply, case .integer(let b) = actual.reply { return abs(a - b) <= 1 }
+            return expected.bytes == actual.bytes
+        case .transaction(let steps):
+            guard case .array(let wanted?) = expected.reply, case .array(let got?) = actual.reply,
+                wanted.count == steps.count, got.count == steps.count
+            else { return expected.bytes == actual.bytes }
+            return zip(zip(wanted, got), steps).allSatisfy { pair, step in
+                switch step {
+                case .unordered: normalized(pair.0) == normalized(pair.1)
+                case .shape: shape(pair.0) == shape(pair.1)
+                default: pair.0 == pair.1
+                }
+            }
+        }
+    }
+
+    /// Items sorted (maps by pair), recursively one level: the reply's content without its order.
+    static func normalized(_ reply: RESPReply) -> RESPReply {
+        switch reply {
+        case .array(let items?): return .array(items.sorted { $0.description < $1.description })
+        case .set(let items): return .set(items.sorted { $0.description < $1.description })
+        case .map(let items):
+            var pairs: [[RESPReply]] = []
+            var index = 0
+            while index + 1 < items.count {
+                pairs.append([items[index], items[index + 1]])
+                index += 2
+            }
+            pairs.sort { $0[0].description < $1[0].description }
+            return .map(pairs.flatMap { $0 })
+        default: return reply
+        }
+    }
+
+    /// The reply's type and size, not its content (random picks).
+    static func shape(_ reply: RESPReply) -> String {
+        switch reply {
+        case .array(let items?): "array \(items.count)"
+        case .set(let items): "set \(items.count)"
+        case .map(let items): "map \(items.count)"
+        case .bulk(let bytes): bytes == nil ? "nil" : "bulk"
+        case .error(let text): "error \(text)"
+        default: reply.description
+        }
+    }
+}
+
+/// Random Redis commands over a few keys of every type, so types collide (WRONGTYPE), collections empty out and
+/// options combine.
+struct RedisCommandGenerator {
+    indirect enum Comparison {
+        case exact, unordered, shape, nearInteger
+        /// EXEC: each queued command's reply compared its own way.
+        case transaction([Comparison])
+    }
+
+    struct Step {
+        let command: [String]
+        let comparison: Comparison
+    }
+
+    private var inMulti = false
+    private var queued: [Comparison] = []
+
+    static let keys = ["k0", "k1", "k2", "k3", "k4", "{t}a", "{t}b"]
+    static let members = ["a", "b", "c", "d", "e", "1", "2", "10", "-3", "", "x y", "ü"]
+    static let values = ["v", "1", "10", "-5", "3.5", "", "0", "abc", "9223372036854775807", "1e3", " 1", "01"]
+    static let scores = ["1", "2", "-1", "1.5", "0", "+inf", "-inf", "3", "10", "1e2", "0x10", "abc"]
+    static let bounds = ["-inf", "+inf", "0", "1", "(1", "2", "(2", "1.5", "10", "(10", "x"]
+    static let lexBounds = ["-", "+", "[a", "(a", "[c", "(c", "[e", "b", "[", "(x"]
+    static let indexes = ["0", "1", "-1", "2", "-2", "5", "-100", "100", "x"]
+
+    mutating func next(_ random: inout SeededRandom) -> Step {
+        func pick(_ items: [String]) -> String { items.randomElement(using: &random)! }
+        func key() -> String { pick(Self.keys) }
+        func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &random) < percent }
+        func some(_ items: [String], _ range: ClosedRange<Int>) -> [String] {
+            (0..<Int.random(in: range, using: &random)).map { _ in pick(items) }
+        }
+        if inMulti && (queued.count > 4 || chance(15)) {
+            inMulti = false
+            defer { queued = [] }
+            return chance(85)
+                ? Step(command: ["EXEC"], comparison: .transaction(queued))
+                : Step(command: ["DISCARD"], comparison: .exact)
+        }
+        if !inMulti && chance(3) {
+            inMulti = true
+            return Step(command: ["MULTI"], comparison: .exact)
+        }
+        let family = Int.random(in: 0..<100, using: &random)
+        var comparison = Comparison.exact
+        let command: [String]
+        switch family {
+        case 0..<16:
+            switch Int.random(in: 0..<22, using: &random) {
+            case 0:
+                var set = ["SET", key(), pick(Self.values)]
+                if chance(30) { set.append(pick(["NX", "XX"])) }
+                if chance(20) { set.append("GET") }
+                if chance(20) {
+                    set +=
+                        pick(["EX", "PX", "KEEPTTL", "EXAT"]) == "KEEPTTL"
+                        ? ["KEEPTTL"] : ["EX", pick(["1000", "0", "-1", "x"])]
+                }
+                command = set
+            case 1: command = ["GET", key()]
+            case 2: command = ["GETSET", key(), pick(Self.values)]
+            case 3: command = ["GETDEL", key()]
+            case 4: command = ["APPEND", key(), pick(Self.values)]
+            case 5: command = ["STRLEN", key()]
+            case 6: command = ["INCR", key()]
+            case 7: command = ["DECR", key()]
+            case 8: command = ["INCRBY", key(), pick(["1", "-2", "100", "x", "9223372036854775807"])]
+            case 9: command = ["DECRBY", key(), pick(["1", "-9223372036854775808", "5"])]
+            case 10: command = ["INCRBYFLOAT", key(), pick(["1.5", "0.1", "-3", "x", "inf", "5e3", "1e-5"])]
+            case 11: command = ["SETNX", key(), pick(Self.values)]
+            case 12: command = ["MSET", key(), pick(Self.values), key(), pick(Self.values)]
+            case 13: command = ["MSETNX", key(), pick(Self.values), key(), pick(Self.values)]
+            case 14: command = ["MGET"] + some(Self.keys, 1...4)
+            case 15: command = ["SETRANGE", key(), pick(["0", "2", "5", "-1"]), pick(Self.values)]
+            case 16: command = ["GETRANGE", key(), pick(Self.indexes), pick(Self.indexes)]
+            case 17:
+                command = ["GETEX", key()] + (chance(50) ? [pick(["PERSIST", "EX"])] + [pick(["1000", "0"])] : [])
+            case 18: command = ["LCS", key(), key()] + (chance(40) ? [pick(["LEN", "IDX", "IDX WITHMATCHLEN"])] : [])
+            case 19: command = ["SETEX", key(), pick(["1000", "0", "x"]), pick(Self.values)]
+            case 20: command = ["PSETEX", key(), pick(["100000", "-1"]), pick(Self.values)]
+            default: command = ["SUBSTR", key(), pick(Self.indexes), pick(Self.indexes)]
+            }
+        case 16..<30:
+            switch Int.random(in: 0..<18, using: &random) {
+            case 0: command = ["DEL"] + some(Self.keys, 1...3)
+            case 1: command = ["EXISTS"] + some(Self.keys, 1...3)
+            case 2: command = ["TYPE", key()]
+            case 3: command = ["RENAME", key(), key()]
+            case 4: command = ["RENAMENX", key(), key()]
+            case 5:
+                command =
+                    ["EXPIRE", key(), pick(["1000", "2000", "-1", "0", "x"])]
+                    + (chance(40) ? [pick(["NX", "XX", "GT", "LT", "NX XX", "BAD"])] : [])
+            case 6: command = ["PERSIST", key()]
+            case 7:
+                command = ["TTL", key()]
+                comparison = .nearInteger
+            case 8: command = ["COPY", key(), key()] + (chance(50) ? ["REPLACE"] : [])
+            case 9: command = ["DBSIZE"]
+            case 10:
+                command = ["KEYS", pick(["*", "k*", "k[0-2]", "?1", "{t}*", "*[^0]"])]
+                comparison = .unordered
+            case 11: command = ["TOUCH"] + some(Self.keys, 1...3)
+            case 12: command = ["UNLINK"] + some(Self.keys, 1...3)
+            case 13: command = ["PEXPIRE", key(), pick(["1000000", "-5"])]
+            case 14: command = ["EXPIREAT", key(), pick(["1", "99999999999"])]
+            case 15: command = ["MOVE", key(), pick(["1", "0", "16", "x"])]
+            case 16: command = ["SELECT", pick(["0", "1", "0", "16"])]
+            default: command = ["OBJECT", "ENCODING", "nokey"]
+            }
+        case 30..<46:
+            switch Int.random(in: 0..<14, using: &random) {
+            case 0:
+                command =
+                    ["HSET", key()]
+                    + (0..<Int.random(in: 1...3, using: &random)).flatMap { _ in
+                        [pick(Self.members), pick(Self.values)]
+                    }
+            case 1: command = ["HGET", key(), pick(Self.members)]
+            case 2: command = ["HMGET", key()] + some(Self.members, 1...3)
+            case 3: command = ["HDEL", key()] + some(Self.members, 1...3)
+            case 4: command = ["HLEN", key()]
+            case 5: command = ["HEXISTS", key(), pick(Self.members)]
+            case 6: command = ["HINCRBY", key(), pick(Self.members), pick(["1", "-5", "x", "9223372036854775807"])]
+            case 7: command = ["HINCRBYFLOAT", key(), pick(Self.members), pick(["1.5", "x", "inf", "-0.25"])]
+            case 8: command = ["HSETNX", key(), pick(Self.members), pick(Self.values)]
+            case 9: command = ["HSTRLEN", key(), pick(Self.members)]
+            case 10:
+                command = ["HGETALL", key()]
+                comparison = .unordered
+            case 11:
+                command = ["HKEYS", key()]
+                comparison = .unordered
+            case 12:
+                command = ["HVALS", key()]
+                comparison = .unordered
+            default: command = ["HMSET", key(), pick(Self.members), pick(Self.values)]
+            }
+        case 46..<64:
+            switch Int.random(in: 0..<19, using: &random) {
+            case 0: command = [pick(["LPUSH", "RPUSH"]), key()] + some(Self.members, 1...3)
+            case 1: command = [pick(["LPUSHX", "RPUSHX"]), key()] + some(Self.members, 1...2)
+            case 2:
+                command = [pick(["LPOP", "RPOP"]), key()] + (chance(40) ? [pick(["0", "1", "2", "5", "-1"])] : [])
+            case 3: command = ["LLEN", key()]
+            case 4: command = ["LINDEX", key(), pick(Self.indexes)]
+            case 5: command = ["LSET", key(), pick(Self.indexes), pick(Self.members)]
+            case 6: command = ["LRANGE", key(), pick(Self.indexes), pick(Self.indexes)]
+            case 7: command = ["LTRIM", key(), pick(Self.indexes), pick(Self.indexes)]
+            case 8: command = ["LREM", key(), pick(["0", "1", "-1", "2"]), pick(Self.members)]
+            case 9:
+                command = ["LINSERT", key(), pick(["BEFORE", "AFTER", "X"]), pick(Self.members), pick(Self.members)]
+            case 10:
+                var lpos = ["LPOS", key(), pick(Self.members)]
+                if chance(40) { lpos += ["RANK", pick(["1", "-1", "2", "0"])] }
+                if chance(40) { lpos += ["COUNT", pick(["0", "1", "2", "-1"])] }
+                if chance(20) { lpos += ["MAXLEN", pick(["0", "2"])] }
+                command = lpos
+            case 11: command = ["LMOVE", key(), key(), pick(["LEFT", "RIGHT"]), pick(["LEFT", "RIGHT", "UP"])]
+            case 12: command = ["RPOPLPUSH", key(), key()]
+            case 13:
+                command =
+                    ["LMPOP", pick(["1", "2", "0"]), key(), key(), pick(["LEFT", "RIGHT"])]
+                    + (chance(40) ? ["COUNT", pick(["1", "3", "0"])] : [])
+            case 14: command = [pick(["BLPOP", "BRPOP"]), key(), key(), "0.01"]
+            case 15: command = ["BLMOVE", key(), key(), "LEFT", "RIGHT", "0.01"]
+            case 16: command = ["BLMPOP", "0.01", "2", key(), key(), "LEFT"]
+            case 17: command = ["BRPOPLPUSH", key(), key(), "0.01"]
+            default: command = ["LRANGE", key(), "0", "-1"]
+            }
+        case 64..<78:
+            switch Int.random(in: 0..<14, using: &random) {
+            case 0: command = ["SADD", key()] + some(Self.members, 1...4)
+            case 1: command = ["SREM", key()] + some(Self.members, 1...3)
+            case 2: command = ["SISMEMBER", key(), pick(Self.members)]
+            case 3: command = ["SMISMEMBER", key()] + some(Self.members, 1...3)
+            case 4: command = ["SCARD", key()]
+            case 5:
+                command = ["SMEMBERS", key()]
+                comparison = .unordered
+            case 6: command = ["SMOVE", key(), key(), pick(Self.members)]
+            case 7:
+                command = [pick(["SINTER", "SUNION", "SDIFF"])] + some(Self.keys, 1...3)
+                comparison = .unordered
+            case 8: command = [pick(["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), key()] + some(Self.keys, 1...3)
+            case 9:
+                command =
+                    ["SINTERCARD", pick(["1", "2", "0", "5"]), key(), key()]
+                    + (chance(40) ? ["LIMIT", pick(["0", "1", "-1"])] : [])
+            case 10:
+                // Random picks would make the two data sets diverge: pop everything (or nothing).
+                command = ["SPOP", key(), pick(["100", "0", "-1"])]
+                comparison = .unordered
+            case 11:
+                command = ["SRANDMEMBER", key()] + (chance(70) ? [pick(["0", "1", "10", "-3"])] : [])
+                comparison = .shape
+            case 12: command = ["SMEMBERS", key(), "extra"]
+            default: command = ["SCARD", key()]
+            }
+        default:
+            switch Int.random(in: 0..<26, using: &random) {
+            case 0:
+                var zadd = ["ZADD", key()]
+                if chance(25) { zadd.append(pick(["NX", "XX", "GT", "LT", "CH", "INCR"])) }
+                if chance(15) { zadd.append(pick(["CH", "GT", "NX"])) }
+                zadd += (0..<Int.random(in: 1...3, using: &random)).flatMap { _ in
+                    [pick(Self.scores), pick(Self.members)]
+                }
+                command = zadd
+            case 1: command = ["ZINCRBY", key(), pick(Self.scores), pick(Self.members)]
+            case 2: command = ["ZREM", key()] + some(Self.members, 1...3)
+            case 3: command = ["ZCARD", key()]
+            case 4: command = ["ZSCORE", key(), pick(Self.members)]
+            case 5: command = ["ZMSCORE", key()] + some(Self.members, 1...3)
+            case 6: command = [pick(["ZRANK", "ZREVRANK"]), key(), pick(Self.members)]
+            case 7: command = ["ZCOUNT", key(), pick(Self.bounds), pick(Self.bounds)]
+            case 8: command = ["ZLEXCOUNT", key(), pick(Self.lexBounds), pick(Self.lexBounds)]
+            case 9:
+                command =
+                    ["ZRANGE", key(), pick(Self.indexes), pick(Self.indexes)] + (chance(40) ? ["WITHSCORES"] : [])
+                    + (chance(20) ? ["REV"] : [])
+            case 10:
+                command =
+                    ["ZRANGE", key(), pick(Self.bounds), pick(Self.bounds), "BYSCORE"] + (chance(30) ? ["REV"] : [])
+                    + (chance(30) ? ["LIMIT", pick(["0", "1", "-1"]), pick(["1", "2", "-1"])] : [])
+                    + (chance(30) ? ["WITHSCORES"] : [])
+            case 11:
+                command =
+                    ["ZRANGE", key(), pick(Self.lexBounds), pick(Self.lexBounds), "BYLEX"] + (chance(30) ? ["REV"] : [])
+                    + (chance(20) ? ["LIMIT", "0", "2"] : []) + (chance(10) ? ["WITHSCORES"] : [])
+            case 12:
+                command =
+                    [pick(["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]), key(), pick(Self.bounds), pick(Self.bounds)]
+                    + (chance(30) ? ["WITHSCORES"] : []) + (chance(20) ? ["LIMIT", "1", "2"] : [])
+            case 13:
+                command = [pick(["ZRANGEBYLEX", "ZREVRANGEBYLEX"]), key(), pick(Self.lexBounds), pick(Self.lexBounds)]
+            case 14:
+                command =
+                    ["ZREVRANGE", key(), pick(Self.indexes), pick(Self.indexes)] + (chance(40) ? ["WITHSCORES"] : [])
+            case 15: command = ["ZREMRANGEBYRANK", key(), pick(Self.indexes), pick(Self.indexes)]
+            case 16: command = ["ZREMRANGEBYSCORE", key(), pick(Self.bounds), pick(Self.bounds)]
+            case 17: command = ["ZREMRANGEBYLEX", key(), pick(Self.lexBounds), pick(Self.lexBounds)]
+            case 18:
+                command = [pick(["ZPOPMIN", "ZPOPMAX"]), key()] + (chance(50) ? [pick(["0", "1", "2", "-1"])] : [])
+            case 19:
+                command =
+                    ["ZMPOP", pick(["1", "2"]), key(), key(), pick(["MIN", "MAX"])]
+                    + (chance(40) ? ["COUNT", pick(["1", "3"])] : [])
+            case 20:
+                command =
+                    [pick(["ZUNION", "ZINTER", "ZDIFF"]), pick(["1", "2", "3", "0"]), key(), key(), key()]
+                    + (chance(30) ? ["WITHSCORES"] : [])
+            case 21:
+                command =
+                    [pick(["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]), key(), "2", key(), key()]
+                    + (chance(30) ? ["WEIGHTS", pick(["2", "x", "-1"]), "1"] : [])
+                    + (chance(30) ? ["AGGREGATE", pick(["SUM", "MIN", "MAX", "AVG"])] : [])
+            case 22:
+                command =
+                    ["ZINTERCARD", pick(["1", "2"]), key(), key()] + (chance(30) ? ["LIMIT", pick(["1", "0"])] : [])
+            case 23: command = ["ZRANGESTORE", key(), key(), pick(Self.indexes), pick(Self.indexes)]
+            case 24: command = [pick(["BZPOPMIN", "BZPOPMAX"]), key(), "0.01"]
+            default: command = ["BZMPOP", "0.01", "1", key(), pick(["MIN", "MAX"])]
+            }
+        }
+        if inMulti { queued.append(comparison) }
+        return Step(
+            command: command.flatMap {
+                $0.contains(" ") && !Self.members.contains($0) ? $0.split(separator: " ").map(String.init) : [$0]
+            },
+            comparison: comparison
+        )
+    }
+}
