@@ -132,7 +132,7 @@ package enum RedisCommandTable {
             let typed = Self.clip(String(decoding: arguments[1], as: UTF8.self), 128)
             return .failure(.err("unknown subcommand '\(typed)'. Try \(name.uppercased()) HELP."))
         }
-        if let command = commands[name] { return .success(command) }
+        if !name.contains("|"), let command = commands[name] { return .success(command) }
         var listed = ""
         for argument in arguments.dropFirst() {
             guard listed.utf8.count < 128 else { break }

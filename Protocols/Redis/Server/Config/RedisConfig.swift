@@ -66,8 +66,9 @@ package final class RedisConfig: Sendable {
                 }
                 let glob = GlobPattern(Array(pattern.utf8), ignoreCase: true)
                 for parameter in RedisConfigParameter.all where !parameter.flags.contains(.hidden) {
+                    // Aliases are entries of their own, as in Redis's table.
                     for name in [parameter.name] + (parameter.alias.map { [$0] } ?? [])
-                    where glob.matches(Array(name.utf8)) && seen.insert(parameter.name).inserted {
+                    where glob.matches(Array(name.utf8)) && seen.insert(name).inserted {
                         found.append((name, state.values[parameter.name] ?? ""))
                     }
                 }

@@ -1,0 +1,317 @@
+internal import Foundation
+internal import StrataTestSupport
+internal import Testing
+
+/// Scenarios with more than one connection or with time in them (blocking pops, pub/sub, keyspace notifications,
+/// MULTI/WATCH, expiry, protocol errors), each run against redis-server 7.0 and against Strata: the transcripts of
+/// replies must be the same.
+@Suite("Redis scenarios (Strata vs redis-server 7.0)", .enabled(if: ReferenceRedis.isAvailable))
+final class RedisScenarioTests {
+    let directory = TemporaryDirectory()
+    let reference: ReferenceRedis
+    let strata: RedisTestServer
+
+    init() throws {
+        reference = try ReferenceRedis(directory: directory.appending("redis"))
+        strata = try RedisTestServer()
+    }
+
+    /// Runs `scenario` on both servers (after FLUSHALL) and compares what it recorded.
+    func compare(_ name: String, _ scenario: (Int) throws -> [String]) throws {
+        for port in [reference.port, strata.port] { _ = try RESPClient(port: port).call("FLUSHALL") }
+        let expected = try scenario(reference.port)
+        let actual = try scenario(strata.port)
+        var differences: [String] = []
+        for index in 0..<max(expected.count, actual.count) {
+            let want = index < expected.count ? expected[index] : "(none)"
+            let got = index < actual.count ? actual[index] : "(none)"
+            if want != got { differences.append("  #\(index)\n    redis:  \(want)\n    strata: \(got)") }
+        }
+        #expect(differences.isEmpty, "\(name):\n\(differences.joined(separator: "\n"))")
+    }
+
+    /// Raw bytes of a reply, readable.
+    static func raw(_ reply: (reply: RESPReply, bytes: [UInt8])) -> String {
+        String(decoding: reply.bytes, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "⏎")
+    }
+
+    @Test func blockedPopsAreServedFirstComeFirstServed() throws {
+        try compare("BLPOP FIFO") { port in
+            let first = try RESPClient(port: port)
+            let second = try RESPClient(port: port)
+            let pusher = try RESPClient(port: port)
+            try first.send(["BLPOP", "queue", "5"])
+            try waitForBlocked(pusher, 1)
+            try second.send(["BLPOP", "queue", "other", "5"])
+            try waitForBlocked(pusher, 2)
+            var log = [Self.raw((try pusher.call("RPUSH", "queue", "a", "b"), []))]
+            log.append(Self.raw(try first.read()))
+            log.append(Self.raw(try second.read()))
+            log.append(try pusher.call("LLEN", "queue").description)
+            return log
+        }
+    }
+
+    @Test func blockingCommandsTimeOutWithNullArrays() throws {
+        try compare("timeouts") { port in
+            let client = try RESPClient(port: port)
+            var log: [String] = []
+            for command in [
+                ["BLPOP", "none", "0.05"], ["BRPOP", "none", "0.05"],
+                ["BLMOVE", "none", "dst", "LEFT", "LEFT", "0.05"],
+                ["BRPOPLPUSH", "none", "dst", "0.05"], ["BZPOPMIN", "none", "0.05"],
+                ["BLMPOP", "0.05", "1", "none", "LEFT"],
+                ["BZMPOP", "0.05", "1", "none", "MIN"], ["BLPOP", "none", "-1"], ["BLPOP", "none", "x"],
+            ] {
+                try client.send(command)
+                log.append(Self.raw(try client.read()))
+            }
+            _ = try client.call("SET", "str", "x")
+            try client.send(["BLPOP", "str", "0.05"])
+            log.append(Self.raw(try client.read()))
+            return log
+        }
+    }
+
+    @Test func blmoveIsServedByAPushAndMultiNeverBlocks() throws {
+        try compare("BLMOVE and MULTI") { port in
+            let waiting = try RESPClient(port: port)
+            let other = try RESPClient(port: port)
+            try waiting.send(["BLMOVE", "src", "dst", "RIGHT", "LEFT", "5"])
+            try waitForBlocked(other, 1)
+            _ = try other.call("LPUSH", "src", "x")
+            var log = [Self.raw(try waiting.read())]
+            log.append(try other.call("LRANGE", "dst", "0", "-1").description)
+            _ = try other.call("MULTI")
+            _ = try other.call("BLPOP", "empty", "0")
+            _ = try other.call("BLMOVE", "empty", "dst", "LEFT", "LEFT", "0")
+            try other.send(["EXEC"])
+            log.append(Self.raw(try other.read()))
+            // RPUSH then LPOP in one EXEC leaves the list empty: the blocked client stays blocked.
+            try waiting.send(["BLPOP", "l", "0.3"])
+            try waitForBlocked(other, 1)
+            _ = try other.call("MULTI")
+            _ = try other.call("RPUSH", "l", "x")
+            _ = try other.call("LPOP", "l")
+            _ = try other.call("EXEC")
+            log.append(Self.raw(try waiting.read()))
+            return log
+        }
+    }
+
+    @Test func clientUnblockEndsAWait() throws {
+        try compare("CLIENT UNBLOCK") { port in
+            let waiting = try RESPClient(port: port)
+            let other = try RESPClient(port: port)
+            guard case .integer(let id) = try waiting.call("CLIENT", "ID") else { return ["no id"] }
+            try waiting.send(["BLPOP", "nothing", "0"])
+            try waitForBlocked(other, 1)
+            var log = [try other.call("CLIENT", "UNBLOCK", "\(id)").description]
+            log.append(Self.raw(try waiting.read()))
+            try waiting.send(["BRPOP", "nothing", "0"])
+            try waitForBlocked(other, 1)
+            log.append(try other.call("CLIENT", "UNBLOCK", "\(id)", "ERROR").description)
+            log.append(Self.raw(try waiting.read()))
+            log.append(try other.call("CLIENT", "UNBLOCK", "\(id)").description)
+            return log
+        }
+    }
+
+    @Test func publishReachesChannelAndPatternSubscribers() throws {
+        try compare("pub/sub RESP2") { port in
+            let subscriber = try RESPClient(port: port)
+            let publisher = try RESPClient(port: port)
+            try subscriber.send(["SUBSCRIBE", "news", "sport"])
+            var log = [Self.raw(try subscriber.read()), Self.raw(try subscriber.read())]
+            try subscriber.send(["PSUBSCRIBE", "n*"])
+            log.append(Self.raw(try subscriber.read()))
+            log.append(try publisher.call("PUBLISH", "news", "hello").description)
+            log.append(Self.raw(try subscriber.read()))
+            log.append(Self.raw(try subscriber.read()))
+            try subscriber.send(["GET", "x"])
+            log.append(Self.raw(try subscriber.read()))
+            try subscriber.send(["PING"])
+            log.append(Self.raw(try subscriber.read()))
+            log.append(try publisher.call("PUBSUB", "NUMSUB", "news", "none").description)
+            log.append(try publisher.call("PUBSUB", "NUMPAT").description)
+            // (UNSUBSCRIBE without channels answers in Redis's hash-table order: name them.)
+            try subscriber.send(["UNSUBSCRIBE", "sport", "news"])
+            log.append(Self.raw(try subscriber.read()))
+            log.append(Self.raw(try subscriber.read()))
+            try subscriber.send(["PUNSUBSCRIBE"])
+            log.append(Self.raw(try subscriber.read()))
+            try subscriber.send(["PUNSUBSCRIBE"])
+            log.append(Self.raw(try subscriber.read()))
+            log.append(try subscriber.call("PING").description)
+            return log
+        }
+    }
+
+    @Test func resp3SubscribersGetPushFrames() throws {
+        try compare("pub/sub RESP3") { port in
+            let subscriber = try RESPClient(port: port)
+            let publisher = try RESPClient(port: port)
+            _ = try subscriber.call("HELLO", "3")
+            try subscriber.send(["SUBSCRIBE", "c"])
+            var log = [Self.raw(try subscriber.read())]
+            log.append(try subscriber.call("SET", "k", "v").description)
+            _ = try publisher.call("PUBLISH", "c", "m")
+            log.append(Self.raw(try subscriber.read()))
+            log.append(try subscriber.call("PING").description)
+            return log
+        }
+    }
+
+    @Test func keyspaceNotificationsInCommandOrder() throws {
+        try compare("keyspace notifications") { port in
+            let subscriber = try RESPClient(port: port)
+            let writer = try RESPClient(port: port)
+            _ = try writer.call("CONFIG", "SET", "notify-keyspace-events", "KEA")
+            var log = [try writer.call("CONFIG", "GET", "notify-keyspace-events").description]
+            try subscriber.send(["PSUBSCRIBE", "__key*__:*"])
+            _ = try subscriber.read()
+            for command in [
+                ["SET", "s", "1"], ["INCRBY", "s", "2"], ["EXPIRE", "s", "100"], ["PERSIST", "s"], ["DEL", "s"],
+                ["LPUSH", "l", "a"], ["RPOP", "l"], ["HSET", "h", "f", "v"], ["SADD", "z", "m"],
+                ["ZADD", "zz", "1", "m"],
+                ["RENAME", "h", "h2"], ["SET", "t", "v", "PX", "20"],
+            ] {
+                _ = try writer.call(command)
+            }
+            usleep(400_000)
+            _ = try writer.call("GET", "t")
+            _ = try writer.call("CONFIG", "SET", "notify-keyspace-events", "")
+            for line in String(decoding: subscriber.drain(milliseconds: 300), as: UTF8.self).split(separator: "\r\n")
+            where !line.hasPrefix("*") && !line.hasPrefix("$") && line != "pmessage" && line != "__key*__:*" {
+                log.append(String(line))
+            }
+            return log
+        }
+    }
+
+    @Test func watchAbortsExecOnChangesExpiryAndFlush() throws {
+        try compare("WATCH") { port in
+            let client = try RESPClient(port: port)
+            let other = try RESPClient(port: port)
+            var log: [String] = []
+            func transaction() throws {
+                _ = try client.call("MULTI")
+                _ = try client.call("INCR", "counter")
+                log.append(try client.call("EXEC").description)
+            }
+            _ = try client.call("SET", "w", "1")
+            _ = try client.call("WATCH", "w")
+            _ = try other.call("SET", "w", "1")
+            try transaction()
+            _ = try client.call("WATCH", "w")
+            try transaction()
+            _ = try client.call("WATCH", "w")
+            _ = try other.call("EXPIRE", "w", "100")
+            try transaction()
+            _ = try client.call("WATCH", "missing")
+            _ = try other.call("DEL", "missing")
+            try transaction()
+            _ = try client.call("WATCH", "w")
+            _ = try other.call("FLUSHALL")
+            try transaction()
+            _ = try client.call("WATCH", "absent")
+            _ = try other.call("FLUSHALL")
+            try transaction()
+            _ = try client.call("SET", "short", "x", "PX", "50")
+            _ = try client.call("WATCH", "short")
+            usleep(150_000)
+            try transaction()
+            log.append(try client.call("MULTI").description)
+            log.append(try client.call("WATCH", "x").description)
+            log.append(try client.call("MULTI").description)
+            log.append(try client.call("NOSUCHCOMMAND").description)
+            log.append(try client.call("EXEC").description)
+            log.append(try client.call("EXEC").description)
+            log.append(try client.call("DISCARD").description)
+            return log
+        }
+    }
+
+    @Test func expiryIsMillisecondAccurateAndCounted() throws {
+        try compare("expiry") { port in
+            let client = try RESPClient(port: port)
+            var log: [String] = []
+            _ = try client.call("SET", "a", "1", "PX", "100")
+            _ = try client.call("SET", "b", "1")
+            _ = try client.call("PEXPIRE", "b", "100")
+            _ = try client.call("HSET", "h", "f", "v")
+            _ = try client.call("EXPIRE", "h", "1", "GT")
+            log.append(try client.call("TTL", "h").description)
+            _ = try client.call("PEXPIREAT", "h", "\(Int(Date().timeIntervalSince1970 * 1000) + 100)")
+            log.append(try client.call("EXISTS", "a", "b", "h").description)
+            usleep(300_000)
+            log.append(try client.call("EXISTS", "a", "b", "h").description)
+            log.append(try client.call("GET", "a").description)
+            log.append(try client.call("TTL", "a").description)
+            log.append(try client.call("HGETALL", "h").description)
+            _ = try client.call("SET", "k", "v", "EX", "100")
+            log.append(try client.call("SET", "k", "w", "KEEPTTL").description)
+            log.append(try client.call("TTL", "k").description)
+            _ = try client.call("SET", "k", "x")
+            log.append(try client.call("TTL", "k").description)
+            log.append(try client.call("EXPIRE", "k", "-1").description)
+            log.append(try client.call("EXISTS", "k").description)
+            return log
+        }
+    }
+
+    @Test func protocolErrorsReplyThenClose() throws {
+        try compare("protocol errors") { port in
+            var log: [String] = []
+            for input in [
+                "PING\r\n*1\r\nx\r\nPING\r\n", "*1\r\n$-5\r\n", "*x\r\n", "SET a \"b\r\n",
+                "*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\nb\r\nQUIT\r\nPING\r\n",
+            ] {
+                let client = try RESPClient(port: port)
+                try client.send(raw: Array(input.utf8))
+                log.append(String(decoding: client.drain(milliseconds: 300), as: UTF8.self))
+                log.append(client.isClosed(timeoutSeconds: 1) ? "closed" : "open")
+            }
+            return log
+        }
+    }
+
+    @Test func connectionCommands() throws {
+        try compare("connection") { port in
+            let client = try RESPClient(port: port)
+            var log: [String] = []
+            for command in [
+                ["HELLO", "4"], ["HELLO", "abc"], ["HELLO", "2", "BOGUS"], ["AUTH", "x"], ["AUTH", "default", "x"],
+                ["CLIENT", "SETNAME", "a b"], ["CLIENT", "SETNAME", "worker"], ["CLIENT", "GETNAME"], ["SELECT", "16"],
+                ["SELECT", "x"], ["ECHO", "hi"], ["PING", "a", "b"], ["CLIENT", "NOPE"], ["CONFIG"],
+                ["CONFIG", "GET", "maxmemory"], ["CONFIG", "SET", "maxmemory", "1gb"], ["CONFIG", "GET", "maxmemory"],
+                ["CONFIG", "SET", "maxmemory", "0"], ["CONFIG", "SET", "bogus", "1"],
+                ["CONFIG", "SET", "maxmemory", "x"],
+                ["CONFIG", "GET", "hash-max-ziplist-entries"], ["CONFIG", "GET", "zset-max-listpack-*"], ["GET|", "a"],
+                ["CONFIG|GET", "x"], ["FLUSHALL", "x"],
+                ["OBJECT", "ENCODING", "none"], ["TYPE", "none"], ["DBSIZE"], ["RESET"], ["CLIENT", "GETNAME"],
+            ] {
+                try client.send(command)
+                log.append(Self.raw(try client.read()))
+            }
+            return log
+        }
+    }
+
+    func waitForBlocked(_ client: RESPClient, _ count: Int) throws {
+        for _ in 0..<500 {
+            if case .bulk(let bytes?) = try client.call("INFO", "clients"),
+                String(decoding: bytes, as: UTF8.self).contains("blocked_clients:\(count)")
+            {
+                return
+            }
+            if case .verbatim(_, let text) = try client.call("INFO", "clients"),
+                text.contains("blocked_clients:\(count)")
+            {
+                return
+            }
+            usleep(5_000)
+        }
+        throw RedisTestFailure("never saw \(count) blocked clients")
+    }
+}
