@@ -264,7 +264,7 @@ struct RedisCommandGenerator {
                 comparison = .unordered
             default: command = ["HMSET", key(), pick(Self.members), pick(Self.values)]
             }
-        case 46..<64:
+        case 46..<62:
             switch Int.random(in: 0..<19, using: &random) {
             case 0: command = [pick(["LPUSH", "RPUSH"]), key()] + some(Self.members, 1...3)
             case 1: command = [pick(["LPUSHX", "RPUSHX"]), key()] + some(Self.members, 1...2)
@@ -296,7 +296,7 @@ struct RedisCommandGenerator {
             case 17: command = ["BRPOPLPUSH", key(), key(), "0.01"]
             default: command = ["LRANGE", key(), "0", "-1"]
             }
-        case 64..<78:
+        case 64..<76:
             switch Int.random(in: 0..<14, using: &random) {
             case 0: command = ["SADD", key()] + some(Self.members, 1...4)
             case 1: command = ["SREM", key()] + some(Self.members, 1...3)
@@ -324,6 +324,34 @@ struct RedisCommandGenerator {
                 comparison = .shape
             case 12: command = ["SMEMBERS", key(), "extra"]
             default: command = ["SCARD", key()]
+            }
+        case 92..<100:
+            let bitIndexes = ["0", "1", "7", "8", "15", "23", "100", "-1", "x"]
+            switch Int.random(in: 0..<8, using: &random) {
+            case 0: command = ["SETBIT", key(), pick(bitIndexes), pick(["0", "1", "2"])]
+            case 1: command = ["GETBIT", key(), pick(bitIndexes)]
+            case 2:
+                command = ["BITCOUNT", key()]
+                    + (chance(60) ? [pick(Self.indexes), pick(Self.indexes)] + (chance(40) ? [pick(["BIT", "BYTE", "X"])] : []) : [])
+            case 3:
+                command = ["BITPOS", key(), pick(["0", "1", "2"])]
+                    + (chance(60) ? [pick(Self.indexes)] + (chance(50) ? [pick(Self.indexes)] + (chance(40) ? [pick(["BIT", "BYTE"])] : []) : []) : [])
+            case 4: command = ["BITOP", pick(["AND", "OR", "XOR", "NOT", "NAND"]), key()] + some(Self.keys, 1...3)
+            case 5:
+                var field = [pick(["BITFIELD", "BITFIELD_RO"]), key()]
+                for _ in 0..<Int.random(in: 1...3, using: &random) {
+                    if chance(25) { field += ["OVERFLOW", pick(["WRAP", "SAT", "FAIL", "BAD"])] }
+                    let type = pick(["u8", "i8", "u4", "i16", "i64", "u63", "u64", "x3"])
+                    let offset = pick(["0", "4", "#1", "13", "-1"])
+                    switch Int.random(in: 0..<3, using: &random) {
+                    case 0: field += ["GET", type, offset]
+                    case 1: field += ["SET", type, offset, pick(["0", "1", "127", "-128", "300", "-1", "9223372036854775807"])]
+                    default: field += ["INCRBY", type, offset, pick(["1", "-1", "100", "-200", "9223372036854775807"])]
+                    }
+                }
+                command = field
+            case 6: command = ["SET", key(), pick(["\u{ff}", "abc", "\u{0}\u{1}", "foobar"])]
+            default: command = ["GET", key()]
             }
         default:
             switch Int.random(in: 0..<26, using: &random) {
