@@ -209,7 +209,7 @@ struct RedisCommandGenerator {
             default: command = ["SUBSTR", key(), pick(Self.indexes), pick(Self.indexes)]
             }
         case 16..<30:
-            switch Int.random(in: 0..<18, using: &random) {
+            switch Int.random(in: 0..<19, using: &random) {
             case 0: command = ["DEL"] + some(Self.keys, 1...3)
             case 1: command = ["EXISTS"] + some(Self.keys, 1...3)
             case 2: command = ["TYPE", key()]
@@ -234,6 +234,17 @@ struct RedisCommandGenerator {
             case 14: command = ["EXPIREAT", key(), pick(["1", "99999999999"])]
             case 15: command = ["MOVE", key(), pick(["1", "0", "16", "x"])]
             case 16: command = ["SELECT", pick(["0", "1", "0", "16"])]
+            case 17:
+                var sort = [pick(["SORT", "SORT_RO"]), key()]
+                if chance(40) { sort += ["BY", pick(["k*", "nosort", "{t}*", "k*->a"])] }
+                if chance(30) { sort += ["LIMIT", pick(["0", "1", "-1"]), pick(["2", "-1", "0"])] }
+                if chance(30) { sort += ["GET", pick(["#", "k*", "k*->b"])] }
+                if chance(30) { sort.append(pick(["ASC", "DESC"])) }
+                if chance(50) { sort.append("ALPHA") }
+                if chance(20) { sort += ["STORE", key()] }
+                command = sort
+                // Ties keep the input order, and a set has none.
+                if sort.contains("BY") { comparison = .unordered }
             default: command = ["OBJECT", "ENCODING", "nokey"]
             }
         case 30..<46:
@@ -331,11 +342,18 @@ struct RedisCommandGenerator {
             case 0: command = ["SETBIT", key(), pick(bitIndexes), pick(["0", "1", "2"])]
             case 1: command = ["GETBIT", key(), pick(bitIndexes)]
             case 2:
-                command = ["BITCOUNT", key()]
-                    + (chance(60) ? [pick(Self.indexes), pick(Self.indexes)] + (chance(40) ? [pick(["BIT", "BYTE", "X"])] : []) : [])
+                command =
+                    ["BITCOUNT", key()]
+                    + (chance(60)
+                        ? [pick(Self.indexes), pick(Self.indexes)] + (chance(40) ? [pick(["BIT", "BYTE", "X"])] : [])
+                        : [])
             case 3:
-                command = ["BITPOS", key(), pick(["0", "1", "2"])]
-                    + (chance(60) ? [pick(Self.indexes)] + (chance(50) ? [pick(Self.indexes)] + (chance(40) ? [pick(["BIT", "BYTE"])] : []) : []) : [])
+                command =
+                    ["BITPOS", key(), pick(["0", "1", "2"])]
+                    + (chance(60)
+                        ? [pick(Self.indexes)]
+                            + (chance(50) ? [pick(Self.indexes)] + (chance(40) ? [pick(["BIT", "BYTE"])] : []) : [])
+                        : [])
             case 4: command = ["BITOP", pick(["AND", "OR", "XOR", "NOT", "NAND"]), key()] + some(Self.keys, 1...3)
             case 5:
                 var field = [pick(["BITFIELD", "BITFIELD_RO"]), key()]
@@ -345,8 +363,12 @@ struct RedisCommandGenerator {
                     let offset = pick(["0", "4", "#1", "13", "-1"])
                     switch Int.random(in: 0..<3, using: &random) {
                     case 0: field += ["GET", type, offset]
-                    case 1: field += ["SET", type, offset, pick(["0", "1", "127", "-128", "300", "-1", "9223372036854775807"])]
-                    default: field += ["INCRBY", type, offset, pick(["1", "-1", "100", "-200", "9223372036854775807"])]
+                    case 1:
+                        field += [
+                            "SET", type, offset, pick(["0", "1", "127", "-128", "300", "-1", "9223372036854775807"]),
+                        ]
+                    default:
+                        field += ["INCRBY", type, offset, pick(["1", "-1", "100", "-200", "9223372036854775807"])]
                     }
                 }
                 command = field

@@ -3,124 +3,144 @@ internal import StrataRedisStore
 
 extension RedisCommands {
     static let bits: [(String, RedisCommand.Access, RedisCommandTable.Handler)] = [
-        ("setbit", .write, { c throws(RedisError) in
-            let offset = try bitOffset(c, 2, hashAllowed: false, width: 0)
-            guard let on = RedisNumber.parseInteger(c[3]), on == 0 || on == 1 else {
-                throw .err("bit is not an integer or out of range")
-            }
-            let existing = try c.data.lookup(c.db, c[1], as: .string)
-            var value = existing?.metadata.value ?? []
-            let byte = Int(offset >> 3)
-            var grown = existing == nil
-            if value.count < byte + 1 {
-                value.append(contentsOf: [UInt8](repeating: 0, count: byte + 1 - value.count))
-                grown = true
-            }
-            let mask = UInt8(1 << (7 - Int(offset & 7)))
-            let old = value[byte] & mask != 0
-            if grown || old != (on == 1) {
-                if on == 1 { value[byte] |= mask } else { value[byte] &= ~mask }
-                try c.data.setString(c.db, c[1], value, expiry: .keep, previous: .some(existing))
-                c.notify("setbit", .string, c[1])
-            }
-            return .integer(old ? 1 : 0)
-        }),
-        ("getbit", .read, { c throws(RedisError) in
-            let offset = try bitOffset(c, 2, hashAllowed: false, width: 0)
-            guard let entry = try c.data.lookup(c.db, c[1], as: .string) else { return .integer(0) }
-            let value = entry.metadata.value
-            let byte = Int(offset >> 3)
-            guard byte < value.count else { return .integer(0) }
-            return .integer(value[byte] & UInt8(1 << (7 - Int(offset & 7))) != 0 ? 1 : 0)
-        }),
-        ("bitcount", .read, { c throws(RedisError) in
-            guard let entry = try c.data.lookup(c.db, c[1], as: .string) else { return .integer(0) }
-            let value = entry.metadata.value
-            guard c.count == 2 || c.count == 4 || c.count == 5 else { throw .syntax }
-            guard c.count > 2 else { return .integer(popcount(value[...])) }
-            guard let range = try bitRange(c, startIndex: 2, endIndex: 3, unitIndex: 4, length: value.count)
-            else { return .integer(0) }
-            if !range.bits {
-                return .integer(range.start > range.end ? 0 : popcount(value[range.start...range.end]))
-            }
-            var count = 0
-            if range.start <= range.end {
-                for bit in range.start...range.end where value[bit >> 3] & UInt8(1 << (7 - bit & 7)) != 0 {
-                    count += 1
+        (
+            "setbit", .write,
+            { c throws(RedisError) in
+                let offset = try bitOffset(c, 2, hashAllowed: false, width: 0)
+                guard let on = RedisNumber.parseInteger(c[3]), on == 0 || on == 1 else {
+                    throw .err("bit is not an integer or out of range")
                 }
+                let existing = try c.data.lookup(c.db, c[1], as: .string)
+                var value = existing?.metadata.value ?? []
+                let byte = Int(offset >> 3)
+                var grown = existing == nil
+                if value.count < byte + 1 {
+                    value.append(contentsOf: [UInt8](repeating: 0, count: byte + 1 - value.count))
+                    grown = true
+                }
+                let mask = UInt8(1 << (7 - Int(offset & 7)))
+                let old = value[byte] & mask != 0
+                if grown || old != (on == 1) {
+                    if on == 1 { value[byte] |= mask } else { value[byte] &= ~mask }
+                    try c.data.setString(c.db, c[1], value, expiry: .keep, previous: .some(existing))
+                    c.notify("setbit", .string, c[1])
+                }
+                return .integer(old ? 1 : 0)
             }
-            return .integer(count)
-        }),
-        ("bitpos", .read, { c throws(RedisError) in
-            guard let bit = RedisNumber.parseInteger(c[2]) else { throw .notInteger }
-            guard bit == 0 || bit == 1 else { throw .err("The bit argument must be 1 or 0.") }
-            guard let entry = try c.data.lookup(c.db, c[1], as: .string) else { return .integer(bit == 1 ? -1 : 0) }
-            let value = entry.metadata.value
-            guard c.count >= 3 && c.count <= 6 else { throw .syntax }
-            var first = 0
-            var last = value.count * 8 - 1
-            let endGiven = c.count >= 5
-            if c.count >= 4 {
-                var bits = false
-                if c.count == 6 {
-                    switch c.option(5) {
-                    case "BIT": bits = true
-                    case "BYTE": bits = false
-                    default: throw .syntax
+        ),
+        (
+            "getbit", .read,
+            { c throws(RedisError) in
+                let offset = try bitOffset(c, 2, hashAllowed: false, width: 0)
+                guard let entry = try c.data.lookup(c.db, c[1], as: .string) else { return .integer(0) }
+                let value = entry.metadata.value
+                let byte = Int(offset >> 3)
+                guard byte < value.count else { return .integer(0) }
+                return .integer(value[byte] & UInt8(1 << (7 - Int(offset & 7))) != 0 ? 1 : 0)
+            }
+        ),
+        (
+            "bitcount", .read,
+            { c throws(RedisError) in
+                guard let entry = try c.data.lookup(c.db, c[1], as: .string) else { return .integer(0) }
+                let value = entry.metadata.value
+                guard c.count == 2 || c.count == 4 || c.count == 5 else { throw .syntax }
+                guard c.count > 2 else { return .integer(popcount(value[...])) }
+                guard let range = try bitRange(c, startIndex: 2, endIndex: 3, unitIndex: 4, length: value.count)
+                else { return .integer(0) }
+                if !range.bits {
+                    return .integer(range.start > range.end ? 0 : popcount(value[range.start...range.end]))
+                }
+                var count = 0
+                if range.start <= range.end {
+                    for bit in range.start...range.end where value[bit >> 3] & UInt8(1 << (7 - bit & 7)) != 0 {
+                        count += 1
                     }
                 }
-                let total = bits ? value.count * 8 : value.count
-                var start = try c.integer(3)
-                var end = endGiven ? try c.integer(4) : Int64(total - 1)
-                if start < 0 { start += Int64(total) }
-                if end < 0 { end += Int64(total) }
-                if start < 0 { start = 0 }
-                if end < 0 { end = 0 }
-                if end >= Int64(total) { end = Int64(total - 1) }
-                if start > end { return .integer(-1) }
-                first = bits ? Int(start) : Int(start) * 8
-                last = bits ? Int(end) : Int(end) * 8 + 7
+                return .integer(count)
             }
-            if value.isEmpty || first > last { return .integer(-1) }
-            for position in first...last where (value[position >> 3] & UInt8(1 << (7 - position & 7)) != 0) == (bit == 1) {
-                return .integer(position)
-            }
-            // Looking for a clear bit past the end of the string finds the padding, unless a range was given.
-            if bit == 0 && !endGiven { return .integer(last + 1) }
-            return .integer(-1)
-        }),
-        ("bitop", .write, { c throws(RedisError) in
-            let operation = c.option(1)
-            guard ["AND", "OR", "XOR", "NOT"].contains(operation) else { throw .syntax }
-            if operation == "NOT" && c.count != 4 { throw .err("BITOP NOT must be called with a single source key.") }
-            var sources: [[UInt8]] = []
-            for index in 3..<c.count { sources.append(try c.data.lookup(c.db, c[index], as: .string)?.metadata.value ?? []) }
-            let length = sources.map(\.count).max() ?? 0
-            guard length > 0 else {
-                if let existing = try c.data.lookup(c.db, c[2]) {
-                    try c.data.drop(c.db, c[2], existing)
-                    c.notify("del", .generic, c[2])
-                }
-                return .integer(0)
-            }
-            var result = [UInt8](repeating: 0, count: length)
-            for index in 0..<length {
-                var output: UInt8 = index < sources[0].count ? sources[0][index] : 0
-                if operation == "NOT" { output = ~output }
-                for source in sources.dropFirst() {
-                    let byte: UInt8 = index < source.count ? source[index] : 0
-                    switch operation {
-                    case "AND": output &= byte
-                    case "OR": output |= byte
-                    default: output ^= byte
+        ),
+        (
+            "bitpos", .read,
+            { c throws(RedisError) in
+                guard let bit = RedisNumber.parseInteger(c[2]) else { throw .notInteger }
+                guard bit == 0 || bit == 1 else { throw .err("The bit argument must be 1 or 0.") }
+                guard let entry = try c.data.lookup(c.db, c[1], as: .string) else { return .integer(bit == 1 ? -1 : 0) }
+                let value = entry.metadata.value
+                guard c.count >= 3 && c.count <= 6 else { throw .syntax }
+                var first = 0
+                var last = value.count * 8 - 1
+                let endGiven = c.count >= 5
+                if c.count >= 4 {
+                    var bits = false
+                    if c.count == 6 {
+                        switch c.option(5) {
+                        case "BIT": bits = true
+                        case "BYTE": bits = false
+                        default: throw .syntax
+                        }
                     }
+                    let total = bits ? value.count * 8 : value.count
+                    var start = try c.integer(3)
+                    var end = endGiven ? try c.integer(4) : Int64(total - 1)
+                    if start < 0 { start += Int64(total) }
+                    if end < 0 { end += Int64(total) }
+                    if start < 0 { start = 0 }
+                    if end < 0 { end = 0 }
+                    if end >= Int64(total) { end = Int64(total - 1) }
+                    if start > end { return .integer(-1) }
+                    first = bits ? Int(start) : Int(start) * 8
+                    last = bits ? Int(end) : Int(end) * 8 + 7
                 }
-                result[index] = output
+                if value.isEmpty || first > last { return .integer(-1) }
+                for position in first...last
+                where (value[position >> 3] & UInt8(1 << (7 - position & 7)) != 0) == (bit == 1) {
+                    return .integer(position)
+                }
+                // Looking for a clear bit past the end of the string finds the padding, unless a range was given.
+                if bit == 0 && !endGiven { return .integer(last + 1) }
+                return .integer(-1)
             }
-            try c.data.setString(c.db, c[2], result)
-            c.notify("set", .string, c[2])
-            return .integer(length)
-        }),
+        ),
+        (
+            "bitop", .write,
+            { c throws(RedisError) in
+                let operation = c.option(1)
+                guard ["AND", "OR", "XOR", "NOT"].contains(operation) else { throw .syntax }
+                if operation == "NOT" && c.count != 4 {
+                    throw .err("BITOP NOT must be called with a single source key.")
+                }
+                var sources: [[UInt8]] = []
+                for index in 3..<c.count {
+                    sources.append(try c.data.lookup(c.db, c[index], as: .string)?.metadata.value ?? [])
+                }
+                let length = sources.map(\.count).max() ?? 0
+                guard length > 0 else {
+                    if let existing = try c.data.lookup(c.db, c[2]) {
+                        try c.data.drop(c.db, c[2], existing)
+                        c.notify("del", .generic, c[2])
+                    }
+                    return .integer(0)
+                }
+                var result = [UInt8](repeating: 0, count: length)
+                for index in 0..<length {
+                    var output: UInt8 = index < sources[0].count ? sources[0][index] : 0
+                    if operation == "NOT" { output = ~output }
+                    for source in sources.dropFirst() {
+                        let byte: UInt8 = index < source.count ? source[index] : 0
+                        switch operation {
+                        case "AND": output &= byte
+                        case "OR": output |= byte
+                        default: output ^= byte
+                        }
+                    }
+                    result[index] = output
+                }
+                try c.data.setString(c.db, c[2], result)
+                c.notify("set", .string, c[2])
+                return .integer(length)
+            }
+        ),
         ("bitfield", .write, { c throws(RedisError) in try bitfield(&c, readOnly: false) }),
         ("bitfield_ro", .read, { c throws(RedisError) in try bitfield(&c, readOnly: true) }),
     ]
