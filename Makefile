@@ -7,7 +7,8 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 # System packages: RocksDB (C API + pkg-config file) to build; the reference servers and real clients to test
 # and benchmark against.
 RUN_PACKAGES := librocksdb-dev pkg-config
-TEST_PACKAGES := $(RUN_PACKAGES) etcd-client etcd-server curl golang-go golang-etcd-server-dev
+TEST_PACKAGES := $(RUN_PACKAGES) etcd-client etcd-server curl golang-go golang-etcd-server-dev redis-server redis-tools \
+	python3-venv tcl
 BENCH_PACKAGES := $(TEST_PACKAGES)
 
 # Release builds link the Swift runtime and Foundation statically: one self-contained binary (only RocksDB and the C
@@ -17,7 +18,7 @@ BENCH_PACKAGES := $(TEST_PACKAGES)
 RELEASE := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -function-sections
 FORMATTED := Sources Storage Tests Bench Protocols/Etcd/Server Protocols/Redis Package.swift
 
-.PHONY: run test build build-release bench deps-run deps-test deps-bench clean format lint clientv3check clientv3bench symbol-order nulletcd
+.PHONY: pyclients redis-suite run test build build-release bench deps-run deps-test deps-bench clean format lint clientv3check clientv3bench symbol-order nulletcd
 
 run: deps-run build-release
 	.build/release/strata serve --config $(CONFIG)
@@ -25,7 +26,7 @@ run: deps-run build-release
 # The bar CI holds: formatting (swift-format, strict) and every import a declared dependency (`make lint`: a
 # front-end cannot reach the RocksDB handle through the core's dependencies), warnings as errors (Package.swift),
 # then every test.
-test: deps-test clientv3check lint
+test: deps-test clientv3check pyclients lint
 	$(SWIFT) build --build-tests
 	STRATA_BINARY=$(CURDIR)/.build/debug/strata CLIENTV3CHECK_BINARY=$(CURDIR)/.build/clientv3check \
 		$(SWIFT) test --skip-build
@@ -35,6 +36,17 @@ test: deps-test clientv3check lint
 clientv3check:
 	GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$(CURDIR)/.build/gocache GOFLAGS= \
 		go build -o .build/clientv3check ./Tests/ClientV3Check
+
+# redis-py 5.x (RESP2) and 8.x (RESP3) in venvs under .build, for the Redis client tests.
+pyclients: deps-test
+	@scripts/python-clients.sh
+
+# Redis 7.0's own Tcl suite against a fresh Strata per unit (not part of `make test`: the suite is not ours to ship):
+#   make redis-suite SUITE=<a redis 7.0 tests tree, e.g. ../shared/reference/redis/testsuite> [UNITS="unit/expire …"]
+redis-suite: deps-test
+	@test -n "$(SUITE)" || { echo "usage: make redis-suite SUITE=<path to a Redis 7.0 tests tree>"; exit 2; }
+	$(SWIFT) build --product strata
+	scripts/redis-suite.sh $(SUITE) $(UNITS)
 
 build:
 	$(SWIFT) build

@@ -5,7 +5,7 @@ internal import Testing
 /// Scenarios with more than one connection or with time in them (blocking pops, pub/sub, keyspace notifications,
 /// MULTI/WATCH, expiry, protocol errors), each run against redis-server 7.0 and against Strata: the transcripts of
 /// replies must be the same.
-@Suite("Redis scenarios (Strata vs redis-server 7.0)", .enabled(if: ReferenceRedis.isAvailable))
+@Suite("Redis scenarios (Strata vs redis-server 7.0)")
 final class RedisScenarioTests {
     let directory = TemporaryDirectory()
     let reference: ReferenceRedis
@@ -287,13 +287,20 @@ final class RedisScenarioTests {
                 ["CONFIG", "GET", "maxmemory"], ["CONFIG", "SET", "maxmemory", "1gb"], ["CONFIG", "GET", "maxmemory"],
                 ["CONFIG", "SET", "maxmemory", "0"], ["CONFIG", "SET", "bogus", "1"],
                 ["CONFIG", "SET", "maxmemory", "x"],
-                ["CONFIG", "GET", "hash-max-ziplist-entries"], ["CONFIG", "GET", "zset-max-listpack-*"], ["GET|", "a"],
+                ["CONFIG", "GET", "hash-max-ziplist-entries"], ["GET|", "a"],
                 ["CONFIG|GET", "x"], ["FLUSHALL", "x"],
                 ["OBJECT", "ENCODING", "none"], ["TYPE", "none"], ["DBSIZE"], ["RESET"], ["CLIENT", "GETNAME"],
             ] {
                 try client.send(command)
                 log.append(Self.raw(try client.read()))
             }
+            // A pattern's matches come in dict order, which redis-server seeds randomly at start: compare as pairs.
+            try client.send(["CONFIG", "GET", "zset-max-listpack-*"])
+            let lines = Self.raw(try client.read()).split(separator: "⏎").dropFirst()
+            let pairs = stride(from: 0, to: lines.count - 1, by: 4).map { index in
+                Array(lines.dropFirst(index).prefix(4)).joined(separator: " ")
+            }
+            log.append(pairs.sorted().joined(separator: " | "))
             return log
         }
     }

@@ -3,11 +3,19 @@ internal import StrataTestSupport
 
 /// Strata serving Redis on a free port (etcd off), as a user runs it, plus helpers shared by the Redis suites.
 final class RedisTestServer: @unchecked Sendable {
-    let directory = TemporaryDirectory()
-    let port = TestNetwork.freePort()
+    let directory: TemporaryDirectory
+    let port: Int
     let strata: StrataProcess
 
-    init(redisSettings: String = "", sync: String = "always") throws {
+    /// `directory` and `port` are given to start again on the data of a stopped server.
+    init(
+        redisSettings: String = "",
+        sync: String = "always",
+        directory: TemporaryDirectory = TemporaryDirectory(),
+        port: Int = TestNetwork.freePort()
+    ) throws {
+        self.directory = directory
+        self.port = port
         strata = try StrataProcess(
             dataDirectory: directory.appending("data"),
             extraConfig: "[storage]\nsync = \"\(sync)\"\n",

@@ -244,8 +244,6 @@ package final class ReferenceRedis: @unchecked Sendable {
     package let process = Process()
     package let port: Int
 
-    package static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server") }
-
     package init(directory: String, arguments: [String] = []) throws {
         port = TestNetwork.freePort()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -23,6 +23,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var blocked = false
     private var blockTimer: Scheduled<Void>?
     private var closing = false
+    /// The socket is not draining: no commands run and nothing is read until it is writable again.
+    private var writePaused = false
     /// A command is running (its nested writes go to `output`).
     private var commandBytes = 0
 
@@ -96,7 +98,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     /// Runs every complete command in the input, unless blocked or waiting for an fsync.
     private func process() {
-        while !blocked && !awaitingFsync && !closing {
+        while !blocked && !awaitingFsync && !closing && !writePaused {
             let start = input.readerIndex
             let outcome = parser.next(&input)
             switch outcome {
@@ -112,6 +114,9 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             case .command(let arguments):
                 commandBytes = input.readerIndex - start
                 execute(arguments)
+                // Big replies go out as they come, so one burst of pipelined reads cannot pile up unbounded output
+                // (replies held for an fsync stay until it is done: writes' replies are small).
+                if output.readableBytes >= 64 * 1024 && durability == nil && !blocked { flush(close: false) }
             }
         }
         finishBurst()
@@ -151,7 +156,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func flush(close: Bool) {
         if output.readableBytes > 0 {
-            server.stats.outputBytes.wrappingAdd(output.readableBytes, ordering: .relaxed)
+            let size = output.readableBytes
+            server.stats.outputBytes.wrappingAdd(size, ordering: .relaxed)
             let buffer = output
             output = context.channel.allocator.buffer(capacity: 1024)
             if close {
@@ -159,10 +165,35 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
                 return
             }
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            let client = session.client
+            let limit = server.config.effective.outputLimits[.normal]
+            if client.exceedsOutputLimit(adding: size, limit) {
+                server.logger.warning("closing Redis client \(client.address): output buffer over its limit")
+                closing = true
+                return
+            }
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in
+                client.shared.withLock { $0.pendingOutput -= size }
+            }
+            // Without a hard limit (Redis's default for normal clients is none), a client that does not read its
+            // replies stops being read from, so its commands stop running and its output stops growing, until the
+            // socket drains. With one, its output grows to the limit and it is disconnected, as Redis does.
+            if limit.hard == 0 && !context.channel.isWritable && !writePaused {
+                writePaused = true
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            }
         } else if close {
             context.close(promise: nil)
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && writePaused {
+            writePaused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            process()
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     /// Appends a reply, as CLIENT REPLY allows (`force`: protocol errors and the like always go out).
@@ -478,7 +509,9 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         session.client.shared.withLock { $0.blocked = true }
         let loop = context.eventLoop
         let monotonicNow = ContinuousClock.now.milliseconds
-        let deadline = request.timeout > 0 ? monotonicNow + Int64((request.timeout * 1000).rounded(.up)) : 0
+        // (Timeouts beyond a century are as good as none.)
+        let milliseconds = min((request.timeout * 1000).rounded(.up), 3e12)
+        let deadline = request.timeout > 0 ? monotonicNow + Int64(milliseconds) : 0
         let waiter = RedisBlocking.Waiter(
             session: session,
             db: session.db,

@@ -62,14 +62,14 @@ package enum RedisPersonality {
         var index = 0
         if let first = arguments.first, !first.hasPrefix("--") {
             if first == "-" {
-                text += (readStandardInput() ?? "") + "\n"
+                text += readStandardInput() ?? ""
             } else {
                 guard let contents = try? String(contentsOfFile: first, encoding: .utf8) else {
                     throw Failure(
                         message: "Fatal error, can't open config file '\(first)': No such file or directory\n"
                     )
                 }
-                text += contents + "\n"
+                text += contents
                 configFile = URL(fileURLWithPath: first).standardizedFileURL.path
             }
             index = 1
@@ -79,7 +79,7 @@ package enum RedisPersonality {
         while index < arguments.count {
             let argument = arguments[index]
             if argument == "-" {
-                text += (readStandardInput() ?? "") + "\n"
+                text += readStandardInput() ?? ""
             } else if argument.hasPrefix("--") {
                 if !options.isEmpty { options += "\n" }
                 options += String(argument.dropFirst(2)) + " "
@@ -88,7 +88,10 @@ package enum RedisPersonality {
             }
             index += 1
         }
-        text += options
+        // A `--save` with no value last on the line means `save ""`, as in redis-server.
+        if arguments.last?.lowercased() == "--save" { options += "\"\"" }
+        // As redis-server: the file, then stdin, then a newline and the options (line numbers in errors count it).
+        text += "\n" + options
         return try apply(text, configFile: configFile)
     }
 
@@ -145,6 +148,12 @@ package enum RedisPersonality {
             let name = String(decoding: first, as: UTF8.self).lowercased()
             let values = words.dropFirst().map { String(decoding: $0, as: UTF8.self) }
             let value = values.joined(separator: " ")
+            // Values are checked as Redis checks them (its messages), then mapped onto Strata's settings.
+            if let parameter = RedisConfigParameter.byName[name],
+                case .failure(let refusal) = parameter.normalize(value)
+            {
+                throw fatal(refusal.message)
+            }
             switch name {
             case "port":
                 guard values.count == 1, let port = Int(value), (0...65535).contains(port) else {

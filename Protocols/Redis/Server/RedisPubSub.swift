@@ -111,7 +111,16 @@ extension RedisClient {
         let version = resp
         var buffer = channel.allocator.buffer(capacity: 64)
         buffer.writeRESP(value, version: version)
+        if exceedsOutputLimit(adding: buffer.readableBytes, limit) { return }
         let size = buffer.readableBytes
+        channel.writeAndFlush(buffer).whenComplete { [self] _ in
+            shared.withLock { $0.pendingOutput -= size }
+        }
+    }
+
+    /// Counts `size` more unsent bytes; when that passes `limit`'s hard limit, or keeps it over its soft limit too
+    /// long, the client is disconnected and true is returned. The caller decrements when the bytes are written.
+    package func exceedsOutputLimit(adding size: Int, _ limit: RedisOutputLimits.Limit) -> Bool {
         let now = ContinuousClock.now.milliseconds
         let overLimit = shared.withLock { state -> Bool in
             state.pendingOutput += size
@@ -125,13 +134,13 @@ extension RedisClient {
             return false
         }
         if overLimit {
-            shared.withLock { $0.killed = true }
+            shared.withLock {
+                $0.killed = true
+                $0.pendingOutput -= size
+            }
             channel.close(promise: nil)
-            return
         }
-        channel.writeAndFlush(buffer).whenComplete { [self] _ in
-            shared.withLock { $0.pendingOutput -= size }
-        }
+        return overLimit
     }
 }
 

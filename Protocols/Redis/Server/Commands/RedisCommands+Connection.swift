@@ -253,7 +253,8 @@ extension RedisCommands {
                     throw .err("timeout is not an integer or out of range")
                 }
                 if milliseconds < 0 { throw .err("timeout is negative") }
-                let until = ContinuousClock.now.milliseconds + milliseconds
+                let (sum, overflow) = ContinuousClock.now.milliseconds.addingReportingOverflow(milliseconds)
+                let until = overflow ? Int64.max : sum
                 // Like Redis's pause by CLIENT PAUSE: the last one sets both the end and the kind.
                 c.server.pause.withLock { $0 = (until, writesOnly) }
                 return .ok

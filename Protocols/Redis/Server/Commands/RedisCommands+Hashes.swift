@@ -179,7 +179,8 @@ extension RedisCommands {
             return Array(items.shuffled().prefix(Int(count)))
         }
         guard !items.isEmpty else { return [] }
-        return (0..<Int(-count)).map { _ in items.randomElement()! }
+        // Every pick is a reply element: bound them as an output buffer would.
+        return (0..<Int(min(-count, 1 << 24))).map { _ in items.randomElement()! }
     }
 
     private static func hashRandomField(_ c: inout RedisInvocation) throws(RedisError) -> RESPValue {

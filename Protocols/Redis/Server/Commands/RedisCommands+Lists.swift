@@ -274,8 +274,9 @@ extension RedisCommands {
             throw .err("numkeys should be greater than 0")
         }
         guard numkeys >= 1 else { throw .err("numkeys should be greater than 0") }
-        let whereIndex = numkeysIndex + Int(clamping: numkeys) + 1
-        guard whereIndex < c.count, whereIndex > numkeysIndex else { throw .syntax }
+        guard numkeys < Int64(c.count) else { throw .syntax }
+        let whereIndex = numkeysIndex + Int(numkeys) + 1
+        guard whereIndex < c.count else { throw .syntax }
         let first: Bool
         switch c.option(whereIndex) {
         case sides.0: first = true

@@ -463,7 +463,7 @@ extension RedisCommands {
     private static func debug(_ c: inout RedisInvocation) throws(RedisError) -> RESPValue {
         switch c.option(1) {
         case "SLEEP":
-            guard c.count == 3, let seconds = Double(c.text(2)) else { throw .syntax }
+            guard c.count == 3, let seconds = Double(c.text(2)), seconds.isFinite else { throw .syntax }
             usleep(UInt32(max(0, min(seconds, 3600)) * 1_000_000))
             return .ok
         case "RELOAD", "SET-ACTIVE-EXPIRE", "QUICKLIST-PACKED-THRESHOLD", "SET-SKIP-CHECKSUM-VALIDATION",

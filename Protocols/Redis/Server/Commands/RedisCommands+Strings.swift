@@ -206,7 +206,7 @@ extension RedisCommands {
                 let patch = c[3]
                 guard let entry else {
                     if patch.isEmpty { return .integer(0) }
-                    try checkStringLength(c, Int(offset) + patch.count)
+                    try checkStringLength(c, Int(offset), plus: patch.count)
                     var value = [UInt8](repeating: 0, count: Int(offset))
                     value.append(contentsOf: patch)
                     try c.data.setString(c.db, c[1], value, previous: .some(nil))
@@ -215,7 +215,7 @@ extension RedisCommands {
                 }
                 var value = entry.metadata.value
                 if patch.isEmpty { return .integer(value.count) }
-                try checkStringLength(c, Int(offset) + patch.count)
+                try checkStringLength(c, Int(offset), plus: patch.count)
                 let end = Int(offset) + patch.count
                 if value.count < end { value.append(contentsOf: [UInt8](repeating: 0, count: end - value.count)) }
                 value.replaceSubrange(Int(offset)..<end, with: patch)
@@ -273,8 +273,9 @@ extension RedisCommands {
         return .ok
     }
 
-    static func checkStringLength(_ c: RedisInvocation, _ length: Int) throws(RedisError) {
-        if length > c.server.config.effective.maxBulkLength { throw .stringTooLong }
+    static func checkStringLength(_ c: RedisInvocation, _ length: Int, plus extra: Int = 0) throws(RedisError) {
+        let (total, overflow) = length.addingReportingOverflow(extra)
+        if overflow || total > c.server.config.effective.maxBulkLength { throw .stringTooLong }
     }
 
     private static func getRange(_ c: inout RedisInvocation) throws(RedisError) -> RESPValue {

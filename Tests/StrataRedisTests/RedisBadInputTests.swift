@@ -1,0 +1,100 @@
+internal import Foundation
+internal import StrataTestSupport
+internal import Testing
+
+/// Hostile and broken clients against the real binary: each gets Redis's error or a disconnect, the server keeps
+/// serving everyone else, and its memory stays bounded.
+@Suite("Redis: bad input and bad clients", .serialized)
+final class RedisBadInputTests {
+    let server: RedisTestServer
+
+    init() throws { server = try RedisTestServer(sync: "none") }
+
+    /// Resident memory of the server process, in bytes.
+    func residentBytes() -> Int {
+        let status =
+            (try? String(contentsOfFile: "/proc/\(server.strata.process.processIdentifier)/status", encoding: .utf8))
+            ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
+    func assertServing(_ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(try server.client().call("PING") == .simple("PONG"), comment, sourceLocation: sourceLocation)
+    }
+
+    /// Declared lengths are checked before anything is allocated for them; allowed ones allocate as bytes arrive.
+    @Test func hugeDeclaredLengthsAllocateNothingUpFront() throws {
+        let before = residentBytes()
+        let cases: [(String, String)] = [
+            ("*-99999999999999999999\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+            ("*1\r\n$99999999999999999999\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+            ("*1\r\n$536870913\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+            ("*99999999999999999999\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+            ("*1\r\n*1\r\n*1\r\n", "-ERR Protocol error: expected '$', got '*'\r\n"),
+        ]
+        for (input, reply) in cases {
+            let client = try server.client()
+            try client.send(raw: Array(input.utf8))
+            #expect(String(decoding: client.drain(milliseconds: 300), as: UTF8.self) == reply, "\(input)")
+            #expect(client.isClosed(timeoutSeconds: 2), "\(input): still open")
+        }
+        // Allowed sizes, announced and never sent, by many connections at once.
+        var idle: [RESPClient] = []
+        for _ in 0..<50 {
+            let client = try server.client()
+            try client.send(raw: Array("*2147483647\r\n$536870912\r\nabc".utf8))
+            idle.append(client)
+        }
+        try assertServing("after 50 connections announcing 512 MB arguments")
+        let grown = residentBytes() - before
+        #expect(grown < 200 << 20, "resident memory grew by \(grown >> 20) MiB")
+        _ = idle
+    }
+
+    @Test func randomGarbageNeverCrashesOrHangs() throws {
+        var random = SeededRandom(seed: 42)
+        let alphabet = Array("*$+-:\r\n0123456789-abcSETGET ".utf8)
+        for round in 0..<300 {
+            let client = try server.client()
+            let length = Int(random.next() % 200) + 1
+            let bytes = (0..<length).map { _ in
+                random.next() % 4 == 0
+                    ? UInt8(truncatingIfNeeded: random.next()) : alphabet[Int(random.next() % UInt64(alphabet.count))]
+            }
+            try? client.send(raw: bytes)
+            _ = client.drain(milliseconds: 5)
+            if round % 50 == 0 { try assertServing("after garbage round \(round)") }
+        }
+        try assertServing()
+    }
+
+    /// A client that pipelines reads of a big value and never reads the replies: the server stops reading from it
+    /// (memory stays bounded) and, once `client-output-buffer-limit` gives normal clients a limit, disconnects it.
+    @Test func clientThatNeverReadsIsBoundedThenDisconnected() throws {
+        let admin = try server.client()
+        _ = try admin.call("SET", "big", String(repeating: "x", count: 1 << 20))
+        let before = residentBytes()
+        let greedy = try server.client()
+        let request = RESPClient.encode([Array("GET".utf8), Array("big".utf8)])
+        // 3,000 × 1 MiB of replies requested, none read.
+        try greedy.send(raw: Array((0..<3000).map { _ in request }.joined()))
+        usleep(1_000_000)
+        try assertServing("while a client does not read")
+        let grown = residentBytes() - before
+        #expect(grown < 300 << 20, "resident memory grew by \(grown >> 20) MiB with a client that never reads")
+
+        _ = try admin.call("CONFIG", "SET", "client-output-buffer-limit", "normal 8mb 4mb 1")
+        let limited = try server.client()
+        try limited.send(raw: Array((0..<3000).map { _ in request }.joined()))
+        usleep(300_000)
+        var closed = false
+        for _ in 0..<50 where !closed {
+            let list = try admin.call("CLIENT", "LIST").text ?? ""
+            closed = list.split(separator: "\n").count <= 2  // the admin and the first greedy client
+            if !closed { usleep(100_000) }
+        }
+        #expect(closed, "the client over its output limit was not disconnected")
+        _ = greedy
+    }
+}

@@ -1,0 +1,126 @@
+internal import Foundation
+internal import StrataTestSupport
+internal import Testing
+
+/// `strata redis-server …` and a symlink named `redis-server`, started the way test harnesses (pytest-redis,
+/// testcontainers, Redis's own suite) start Redis: its command line, its readiness line, its fatal config errors.
+@Suite("Redis: the redis-server personality", .serialized)
+struct RedisPersonalityTests {
+    /// A running `redis-server`-style process whose output is collected in a file.
+    final class Running {
+        let process = Process()
+        let logPath: String
+
+        init(executable: String, arguments: [String], directory: TemporaryDirectory) throws {
+            logPath = directory.appending("server-\(UUID().uuidString).log")
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
+            process.standardOutput = log
+            process.standardError = log
+            try process.run()
+        }
+
+        var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+        /// Waits for Redis's readiness line, as harnesses do.
+        func waitUntilReady() -> Bool {
+            for _ in 0..<400 {
+                if output.contains("* Ready to accept connections") { return true }
+                if !process.isRunning { return false }
+                usleep(25_000)
+            }
+            return false
+        }
+
+        func stop() -> Int32 {
+            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            for _ in 0..<400 where process.isRunning { usleep(25_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+
+        deinit { _ = stop() }
+    }
+
+    let directory = TemporaryDirectory()
+
+    /// A symlink named `redis-server` to the strata binary.
+    func symlink() throws -> String {
+        let path = directory.appending("redis-server")
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: StrataProcess.binaryPath)
+        return path
+    }
+
+    @Test func startsLikeRedisServerAndKeepsNothingWithoutPersistence() throws {
+        let port = TestNetwork.freePort()
+        let arguments = ["--port", String(port), "--save", "", "--appendonly", "no", "--daemonize", "no"]
+        for _ in 0..<2 {
+            let server = try Running(executable: try symlinkOnce(), arguments: arguments, directory: directory)
+            #expect(server.waitUntilReady(), "no readiness line:\n\(server.output)")
+            let client = try RESPClient(port: port)
+            #expect(try client.call("DBSIZE") == .integer(0), "an in-memory server started with data")
+            #expect(try client.call("SET", "k", "v") == .simple("OK"))
+            #expect(try client.call("CONFIG", "GET", "save") == .array([.bulk(Array("save".utf8)), .bulk([])]))
+            #expect(server.stop() == 0, "\(server.output)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory.appending("strata-data")))
+    }
+
+    @Test func persistsInItsDirWithSaveAndAConfigFile() throws {
+        let port = TestNetwork.freePort()
+        let data = directory.appending("data")
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let configPath = directory.appending("redis.conf")
+        try "port \(port)\nbind 127.0.0.1\nsave 900 1\ndatabases 4\n# a comment\nappendfsync always\n".write(
+            toFile: configPath,
+            atomically: true,
+            encoding: .utf8
+        )
+        let arguments = ["redis-server", configPath, "--dir", data, "--loglevel", "warning"]
+        let first = try Running(executable: StrataProcess.binaryPath, arguments: arguments, directory: directory)
+        #expect(first.waitUntilReady(), "\(first.output)")
+        var client = try RESPClient(port: port)
+        #expect(try client.call("SELECT", "3") == .simple("OK"))
+        #expect(try client.call("SELECT", "4") == .error("ERR DB index is out of range"))
+        #expect(try client.call("RPUSH", "list", "a", "b") == .integer(2))
+        #expect(first.stop() == 0)
+        let second = try Running(executable: StrataProcess.binaryPath, arguments: arguments, directory: directory)
+        #expect(second.waitUntilReady(), "\(second.output)")
+        client = try RESPClient(port: port)
+        _ = try client.call("SELECT", "3")
+        #expect(try client.call("LRANGE", "list", "0", "-1") == .array([.bulk([97]), .bulk([98])]))
+        #expect(FileManager.default.fileExists(atPath: data + "/strata-data"))
+    }
+
+    /// Bad command lines end as redis-server 7.0's do: the same text and exit status.
+    @Test(arguments: [
+        ["--bogus", "1"], ["--databases", "x"], ["--databases", "0"], ["--port", "70000"],
+        ["--appendfsync", "sometimes"], ["--loglevel", "loud"], ["/nonexistent/redis.conf"], ["--version"],
+    ])
+    func badCommandLinesFailAsRedisServerDoes(arguments: [String]) throws {
+        let reference = try runTool("/usr/bin/redis-server", arguments, timeoutSeconds: 10)
+        let strata = try runTool(try symlinkOnce(), arguments, timeoutSeconds: 10)
+        #expect(strata.status == reference.status)
+        if arguments == ["--version"] {
+            #expect(strata.output.hasPrefix("Redis server v=7.0.15 "), "\(strata.output)")
+        } else {
+            // redis-server logs "<pid>:C <time> # …" for a missing file; compare what follows the prefix.
+            func message(_ result: ToolResult) -> String {
+                (result.output + result.errors).split(separator: "\n").map { line in
+                    line.range(of: " # ").map { String(line[$0.upperBound...]) } ?? String(line)
+                }.joined(separator: "\n")
+            }
+            #expect(message(strata) == message(reference))
+        }
+    }
+
+    func symlinkOnce() throws -> String {
+        let path = directory.appending("redis-server")
+        if FileManager.default.fileExists(atPath: path) { return path }
+        return try symlink()
+    }
+}

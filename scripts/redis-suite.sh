@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs Redis 7.0's own Tcl test suite (a redis 7.0 `tests` tree: `runtest` and `tests/`) against a fresh Strata:
+#   scripts/redis-suite.sh SUITE_DIR [unit ...]
+# with the profile for a non-Redis server (no DEBUG, replication, SAVE, eviction; encodings and digests not
+# checked). Each unit gets its own fresh Strata (the suite leaves configuration behind). Prints one line per unit
+# (ok / err / ignored) and a total; the suite's own output goes to .build/redis-suite/<unit>.log.
+set -uo pipefail
+suite=${1:?usage: scripts/redis-suite.sh SUITE_DIR [unit ...]}
+shift
+root=$(cd "$(dirname "$0")/.." && pwd)
+binary=${STRATA_BINARY:-$root/.build/debug/strata}
+work=$root/.build/redis-suite
+rm -rf "$work" && mkdir -p "$work"
+cp -r "$suite" "$work/tree"
+mkdir -p "$work/tree/src"
+ln -sf "$(command -v redis-cli)" "$work/tree/src/redis-cli"
+units=("$@")
+if [ ${#units[@]} -eq 0 ]; then
+  units=(unit/keyspace unit/type/string unit/type/incr unit/type/list unit/type/list-3 unit/type/set unit/type/zset
+    unit/type/hash unit/expire unit/multi unit/pubsub unit/scan unit/sort unit/bitops unit/bitfield unit/other
+    unit/quit unit/info-command unit/introspection unit/introspection-2 unit/lazyfree unit/slowlog unit/pause
+    unit/violations unit/protocol)
+fi
+tags="-slow -needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:config-resetstat -needs:reset"
+tags="$tags -needs:pfdebug -needs:latency -needs:local-process"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+total_ok=0; total_err=0; total_ignored=0
+for unit in "${units[@]}"; do
+  name=${unit//\//_}
+  port=$(free_port); admin=$(free_port)
+  cat > "$work/$name.toml" <<CONFIG
+[server]
+data_dir = "$work/$name-data"
+log_level = "warning"
+[storage]
+sync = "none"
+[etcd]
+enabled = false
+[redis]
+listen = "127.0.0.1:$port"
+[metrics]
+listen = "127.0.0.1:$admin"
+CONFIG
+  "$binary" serve --config "$work/$name.toml" > "$work/$name.strata.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  (cd "$work/tree" && timeout 900 ./runtest --host 127.0.0.1 --port "$port" --baseport $((port % 20000 + 21000)) \
+    --tags "$tags" --ignore-encoding --ignore-digest --single "$unit" > "$work/$name.log" 2>&1)
+  sed -i 's/\x1b\[[0-9;]*m//g' "$work/$name.log"
+  ok=$(grep -c '^\[ok\]' "$work/$name.log"); err=$(grep -c '^\[err\]\|^\[exception\]' "$work/$name.log")
+  ignored=$(grep -c '^\[ignore\]' "$work/$name.log")
+  alive=yes; kill -0 "$pid" 2>/dev/null || alive="NO (crashed)"
+  kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  printf '%-28s ok %4d  err %3d  ignored %3d  strata alive: %s\n' "$unit" "$ok" "$err" "$ignored" "$alive"
+  total_ok=$((total_ok + ok)); total_err=$((total_err + err)); total_ignored=$((total_ignored + ignored))
+done
+echo "total: ok $total_ok, err $total_err, ignored $total_ignored"
