@@ -6,9 +6,16 @@ package struct FrontEndMetrics: Sendable {
     package let factory: any MetricsFactory
     /// The whole Prometheus text exposition, for front-ends that serve `/metrics` on their own port too.
     package let render: @Sendable () -> [UInt8]
+    /// Registers work to run before each scrape (gauges cheaper to read on demand than to keep current).
+    package let addCollector: @Sendable (@escaping @Sendable () -> Void) -> Void
 
-    package init(factory: any MetricsFactory, render: @escaping @Sendable () -> [UInt8]) {
+    package init(
+        factory: any MetricsFactory,
+        render: @escaping @Sendable () -> [UInt8],
+        addCollector: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void = { _ in }
+    ) {
         self.factory = factory
         self.render = render
+        self.addCollector = addCollector
     }
 }

@@ -74,7 +74,11 @@ package struct StrataServer: Sendable {
         self.runningFrontEnds = names
         let listeners = ListenerReadiness(waitingFor: names)
         let health = ProcessHealth(checks: HealthCheckRegistry([storage, listeners]), alarms: AlarmRegistry())
-        let frontEndMetrics = FrontEndMetrics(factory: metrics.factory, render: { metrics.render() })
+        let frontEndMetrics = FrontEndMetrics(
+            factory: metrics.factory,
+            render: { metrics.render() },
+            addCollector: { metrics.addCollector($0) }
+        )
         // Storage first (it shuts down last), then the front-ends, then the admin listener.
         var services: [any Service] = [storage, MemoryService()]
         for frontEnd in enabled {

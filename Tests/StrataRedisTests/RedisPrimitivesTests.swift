@@ -67,6 +67,13 @@ struct RedisPrimitivesTests {
         #expect(match("a*", "a"))
         #expect(match("HELLO", "hello", nocase: true))
         #expect(!match("[", "["))  // an unterminated class matches nothing, as in Redis
+        #expect(match("a*b*c", "aXbYc"))
+        #expect(!match("*a*b", "ba"))
+        #expect(match("*a*b", "xaxxb"))
+        // Redis's suite: many stars against a long run that cannot match (exponential without giving up early).
+        let stars = String(repeating: "a*", count: 20) + "b"
+        #expect(!match(stars, String(repeating: "a", count: 40)))
+        #expect(match(stars, String(repeating: "a", count: 40) + "b"))
     }
 
     @Test func repliesFoldIntoRESP2() {

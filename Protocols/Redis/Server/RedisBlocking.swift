@@ -153,8 +153,17 @@ package final class RedisBlocking: Sendable {
                 do throws(RedisError) {
                     reply = try waiter.command.run(&invocation)
                 } catch .wrongType {
-                    // The key holds another type now: the client stays blocked, as in Redis.
-                    invocation.block = RedisBlockRequest(keys: waiter.keys, timeout: 0)
+                    // A key waited on that holds another type now keeps the client blocked; a source list that is
+                    // ready but a destination of another type ends the wait with the error (the element stays), as
+                    // in Redis.
+                    let ready =
+                        waiter.keys.count == 1
+                        && (try? invocation.data.lookup(waiter.db, waiter.keys[0], as: .list)) != nil
+                    if ready {
+                        reply = .error(RedisError.wrongType.message)
+                    } else {
+                        invocation.block = RedisBlockRequest(keys: waiter.keys, timeout: 0)
+                    }
                 } catch {
                     reply = .error(error.message)
                 }

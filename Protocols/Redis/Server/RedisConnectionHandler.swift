@@ -205,6 +205,13 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 session.skipNext = true
             }
         }
+        // Pub/sub frames (subscription confirmations; RESP2 arrays, RESP3 pushes) are not replies: CLIENT REPLY
+        // OFF|SKIP leave them alone, as in Redis.
+        if !force && reply.isPush {
+            session.skipNext = false  // the command a SKIP was for has run
+            output.writeRESP(reply, version: session.resp)
+            return
+        }
         if !force {
             if session.skipNext {
                 session.skipNext = false
@@ -381,6 +388,10 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         let microseconds = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
         server.stats.commandsProcessed.wrappingAdd(1, ordering: .relaxed)
         server.stats.record(command.name, microseconds: microseconds, failed: reply.isError)
+        server.metrics.record(
+            command.name,
+            nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        )
         let effective = server.config.effective
         if effective.slowlogSlowerThan >= 0 && microseconds >= effective.slowlogSlowerThan
             && !command.spec.flags.contains(.skipSlowlog)

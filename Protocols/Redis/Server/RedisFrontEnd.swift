@@ -1,3 +1,4 @@
+internal import CoreMetrics
 internal import Foundation
 package import Logging
 internal import NIOCore
@@ -17,15 +18,18 @@ package struct RedisFrontEnd: Service {
     let logger: Logger
     let dataDirectory: String
     let onListening: @Sendable () -> Void
+    let metrics: FrontEndMetrics?
 
     package init(
         configuration: Configuration,
         store: MVCCStore,
         logger: Logger,
         dataDirectory: String = "",
+        metrics: FrontEndMetrics? = nil,
         onListening: @escaping @Sendable () -> Void = {}
     ) {
         self.configuration = configuration
+        self.metrics = metrics
         self.store = store
         self.logger = logger
         self.dataDirectory = dataDirectory
@@ -46,8 +50,10 @@ package struct RedisFrontEnd: Service {
             logger: logger,
             tcpPort: configuration.listen.port,
             dataDirectory: directory,
-            shutdown: shutdown
+            shutdown: shutdown,
+            metrics: RedisMetrics(factory: metrics?.factory ?? NOOPMetricsHandler.instance)
         )
+        metrics?.addCollector(server.metrics.collector(for: server))
         let group = MultiThreadedEventLoopGroup.singleton
         func bootstrap() -> ServerBootstrap {
             ServerBootstrap(group: group)
@@ -131,6 +137,7 @@ extension RedisFrontEnd: FrontEnd {
             store: context.store,
             logger: context.logger,
             dataDirectory: context.dataDirectory,
+            metrics: context.metrics,
             onListening: context.onListening
         )
     }

@@ -1,3 +1,4 @@
+internal import CoreMetrics
 package import Logging
 package import StrataMVCC
 package import StrataRedisStore
@@ -26,6 +27,7 @@ package final class RedisServer: Sendable {
     /// `SHUTDOWN` allowed (config-gated): asks the process to stop.
     package let shutdown: (@Sendable () -> Void)?
     package let runID: String
+    package let metrics: RedisMetrics
 
     package init(
         store: MVCCStore,
@@ -34,8 +36,10 @@ package final class RedisServer: Sendable {
         logger: Logger,
         tcpPort: Int,
         dataDirectory: String,
-        shutdown: (@Sendable () -> Void)?
+        shutdown: (@Sendable () -> Void)?,
+        metrics: RedisMetrics = RedisMetrics(factory: NOOPMetricsHandler.instance)
     ) {
+        self.metrics = metrics
         self.store = store
         self.spaces = spaces
         self.config = config

@@ -14,7 +14,10 @@ package struct GlobPattern: Sendable, Hashable {
 
     package func matches(_ string: [UInt8]) -> Bool {
         pattern.withUnsafeBufferPointer { p in
-            string.withUnsafeBufferPointer { s in Self.match(p[...], s[...], ignoreCase, depth: 0) }
+            string.withUnsafeBufferPointer { s in
+                var giveUp = false
+                return Self.match(p[...], s[...], ignoreCase, depth: 0, giveUp: &giveUp)
+            }
         }
     }
 
@@ -22,13 +25,16 @@ package struct GlobPattern: Sendable, Hashable {
         ignoreCase && byte >= 65 && byte <= 90 ? byte + 32 : byte
     }
 
-    // Recursion is bounded by the number of `*` in the pattern (each level consumes one), as in Redis 7.0's
-    // matcher, which also caps nesting.
+    // Recursion is bounded by the number of `*` in the pattern (each level consumes one) and capped, as in Redis
+    // 7.0's matcher. `giveUp`: once the rest of the pattern after a star matched nowhere in the rest of the string,
+    // no earlier star can help by matching more (that would only start the rest later), so every level stops —
+    // without it `a*a*a*…b` against a long run of `a` takes exponential time.
     private static func match(
         _ pattern: Slice<UnsafeBufferPointer<UInt8>>,
         _ string: Slice<UnsafeBufferPointer<UInt8>>,
         _ ignoreCase: Bool,
-        depth: Int
+        depth: Int,
+        giveUp: inout Bool
     ) -> Bool {
         var p = pattern.startIndex
         var s = string.startIndex
@@ -42,9 +48,13 @@ package struct GlobPattern: Sendable, Hashable {
                 if p + 1 == pEnd { return true }
                 var start = s
                 while start < sEnd {
-                    if match(pattern[(p + 1)...], string[start...], ignoreCase, depth: depth + 1) { return true }
+                    if match(pattern[(p + 1)...], string[start...], ignoreCase, depth: depth + 1, giveUp: &giveUp) {
+                        return true
+                    }
+                    if giveUp { return false }
                     start += 1
                 }
+                giveUp = true
                 return false
             case UInt8(ascii: "?"):
                 s += 1

@@ -139,8 +139,11 @@ extension RedisCommands {
                 var index = 2 + Int(numkeys)
                 while index < c.count {
                     guard c.option(index) == "LIMIT", index + 1 < c.count else { throw .syntax }
-                    limit = try c.integer(index + 1)
-                    if limit < 0 { throw .err("LIMIT can't be negative") }
+                    // Redis answers a LIMIT that is not a number like a negative one.
+                    guard let value = RedisNumber.parseInteger(c[index + 1]), value >= 0 else {
+                        throw .err("LIMIT can't be negative")
+                    }
+                    limit = value
                     index += 2
                 }
                 let members = try setAlgebra(&c, Array(c.arguments[2..<(2 + Int(numkeys))]), .inter)

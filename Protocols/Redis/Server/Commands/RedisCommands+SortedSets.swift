@@ -574,14 +574,8 @@ extension RedisCommands {
         let numkeysIndex = store ? 2 : 1
         let name = c.text(0).lowercased()
         let numkeys = try c.integer(numkeysIndex)
-        if numkeys < 1 {
-            if cardinality { throw .err("numkeys should be greater than 0") }
-            throw .err("at least 1 input key is needed for '\(name)' command")
-        }
-        if numkeys > Int64(c.count - numkeysIndex - 1) {
-            if cardinality { throw .err("Number of keys can't be greater than number of args") }
-            throw .syntax
-        }
+        if numkeys < 1 { throw .err("at least 1 input key is needed for '\(name)' command") }
+        if numkeys > Int64(c.count - numkeysIndex - 1) { throw .syntax }
         let keys = Array(c.arguments[(numkeysIndex + 1)...(numkeysIndex + Int(numkeys))])
         var sources: [RedisData.Entry?] = []
         for key in keys {
@@ -613,8 +607,11 @@ extension RedisCommands {
                 withScoresOption = true
                 index += 1
             } else if cardinality && remaining >= 2 && option == "LIMIT" {
-                limit = try c.integer(index + 1)
-                if limit < 0 { throw .err("LIMIT can't be negative") }
+                // Redis answers a LIMIT that is not a number like a negative one.
+                guard let value = RedisNumber.parseInteger(c[index + 1]), value >= 0 else {
+                    throw .err("LIMIT can't be negative")
+                }
+                limit = value
                 index += 2
             } else {
                 throw .syntax

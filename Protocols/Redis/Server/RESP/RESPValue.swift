@@ -48,6 +48,15 @@ package indirect enum RESPValue: Sendable, Hashable {
         if value.isInfinite { return value > 0 ? "inf" : "-inf" }
         return String(format: "%.17g", value)
     }
+
+    /// A push frame, or a sequence made only of them.
+    var isPush: Bool {
+        switch self {
+        case .push: true
+        case .sequence(let values): !values.isEmpty && values.allSatisfy(\.isPush)
+        default: false
+        }
+    }
 }
 
 extension ByteBuffer {

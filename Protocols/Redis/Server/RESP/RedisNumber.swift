@@ -58,7 +58,7 @@ package enum RedisNumber {
     /// `strtod` over the whole argument, as scores and float arguments are read: no spaces, `nan` refused; `inf`,
     /// `+inf`, `-inf`, hex (`0x10`) and `1.` accepted.
     package static func parseDouble(_ bytes: [UInt8]) -> Double? {
-        guard !bytes.isEmpty, bytes.count < 256 else { return nil }
+        guard !bytes.isEmpty else { return nil }
         if let first = bytes.first, first == 32 || (first >= 9 && first <= 13) { return nil }
         return bytes.withUnsafeBufferPointer { buffer -> Double? in
             var terminated = Array(buffer)
@@ -70,7 +70,8 @@ package enum RedisNumber {
                 let value = strtod(start, &end)
                 guard let end, end - UnsafeMutablePointer(mutating: start) == bytes.count else { return nil }
                 if value.isNaN { return nil }
-                if errno == ERANGE && !value.isInfinite && value != 0 { return nil }
+                // As Redis's string2d: out of range (overflow to ±inf, underflow to 0) is refused, subnormals pass.
+                if errno == ERANGE && (value.isInfinite || value == 0) { return nil }
                 return value
             }
         }
