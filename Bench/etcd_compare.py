@@ -276,7 +276,7 @@ def main():
 
 def write_section(path, begin, end, table):
     machine = f"{platform.node() or 'this machine'}: {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
-    command = " ".join(["python3", "Bench/etcd_compare.py"] + sys.argv[1:])
+    command = " ".join(["python3", "Bench/" + os.path.basename(sys.argv[0])] + sys.argv[1:])
     section = (f"{begin}\nRun of {datetime.date.today().isoformat()} on {machine}. Command: `{command}` "
                f"(part of `make bench`).\n\n{table}\n{end}")
     with open(path) as f:

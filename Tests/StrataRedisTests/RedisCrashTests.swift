@@ -3,8 +3,8 @@ internal import StrataTestSupport
 internal import Testing
 
 /// `kill -9` of the real binary under a write load from several connections, then a restart on the same data:
-/// with `appendfsync always` every acknowledged write is there; with `everysec` only writes acknowledged in the last
-/// second before the kill may be missing (plus a little scheduling slack). Each writer appends 0, 1, 2, … to its
+/// whatever `appendfsync` says, every acknowledged write is there (the modes differ only for a machine crash: fsync
+/// before the reply, within a second, or when the OS likes). Each writer appends 0, 1, 2, … to its
 /// own list, so what survived must also be a gap-free prefix.
 @Suite("Redis durability: kill -9 under load", .serialized)
 struct RedisCrashTests {
@@ -33,7 +33,7 @@ struct RedisCrashTests {
 
     static let writers = 4
 
-    @Test(arguments: ["always", "everysec"])
+    @Test(arguments: ["always", "everysec", "no"])
     func acknowledgedWritesSurviveKillNine(appendfsync: String) throws {
         let directory = TemporaryDirectory()
         let port = TestNetwork.freePort()
@@ -58,7 +58,6 @@ struct RedisCrashTests {
             thread.start()
         }
         usleep(1_500_000)
-        let killed = Date()
         #expect(first.strata.stop(signal: SIGKILL) != nil)
         #expect(finished.wait(timeout: .now() + 30) == .success, "writers did not stop after the kill")
         #expect(acknowledgements.problems.isEmpty, "\(acknowledgements.problems)")
@@ -73,20 +72,13 @@ struct RedisCrashTests {
             // A write may be durable without its acknowledgement having arrived: never fewer, at most one more.
             let lost = times.dropFirst(survived.count)
             #expect(survived.count <= times.count + 1)
-            switch appendfsync {
-            case "always":
-                #expect(
-                    lost.isEmpty,
-                    "writer \(writer): \(lost.count) acknowledged writes lost with appendfsync always"
-                )
-            default:
-                if let oldest = lost.first {
-                    #expect(
-                        killed.timeIntervalSince(oldest) < 1.25,
-                        "writer \(writer): lost a write acknowledged \(killed.timeIntervalSince(oldest)) s before the kill"
-                    )
-                }
-            }
+            // Every mode hands a write to the operating system before acknowledging it, so a process crash loses
+            // none; the modes differ for a machine crash (fsync before the reply, within a second, or when the OS
+            // likes), which a test cannot stage.
+            #expect(
+                lost.isEmpty,
+                "writer \(writer): \(lost.count) acknowledged writes lost with appendfsync \(appendfsync)"
+            )
         }
         #expect(acknowledgedTotal > 100, "too few writes to say anything: \(acknowledgedTotal)")
     }

@@ -20,6 +20,8 @@ enum RedisKeyFinder {
         guard command.accepts(arguments.count) else {
             throw .err("Invalid number of arguments specified for command")
         }
+        // SORT's STORE spec is incomplete (it cannot say which STORE counts): Redis falls back to its own parser.
+        if command.name == "sort" { return sortKeys(arguments) }
         var found: [Key] = []
         var valid = true
         let argc = arguments.count
@@ -89,6 +91,24 @@ enum RedisKeyFinder {
             throw .err("Invalid arguments specified for command")
         }
         return found
+    }
+
+    /// Redis's `sortGetKeys`: the sorted key, and the last STORE's key (LIMIT, GET and BY arguments skipped).
+    private static func sortKeys(_ arguments: [[UInt8]]) -> [Key] {
+        var keys = [Key(position: 1, flags: ["RO", "access"])]
+        var store: Key?
+        var index = 2
+        while index < arguments.count {
+            switch String(decoding: arguments[index], as: UTF8.self).lowercased() {
+            case "limit": index += 2
+            case "get", "by": index += 1
+            case "store" where index + 1 < arguments.count: store = Key(position: index + 1, flags: ["OW", "update"])
+            default: break
+            }
+            index += 1
+        }
+        if let store { keys.append(store) }
+        return keys
     }
 
     enum Begin {
