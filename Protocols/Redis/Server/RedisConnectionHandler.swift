@@ -25,6 +25,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var closing = false
     /// The socket is not draining: no commands run and nothing is read until it is writable again.
     private var writePaused = false
+    /// A command waits for CLIENT PAUSE to end.
+    private var postponed = false
     /// A command is running (its nested writes go to `output`).
     private var commandBytes = 0
 
@@ -65,6 +67,10 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         guard let session else { return }
+        if postponed {
+            postponed = false
+            server.postponed.wrappingSubtract(1, ordering: .relaxed)
+        }
         blockTimer?.cancel()
         server.blocking.end(session.client.id, with: nil)
         for channel in session.channels { server.pubsub.unsubscribe(session.client, channel, .channel) }
@@ -432,11 +438,14 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         session.queueFailed = false
         session.watched = []
         session.publishMulti()
+        let started = ContinuousClock.now
+        let exec = RedisCommandTable.commands["exec"]!
         if failedQueue {
-            writeReply(.error("EXECABORT Transaction discarded because of previous errors."))
+            let reply = RESPValue.error("EXECABORT Transaction discarded because of previous errors.")
+            finish(exec, arguments, reply: reply, elapsed: started.duration(to: .now))
+            writeReply(reply)
             return
         }
-        let started = ContinuousClock.now
         var replies: [RESPValue] = []
         var aborted = false
         var readied: [RedisKeyName] = []
@@ -498,10 +507,11 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         } catch {
             let message = (storageFailure ?? .storage(error)).message
             server.spaces.reload(from: server.store)
-            writeReply(.error("EXECABORT Transaction discarded because of: " + message))
+            let reply = RESPValue.error("EXECABORT Transaction discarded because of: " + message)
+            finish(exec, arguments, reply: reply, elapsed: started.duration(to: .now))
+            writeReply(reply)
             return
         }
-        let exec = RedisCommandTable.commands["exec"]!
         if aborted {
             finish(exec, arguments, reply: .nullArray, elapsed: started.duration(to: .now))
             writeReply(.nullArray)
@@ -573,6 +583,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Holds the connection (this command and the ones after it) until the pause ends.
     private func postponeUntilUnpaused(_ arguments: [[UInt8]]) {
         blocked = true
+        postponed = true
+        server.postponed.wrappingAdd(1, ordering: .relaxed)
         session.client.shared.withLock { $0.blocked = true }
         context.eventLoop.scheduleTask(in: .milliseconds(10)) { self.resumeWhenUnpaused(arguments) }
     }
@@ -586,6 +598,9 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             return
         }
+        guard postponed else { return }  // the connection closed meanwhile
+        postponed = false
+        server.postponed.wrappingSubtract(1, ordering: .relaxed)
         blocked = false
         session.client.shared.withLock { $0.blocked = false }
         execute(arguments)

@@ -74,8 +74,8 @@ package enum RedisInfo {
                 [
                     ("connected_clients", "\(server.clients.count)"), ("cluster_connections", "0"),
                     ("maxclients", "\(server.config.effective.maxClients)"), ("client_recent_max_input_buffer", "0"),
-                    ("client_recent_max_output_buffer", "0"), ("blocked_clients", "\(server.blocking.blockedCount)"),
-                    ("tracking_clients", "0"), ("clients_in_timeout_table", "\(server.blocking.blockedCount)"),
+                    ("client_recent_max_output_buffer", "0"), ("blocked_clients", "\(server.blockedClients)"),
+                    ("tracking_clients", "0"), ("clients_in_timeout_table", "\(server.blockedClients)"),
                 ]
             )
         case "memory":

@@ -46,7 +46,7 @@ package final class RedisMetrics: Sendable {
         let lastExpired = Atomic<Int>(0)
         return {
             clients.record(server.clients.count)
-            blocked.record(server.blocking.blockedCount)
+            blocked.record(server.blockedClients)
             channels.record(server.pubsub.channelCount)
             patterns.record(server.pubsub.patternCount)
             // INFO's counter can be reset (CONFIG RESETSTAT); the Prometheus counter only grows.

@@ -22,6 +22,10 @@ package final class RedisServer: Sendable {
     package let dataDirectory: String
     /// CLIENT PAUSE: until when (monotonic ms) and whether only writes are paused.
     package let pause = Mutex<(until: Int64, writesOnly: Bool)>((0, false))
+    /// Clients whose command waits for CLIENT PAUSE to end (INFO counts them as blocked, as Redis does).
+    package let postponed = Atomic<Int>(0)
+    /// Blocked clients: on keys, or postponed by a pause.
+    package var blockedClients: Int { blocking.blockedCount + postponed.load(ordering: .relaxed) }
     /// MONITOR subscribers.
     package let monitors = Mutex<[RedisClient]>([])
     /// `SHUTDOWN` allowed (config-gated): asks the process to stop.

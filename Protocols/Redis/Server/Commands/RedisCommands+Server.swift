@@ -367,7 +367,8 @@ extension RedisCommands {
         (
             "command|list", .control,
             { c throws(RedisError) in
-                var names = RedisCommandTable.implementedTopLevel
+                // As Redis: commands and their subcommands (`client|list`).
+                var names = RedisCommandTable.implementedAll
                 if c.count > 2 {
                     guard c.count == 5, c.option(2) == "FILTERBY" else { throw .syntax }
                     let value = c.text(4)

@@ -22,6 +22,9 @@ enum RedisKeyFinder {
         }
         // SORT's STORE spec is incomplete (it cannot say which STORE counts): Redis falls back to its own parser.
         if command.name == "sort" { return sortKeys(arguments) }
+        // Variable flags, which Redis resolves with the command's own parser.
+        if command.name == "set" { return [setKey(arguments)] }
+        if command.name == "bitfield" { return [bitfieldKey(arguments)] }
         var found: [Key] = []
         var valid = true
         let argc = arguments.count
@@ -91,6 +94,31 @@ enum RedisKeyFinder {
             throw .err("Invalid arguments specified for command")
         }
         return found
+    }
+
+    /// Redis's `setGetKeys`: with GET the key is read too.
+    private static func setKey(_ arguments: [[UInt8]]) -> Key {
+        let reads = arguments.dropFirst(3).contains { String(decoding: $0, as: UTF8.self).lowercased() == "get" }
+        return Key(position: 1, flags: reads ? ["RW", "access", "update"] : ["OW", "update"])
+    }
+
+    /// Redis's `bitfieldGetKeys`: read-only when every operation is a GET (OVERFLOW aside).
+    private static func bitfieldKey(_ arguments: [[UInt8]]) -> Key {
+        var readOnly = true
+        var index = 2
+        scan: while index < arguments.count {
+            let remaining = arguments.count - index - 1
+            switch String(decoding: arguments[index], as: UTF8.self).lowercased() {
+            case "get" where remaining >= 2: index += 2
+            case "overflow" where remaining >= 1: index += 1
+            default:
+                // SET, INCRBY, or a syntax error (safer to assume a write).
+                readOnly = false
+                break scan
+            }
+            index += 1
+        }
+        return Key(position: 1, flags: readOnly ? ["RO", "access"] : ["RW", "access", "update"])
     }
 
     /// Redis's `sortGetKeys`: the sorted key, and the last STORE's key (LIMIT, GET and BY arguments skipped).
