@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Redis 7.0's own Tcl test suite (a redis 7.0 `tests` tree: `runtest` and `tests/`) against a fresh Strata:
 #   scripts/redis-suite.sh SUITE_DIR [unit ...]
+# (STRATA_SUITE_SERVER=redis runs it against Debian's redis-server instead: the number of checks to compare with.)
 # with the profile for a non-Redis server (no DEBUG, replication, SAVE, eviction; encodings and digests not
 # checked). Each unit gets its own fresh Strata (the suite leaves configuration behind). Prints one line per unit
 # (ok / err / ignored) and a total; the suite's own output goes to .build/redis-suite/<unit>.log.
@@ -25,6 +26,12 @@ tags="-slow -needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:
 tags="$tags -needs:pfdebug -needs:latency -needs:local-process"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 total_ok=0; total_err=0; total_ignored=0
+start_server() {
+  if [ "${STRATA_SUITE_SERVER:-strata}" = redis ]; then
+    exec redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no
+  fi
+  exec "$binary" serve --config "$work/$name.toml"
+}
 for unit in "${units[@]}"; do
   name=${unit//\//_}
   port=$(free_port); admin=$(free_port)
@@ -41,7 +48,7 @@ listen = "127.0.0.1:$port"
 [metrics]
 listen = "127.0.0.1:$admin"
 CONFIG
-  "$binary" serve --config "$work/$name.toml" > "$work/$name.strata.log" 2>&1 &
+  start_server > "$work/$name.strata.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   # An [exception] ends a unit; the test that raised it counts as failed and the unit runs again without it
@@ -64,7 +71,7 @@ CONFIG
     skips+=(--skiptest "$pattern"); raised=$((raised + 1))
     kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     rm -rf "$work/$name-data"
-    "$binary" serve --config "$work/$name.toml" >> "$work/$name.strata.log" 2>&1 &
+    start_server >> "$work/$name.strata.log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   done

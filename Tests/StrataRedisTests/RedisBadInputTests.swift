@@ -69,6 +69,20 @@ final class RedisBadInputTests {
         try assertServing()
     }
 
+    /// Redis's `timeout`: an idle client is closed; a subscriber is not.
+    @Test func idleClientsAreClosedAfterTheTimeout() throws {
+        let admin = try server.client()
+        let idle = try server.client()
+        let subscriber = try server.client()
+        _ = try subscriber.call("SUBSCRIBE", "news")
+        _ = try admin.call("CONFIG", "SET", "timeout", "1")
+        #expect(idle.isClosed(timeoutSeconds: 5), "an idle client outlived timeout")
+        #expect(admin.isClosed(timeoutSeconds: 1), "an idle client outlived timeout")
+        let next = try server.client()
+        #expect(try next.call("CONFIG", "SET", "timeout", "0") == .simple("OK"))
+        #expect(try next.call("PUBLISH", "news", "still here") == .integer(1))
+    }
+
     /// A client that pipelines reads of a big value and never reads the replies: the server stops reading from it
     /// (memory stays bounded) and, once `client-output-buffer-limit` gives normal clients a limit, disconnects it.
     @Test func clientThatNeverReadsIsBoundedThenDisconnected() throws {

@@ -305,6 +305,37 @@ final class RedisScenarioTests {
         }
     }
 
+    /// Numbers at the edges of 64 bits where a server computes with them (a trap would end the whole process).
+    @Test func extremeNumbersGetRedisErrors() throws {
+        try compare("extreme numbers") { port in
+            let client = try RESPClient(port: port)
+            var log: [String] = []
+            let max = "9223372036854775807"
+            let min = "-9223372036854775808"
+            _ = try client.call("HSET", "h", "f", "v")
+            _ = try client.call("RPUSH", "l", "a")
+            _ = try client.call("SET", "s", "abc")
+            for command in [
+                ["SETRANGE", "s", max, "x"], ["SETRANGE", "new", max, "x"], ["LMPOP", max, "l", "LEFT"],
+                ["ZMPOP", max, "z", "MIN"], ["HRANDFIELD", "h", min], ["HRANDFIELD", "h", min, "WITHVALUES"],
+                ["SRANDMEMBER", "l", min], ["COMMAND", "GETKEYS", "ZUNION", max, "a"], ["GETRANGE", "s", min, max],
+                ["LRANGE", "l", min, max], ["LINDEX", "l", min], ["BITCOUNT", "s", min, max],
+                ["BITCOUNT", "s", max, max, "BIT"], ["BITPOS", "s", "1", max, min, "BIT"], ["SETBIT", "s", max, "1"],
+                ["EXPIRE", "s", max], ["PEXPIRE", "s", max], ["EXPIREAT", "s", max], ["INCRBY", "s", max],
+                ["SET", "n", max], ["INCR", "n"], ["DECRBY", "n", min], ["SET", "n", min], ["DECR", "n"],
+                ["INCRBYFLOAT", "n", "1e308"], ["ZADD", "z", "1e309", "a"], ["ZINCRBY", "z", "inf", "a"],
+                ["ZINCRBY", "z", "-inf", "a"], ["LPOS", "l", "a", "RANK", min], ["LPOS", "l", "a", "COUNT", min],
+                ["DBSIZE"], ["SCAN", "18446744073709551616"], ["GETEX", "s", "PX", max],
+                ["SET", "s", "x", "EX", max], ["SORT", "l", "LIMIT", max, max], ["OBJECT", "FREQ", "s"],
+            ] {
+                try client.send(command)
+                log.append(Self.raw(try client.read()))
+            }
+            log.append(Self.raw((try client.call("PING"), [])))
+            return log
+        }
+    }
+
     func waitForBlocked(_ client: RESPClient, _ count: Int) throws {
         for _ in 0..<500 {
             if case .bulk(let bytes?) = try client.call("INFO", "clients"),

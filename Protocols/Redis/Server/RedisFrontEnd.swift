@@ -91,6 +91,7 @@ package struct RedisFrontEnd: Service {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await RedisReclaimer(store: store).run() }
                 tasks.addTask { try await RedisNotifier(server: server).run() }
+                tasks.addTask { try await Self.closeIdleClients(server) }
                 tasks.addTask { try await channels[0].closeFuture.get() }
                 try await tasks.next()
                 tasks.cancelAll()
@@ -105,6 +106,24 @@ package struct RedisFrontEnd: Service {
 }
 
 extension RedisFrontEnd {
+    /// Redis's `timeout`: closes clients idle for longer (not blocked, subscribed or monitoring ones), checked
+    /// every second.
+    static func closeIdleClients(_ server: RedisServer) async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: .seconds(1))
+            let timeout = Int64(server.config.effective.idleTimeoutSeconds)
+            guard timeout > 0 else { continue }
+            let now = server.store.wallMilliseconds
+            for client in server.clients.all {
+                let idle = client.shared.withLock { state in
+                    !state.blocked && !state.monitor && state.channels + state.patterns + state.shardChannels == 0
+                        && now - state.lastInteraction > timeout * 1000
+                }
+                if idle { client.channel.close(promise: nil) }
+            }
+        }
+    }
+
     /// A line in redis-server's log format (`<pid>:M <date> * <message>`) on standard output.
     static func printRedisLine(_ message: String) {
         var now = timeval()

@@ -127,7 +127,8 @@ extension RedisClient {
             if limit.hard > 0 && Int64(state.pendingOutput) > limit.hard { return true }
             if limit.soft > 0 && Int64(state.pendingOutput) > limit.soft {
                 if state.softLimitSince == 0 { state.softLimitSince = now }
-                if now - state.softLimitSince > limit.seconds * 1000 { return true }
+                let (window, overflow) = limit.seconds.multipliedReportingOverflow(by: 1000)
+                if !overflow && now - state.softLimitSince > window { return true }
             } else {
                 state.softLimitSince = 0
             }

@@ -86,7 +86,11 @@ extension RedisCommands {
                 } else {
                     var kept: [[UInt8]] = []
                     for element in elements.reversed() {
-                        if element == c[3] && removed < -count { removed += 1 } else { kept.append(element) }
+                        if element == c[3] && UInt64(removed) < count.magnitude {
+                            removed += 1
+                        } else {
+                            kept.append(element)
+                        }
                     }
                     elements = kept.reversed()
                 }
@@ -340,7 +344,8 @@ extension RedisCommands {
             index += 2
         }
         let fromTail = rank < 0
-        if fromTail { rank = -rank }
+        // (Redis negates in C: the most negative rank stays negative, so the first match is taken.)
+        if fromTail { rank = 0 &- rank }
         guard let entry = try c.data.lookup(c.db, c[1], as: .list) else {
             return count != -1 ? .array([]) : .null
         }

@@ -32,10 +32,10 @@ extension RedisCommands {
         (
             "swapdb", .write,
             { c throws(RedisError) in
-                guard let first = RedisNumber.parseInteger(c[1]), abs(first) <= Int64(Int32.max) else {
+                guard let first = RedisNumber.parseInteger(c[1]), first.magnitude <= UInt64(Int32.max) else {
                     throw .err("invalid first DB index")
                 }
-                guard let second = RedisNumber.parseInteger(c[2]), abs(second) <= Int64(Int32.max) else {
+                guard let second = RedisNumber.parseInteger(c[2]), second.magnitude <= UInt64(Int32.max) else {
                     throw .err("invalid second DB index")
                 }
                 let databases = Int64(c.server.spaces.databases)

@@ -65,7 +65,7 @@ enum RedisKeyFinder {
             case .keynum(let keynumIndex, let firstKey, let keyStep):
                 step = keyStep
                 guard first + keynumIndex < argc, let count = RedisNumber.parseInteger(arguments[first + keynumIndex]),
-                    count >= 0
+                    count >= 0, count <= Int64(argc)
                 else {
                     valid = false
                     continue

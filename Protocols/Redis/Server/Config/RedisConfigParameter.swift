@@ -206,7 +206,7 @@ package struct RedisConfigParameter: Sendable {
             }
             return .success(flags)
         case "oom-score-adj-values":
-            guard words.count == 3, words.allSatisfy({ Int($0).map { abs($0) <= 2000 } ?? false }) else {
+            guard words.count == 3, words.allSatisfy({ Int($0).map { (-2000...2000).contains($0) } ?? false }) else {
                 return .failure(ConfigRefusal("Invalid oom-score-adj-values, elements must be between -2000 and 2000."))
             }
             return .success(words.joined(separator: " "))
