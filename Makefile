@@ -61,6 +61,7 @@ bench: deps-bench build-release clientv3bench nulletcd
 	python3 Bench/startup.py --strata .build/release/strata --runs 20
 	python3 Bench/etcd_compare.py --write docs/benchmarks.md
 	python3 Bench/etcd_compare.py --client clientv3 --write docs/benchmarks.md
+	python3 Bench/redis_compare.py --strata .build/release/strata --write docs/benchmarks.md
 
 # The clientv3-driven load generator of the etcd comparison (Bench/ClientV3Bench), built like clientv3check.
 clientv3bench:

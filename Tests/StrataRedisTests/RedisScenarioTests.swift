@@ -248,7 +248,7 @@ final class RedisScenarioTests {
             log.append(try client.call("EXISTS", "a", "b", "h").description)
             log.append(try client.call("GET", "a").description)
             log.append(try client.call("TTL", "a").description)
-            log.append(try client.call("HGETALL", "h").description)
+            log.append(try client.call("HMGET", "h", "f", "g").description)
             _ = try client.call("SET", "k", "v", "EX", "100")
             log.append(try client.call("SET", "k", "w", "KEEPTTL").description)
             log.append(try client.call("TTL", "k").description)
@@ -301,6 +301,34 @@ final class RedisScenarioTests {
                 Array(lines.dropFirst(index).prefix(4)).joined(separator: " ")
             }
             log.append(pairs.sorted().joined(separator: " | "))
+            return log
+        }
+    }
+
+    /// A pipeline of writes with failing commands among them (Strata runs a pipeline's writes as one transaction and
+    /// must answer each as if it ran alone).
+    @Test func pipelinedWritesWithFailuresAmongThem() throws {
+        try compare("pipeline") { port in
+            let client = try RESPClient(port: port)
+            let commands: [[String]] = [
+                ["SET", "a", "1"], ["INCR", "a"], ["LPUSH", "a", "x"], ["INCR", "a"], ["SET", "b", "2"],
+                ["RPUSH", "l", "1", "2", "3"], ["LPOP", "l"], ["HSET", "h", "f", "v"], ["HINCRBY", "h", "f", "1"],
+                ["HINCRBY", "h", "g", "1"], ["SADD", "s", "x"], ["ZADD", "z", "nan", "m"], ["ZADD", "z", "1", "m"],
+                ["GET", "a"], ["APPEND", "b", "3"], ["SETNX", "b", "9"], ["DEL", "l"], ["RPOP", "l"],
+                ["EXPIRE", "b", "100"], ["INCRBYFLOAT", "b", "0.5"], ["SET", "c", "x", "NX", "XX"],
+                ["MSET", "m1", "1", "m2"], ["MSET", "m1", "1", "m2", "2"], ["RENAME", "m1", "m3"],
+                ["SMOVE", "s", "h", "x"], ["SPOP", "s"], ["LINSERT", "l", "BEFORE", "x", "y"],
+            ]
+            var pipeline: [UInt8] = []
+            for command in commands { pipeline += RESPClient.encode(command.map { Array($0.utf8) }) }
+            try client.send(raw: pipeline)
+            var log: [String] = []
+            for _ in commands { log.append(Self.raw(try client.read())) }
+            for key in ["a", "b", "h", "s", "z", "m1", "m2", "m3", "l"] {
+                log.append(try client.call("TYPE", key).description)
+            }
+            log.append(try client.call("HMGET", "h", "f", "g").description)
+            log.append(try client.call("TTL", "b").description)
             return log
         }
     }

@@ -25,6 +25,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var closing = false
     /// The socket is not draining: no commands run and nothing is read until it is writable again.
     private var writePaused = false
+    /// Consecutive plain writes of one burst (a pipeline), run as one core transaction by ``runGroup()``.
+    private var group: [(RedisCommand, [[UInt8]])] = []
     /// A command waits for CLIENT PAUSE to end.
     private var postponed = false
     /// A command is running (its nested writes go to `output`).
@@ -109,22 +111,31 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             let outcome = parser.next(&input)
             switch outcome {
             case .needMore:
+                runGroup()
                 finishBurst()
                 compactInput()
                 return
             case .nothing:
                 continue
             case .protocolError(let message):
+                runGroup()
                 writeReply(.error("ERR Protocol error: " + message), force: true)
                 closing = true
             case .command(let arguments):
                 commandBytes = input.readerIndex - start
+                if let command = groupable(arguments) {
+                    group.append((command, arguments))
+                    if group.count >= Self.maxGroup { runGroup() }
+                    continue
+                }
+                runGroup()
                 execute(arguments)
                 // Big replies go out as they come, so one burst of pipelined reads cannot pile up unbounded output
                 // (replies held for an fsync stay until it is done: writes' replies are small).
                 if output.readableBytes >= 64 * 1024 && durability == nil && !blocked { flush(close: false) }
             }
         }
+        runGroup()
         finishBurst()
         compactInput()
     }
@@ -320,6 +331,84 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     // MARK: Running
 
     /// Runs one command outside MULTI.
+    /// Writes that ``execute(_:)`` would run straight away, need nothing but the store, and cannot block: those
+    /// of a pipeline are grouped (nil for anything else, which then goes through ``execute(_:)``).
+    private func groupable(_ arguments: [[UInt8]]) -> RedisCommand? {
+        guard session.authenticated, session.queued == nil, !session.client.isSubscribed,
+            server.monitors.withLock({ $0.isEmpty }), server.blocking.blockedCount == 0,
+            case .success(let command) = RedisCommandTable.lookup(arguments),
+            command.access == .write, command.spec.accepts(arguments.count),
+            command.spec.flags.isDisjoint(with: [.blocking, .protected, .noMulti, .admin]),
+            !Self.ungroupable.contains(command.name), !isPaused(command)
+        else { return nil }
+        return command
+    }
+
+    /// Most writes in one group: bounds the transaction (and the work redone when one of them fails).
+    private static let maxGroup = 64
+
+    /// Writes that change more than keys (the database table) or end the connection.
+    private static let ungroupable: Set<String> = ["flushdb", "flushall", "swapdb", "move", "quit", "exec"]
+
+    /// Runs the grouped writes as one core transaction (one revision, one RocksDB write): each command's reply is
+    /// what it would have been alone, since nothing else writes in between. If any of them fails, nothing of the
+    /// group is kept and each runs again on its own, so a failing command changes nothing, as in Redis.
+    private func runGroup() {
+        guard !group.isEmpty else { return }
+        let commands = group
+        group = []
+        guard commands.count > 1 else {
+            execute(commands[0].1)
+            return
+        }
+        var replies: [(RESPValue, Duration)] = []
+        var readied: [RedisKeyName] = []
+        var changes = 0
+        let effective = server.config.effective
+        do throws(MVCCError) {
+            let pending = try server.store.applyUpdate(.redis, durability: effective.durability) {
+                txn throws(MVCCError) -> Void in
+                var data = RedisData(
+                    store: server.store,
+                    spaces: server.spaces,
+                    transaction: txn,
+                    notify: effective.notify
+                )
+                for (command, arguments) in commands {
+                    let started = ContinuousClock.now
+                    var invocation = makeInvocation(arguments, inTransaction: false)
+                    invocation.data = data
+                    do throws(RedisError) {
+                        let reply = try command.run(&invocation)
+                        guard invocation.block == nil, !invocation.closeAfterReply else { throw RedisError.syntax }
+                        replies.append((reply, started.duration(to: .now)))
+                    } catch {
+                        throw .rejected(Rejection(code: 0, message: error.message))
+                    }
+                    data = invocation.data
+                }
+                txn = data.txn!
+                readied = data.readied
+                changes = data.changes
+            }
+            if pending.revision != nil { durability = RedisDurabilityWait(store: server.store, pending: pending) }
+        } catch {
+            for (_, arguments) in commands { execute(arguments) }
+            return
+        }
+        server.stats.dirty.wrappingAdd(changes, ordering: .relaxed)
+        let now = server.store.wallMilliseconds
+        for ((command, arguments), (reply, elapsed)) in zip(commands, replies) {
+            session.client.shared.withLock {
+                $0.lastInteraction = now
+                $0.lastCommand = command.name
+            }
+            finish(command, arguments, reply: reply, elapsed: elapsed)
+            writeReply(reply)
+        }
+        if !readied.isEmpty { server.blocking.signal(readied, server: server) }
+    }
+
     private func run(_ command: RedisCommand, _ arguments: [[UInt8]]) {
         let started = ContinuousClock.now
         var invocation = makeInvocation(arguments, inTransaction: false)
@@ -576,8 +665,11 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         let (until, writesOnly) = server.pause.withLock { $0 }
         guard until > ContinuousClock.now.milliseconds else { return false }
         if !writesOnly { return true }
-        return command.spec.flags.contains(.write) || command.name == "publish" || command.name == "eval"
-            || command.name == "evalsha" || command.name == "exec" && session.queued?.isEmpty == false
+        // As Redis: writes and commands that may replicate (PUBLISH, PFCOUNT, …), and EXEC when its queue has one.
+        let replicating: RedisCommandFlags = [.write, .mayReplicate]
+        if !command.spec.flags.isDisjoint(with: replicating) { return true }
+        return command.name == "exec"
+            && (session.queued ?? []).contains { !$0.0.spec.flags.isDisjoint(with: replicating) }
     }
 
     /// Holds the connection (this command and the ones after it) until the pause ends.

@@ -22,6 +22,7 @@ package struct RedisCommandFlags: OptionSet, Sendable, Hashable {
     package static let noMulti = Self(rawValue: 1 << 17)
     package static let movableKeys = Self(rawValue: 1 << 18)
     package static let allowBusy = Self(rawValue: 1 << 19)
+    package static let mayReplicate = Self(rawValue: 1 << 20)
     package static let onlySentinel = Self(rawValue: 1 << 22)
     package static let protected = Self(rawValue: 1 << 23)
 }
