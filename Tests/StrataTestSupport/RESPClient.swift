@@ -139,13 +139,16 @@ package final class RESPClient: @unchecked Sendable {
     package func isClosed(timeoutSeconds: Int = 2) -> Bool {
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var byte: UInt8 = 0
-        while true {
-            let n = recv(fd, &byte, 1, 0)
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        // A server that keeps sending has not closed: give up at the deadline rather than read forever.
+        let deadline = Date().addingTimeInterval(Double(timeoutSeconds))
+        while Date() < deadline {
+            let n = recv(fd, &chunk, chunk.count, 0)
             if n == 0 { return true }
             if n < 0 { return errno == ECONNRESET }
-            buffer.append(byte)
+            if buffer.count < 1 << 20 { buffer += chunk[0..<n] }
         }
+        return false
     }
 
     /// Everything that arrives within `milliseconds` (for tests of what a server does not send).
@@ -156,7 +159,8 @@ package final class RESPClient: @unchecked Sendable {
         buffer.removeAll()
         offset = 0
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
+        let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000 + 5)
+        while Date() < deadline {
             let n = recv(fd, &chunk, chunk.count, 0)
             if n <= 0 { break }
             received += chunk[0..<n]
