@@ -28,6 +28,9 @@ package struct WriteTransaction {
     var entriesRead = 0
     /// The smallest expiry-index key this transaction added (the expirer's cursor may need to move back to it).
     var lowestExpiryKey: [UInt8]?
+    /// The last few records read with their values, until the key is written: a read-modify-write (Redis's SET
+    /// reads a key's metadata, then `put` reads it again) costs one RocksDB read, not two.
+    private var recentReads: [(keyspace: UInt8, key: [UInt8], record: StorageEncoding.Record?)] = []
 
     init(store: MVCCStore, keyspace: Keyspace, beginRevision: Revision, compactRevision: Revision, now: Int64) {
         self.store = store
@@ -142,6 +145,7 @@ package struct WriteTransaction {
             value: value
         )
         let record = StorageEncoding.encode(kv, in: keyspace, previous: stored?.modRevision ?? 0)
+        forgetRead(key)
         batch.put(StorageEncoding.latestKey(keyspace, key), record, in: store.latest)
         if let stored { preserveIfCompacted(key, stored) }
         let previousLease = previous?.lease ?? 0
@@ -241,7 +245,19 @@ package struct WriteTransaction {
     /// The stored record of `key` (live, expired or a deletion not yet compacted), read through the batch.
     mutating func storedRecord(_ key: [UInt8], value: Bool = true) throws(MVCCError) -> StorageEncoding.Record? {
         try charge(1)
-        return try store.latestRecord(keyspace, key, source: .batch(batch), keysOnly: !value)
+        let id = keyspace.id
+        if let recent = recentReads.last(where: { $0.keyspace == id && $0.key == key }) { return recent.record }
+        let record = try store.latestRecord(keyspace, key, source: .batch(batch), keysOnly: !value)
+        if value {
+            if recentReads.count == 4 { recentReads.removeFirst() }
+            recentReads.append((id, key, record))
+        }
+        return record
+    }
+
+    /// Forgets what was read of `key` (it is being written).
+    private mutating func forgetRead(_ key: [UInt8]) {
+        if !recentReads.isEmpty { recentReads.removeAll { $0.keyspace == keyspace.id && $0.key == key } }
     }
 
     mutating func charge(_ entries: Int) throws(MVCCError) {
@@ -273,6 +289,7 @@ package struct WriteTransaction {
             if !keyspace.keepsHistory, let full = try storedRecord(kv.key, value: true)?.live { last = full }
             try hook.body(&self, last)
         }
+        forgetRead(kv.key)
         let storageKey = StorageEncoding.latestKey(keyspace, kv.key)
         let revision = writeRevision
         var logRecord: [UInt8]? = nil
