@@ -315,6 +315,7 @@ let testTargets: [Target] = [
         name: "StrataRedisTests",
         dependencies: [
             "strata", "StrataTestSupport", "StrataRedis", "StrataRedisStore", "StrataMVCC", "StrataCommon",
+            "StrataLease",
             .product(name: "NIOCore", package: "swift-nio"),
         ],
         path: "Tests/StrataRedisTests",
