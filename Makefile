@@ -42,7 +42,7 @@ pyclients: deps-test
 	@scripts/python-clients.sh
 
 # Redis 7.0's own Tcl suite against a fresh Strata per unit (not part of `make test`: the suite is not ours to ship):
-#   make redis-suite SUITE=<a redis 7.0 tests tree, e.g. ../shared/reference/redis/testsuite> [UNITS="unit/expire …"]
+#   make redis-suite SUITE=<the tests tree of a Redis 7.0.15 source checkout: runtest + tests/> [UNITS="unit/expire …"]
 redis-suite: deps-test
 	@test -n "$(SUITE)" || { echo "usage: make redis-suite SUITE=<path to a Redis 7.0 tests tree>"; exit 2; }
 	$(SWIFT) build --product strata

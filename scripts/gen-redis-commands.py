@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Generates Protocols/Redis/Server/Commands/RedisCommandTable.swift from Redis 7.0's command JSON files.
+"""Generates Protocols/Redis/Server/Commands/RedisCommandSpec+Table.swift from Redis 7.0's command JSON files.
 
-Usage: scripts/gen-redis-commands.py <dir with redis/src/commands/*.json>
-       (e.g. ../shared/reference/redis/commands, or a redis 7.0.15 checkout's src/commands)
+Usage: scripts/gen-redis-commands.py [dir with *.json]
+       (default: Protocols/Redis/Spec/commands, Redis 7.0.15's src/commands kept in the repository)
 
 The output is committed; run this only when the reference changes. It holds, per command and subcommand, what
 dispatch needs (arity, flags, key positions) as Swift literals, and the complete COMMAND INFO and COMMAND DOCS
@@ -209,7 +209,8 @@ def swift_string(text):
 
 
 def main():
-    source = sys.argv[1]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    source = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "Protocols/Redis/Spec/commands")
     commands = {}
     for path in sorted(glob.glob(os.path.join(source, "*.json"))):
         for name, c in json.load(open(path)).items():
