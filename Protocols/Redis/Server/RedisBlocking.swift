@@ -138,16 +138,13 @@ package final class RedisBlocking: Sendable {
         var reply: RESPValue = .null
         var readied: [RedisKeyName] = []
         var wouldBlock = false
-        let notify = server.config.effective.notify
-        let durability = server.config.effective.durability
         do throws(MVCCError) {
-            let pending = try server.store.applyUpdate(.redis, durability: durability) {
-                txn throws(MVCCError) -> Void in
+            let pending = try server.update { data throws(MVCCError) -> Void in
                 var invocation = RedisInvocation(
                     server: server,
                     session: waiter.session,
                     arguments: waiter.arguments,
-                    data: RedisData(store: server.store, spaces: server.spaces, transaction: txn, notify: notify),
+                    data: data,
                     inTransaction: false
                 )
                 do throws(RedisError) {
@@ -171,7 +168,7 @@ package final class RedisBlocking: Sendable {
                     wouldBlock = true
                     throw .rejected(Rejection(code: 0, message: "still blocked"))
                 }
-                txn = invocation.data.txn!
+                data = invocation.data
                 readied = invocation.data.readied
                 server.stats.dirty.wrappingAdd(invocation.data.changes, ordering: .relaxed)
             }

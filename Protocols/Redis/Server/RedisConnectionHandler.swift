@@ -364,16 +364,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         var replies: [(RESPValue, Duration)] = []
         var readied: [RedisKeyName] = []
         var changes = 0
-        let effective = server.config.effective
         do throws(MVCCError) {
-            let pending = try server.store.applyUpdate(.redis, durability: effective.durability) {
-                txn throws(MVCCError) -> Void in
-                var data = RedisData(
-                    store: server.store,
-                    spaces: server.spaces,
-                    transaction: txn,
-                    notify: effective.notify
-                )
+            let pending = try server.update { data throws(MVCCError) -> Void in
                 for (command, arguments) in commands {
                     let started = ContinuousClock.now
                     var invocation = makeInvocation(arguments, inTransaction: false)
@@ -387,7 +379,6 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                     }
                     data = invocation.data
                 }
-                txn = data.txn!
                 readied = data.readied
                 changes = data.changes
             }
@@ -425,21 +416,15 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         case .write:
             var failure: RedisError? = nil
             do throws(MVCCError) {
-                let pending = try server.store.applyUpdate(.redis, durability: server.config.effective.durability) {
-                    txn throws(MVCCError) -> Void in
-                    invocation.data = RedisData(
-                        store: server.store,
-                        spaces: server.spaces,
-                        transaction: txn,
-                        notify: server.config.effective.notify
-                    )
+                let pending = try server.update { data throws(MVCCError) -> Void in
+                    invocation.data = data
                     do throws(RedisError) {
                         reply = try command.run(&invocation)
                     } catch {
                         failure = error
                         throw .rejected(Rejection(code: 0, message: error.message))
                     }
-                    txn = invocation.data.txn!
+                    data = invocation.data
                 }
                 _ = pending.value
                 if pending.revision != nil {
@@ -540,16 +525,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         var readied: [RedisKeyName] = []
         var closeAfter = false
         var storageFailure: RedisError? = nil
-        let effective = server.config.effective
         do throws(MVCCError) {
-            let pending = try server.store.applyUpdate(.redis, durability: effective.durability) {
-                txn throws(MVCCError) -> Void in
-                var data = RedisData(
-                    store: server.store,
-                    spaces: server.spaces,
-                    transaction: txn,
-                    notify: effective.notify
-                )
+            let pending = try server.update { data throws(MVCCError) -> Void in
                 for watch in watched {
                     let current: Revision?
                     do throws(RedisError) {
@@ -588,7 +565,6 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                     replies.append(reply)
                     finish(command, commandArguments, reply: reply, elapsed: commandStarted.duration(to: .now))
                 }
-                txn = data.txn!
                 readied = data.readied
                 server.stats.dirty.wrappingAdd(data.changes, ordering: .relaxed)
             }

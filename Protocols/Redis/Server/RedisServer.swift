@@ -60,6 +60,17 @@ package final class RedisServer: Sendable {
         self.runID = (0..<40).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
     }
 
+    /// One core write transaction over Redis's data, with the current `appendfsync` durability and notification
+    /// classes: `body` reads and writes through `data`, and throws to write nothing.
+    package func update(_ body: (inout RedisData) throws(MVCCError) -> Void) throws(MVCCError) -> PendingWrite<Void> {
+        let effective = config.effective
+        return try store.applyUpdate(.redis, durability: effective.durability) { txn throws(MVCCError) -> Void in
+            var data = RedisData(store: store, spaces: spaces, transaction: txn, notify: effective.notify)
+            try body(&data)
+            txn = data.txn!
+        }
+    }
+
     /// Publishes a keyspace notification (`__keyspace@db__:key` → event, `__keyevent@db__:event` → key).
     package func notifyKeyspace(_ event: String, db: Int, key: [UInt8], flags: RedisNotifyFlags) {
         if flags.contains(.keyspace) {
