@@ -123,13 +123,14 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 closing = true
             case .command(let arguments):
                 commandBytes = input.readerIndex - start
-                if let command = groupable(arguments) {
+                let lookup = RedisCommandTable.lookup(arguments)
+                if case .success(let command) = lookup, groupable(command, arguments) {
                     group.append((command, arguments))
                     if group.count >= Self.maxGroup { runGroup() }
                     continue
                 }
                 runGroup()
-                execute(arguments)
+                execute(arguments, lookup)
                 // Big replies go out as they come, so one burst of pipelined reads cannot pile up unbounded output
                 // (replies held for an fsync stay until it is done: writes' replies are small).
                 if output.readableBytes >= 64 * 1024 && durability == nil && !blocked { flush(close: false) }
@@ -241,7 +242,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: Dispatch
 
-    private func execute(_ arguments: [[UInt8]]) {
+    /// Runs one command (`lookup`: its table entry, when the caller has looked it up already).
+    private func execute(_ arguments: [[UInt8]], _ lookup: Result<RedisCommand, RedisError>? = nil) {
         let name = String(decoding: arguments[0], as: UTF8.self).lowercased()
         if name == "host:" || name == "post" {
             server.logger.warning("possible cross-protocol attack from \(session.client.address): closing")
@@ -251,7 +253,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         let now = server.store.wallMilliseconds
         session.client.shared.withLock { $0.lastInteraction = now }
         let command: RedisCommand
-        switch RedisCommandTable.lookup(arguments) {
+        switch lookup ?? RedisCommandTable.lookup(arguments) {
         case .failure(let error):
             reject(error.message, command: nil)
             return
@@ -331,17 +333,15 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     // MARK: Running
 
     /// Runs one command outside MULTI.
-    /// Writes that ``execute(_:)`` would run straight away, need nothing but the store, and cannot block: those
-    /// of a pipeline are grouped (nil for anything else, which then goes through ``execute(_:)``).
-    private func groupable(_ arguments: [[UInt8]]) -> RedisCommand? {
-        guard session.authenticated, session.queued == nil, !session.client.isSubscribed,
-            server.monitors.withLock({ $0.isEmpty }), server.blocking.blockedCount == 0,
-            case .success(let command) = RedisCommandTable.lookup(arguments),
-            command.access == .write, command.spec.accepts(arguments.count),
-            command.spec.flags.isDisjoint(with: [.blocking, .protected, .noMulti, .admin]),
-            !Self.ungroupable.contains(command.name), !isPaused(command)
-        else { return nil }
-        return command
+    /// Whether `command` is a write that ``execute(_:_:)`` would run straight away, needs nothing but the store and
+    /// cannot block: those of a pipeline are grouped (anything else goes through ``execute(_:_:)``). The cheap
+    /// checks come first: reads never take the shared locks.
+    private func groupable(_ command: RedisCommand, _ arguments: [[UInt8]]) -> Bool {
+        command.access == .write && command.spec.accepts(arguments.count)
+            && command.spec.flags.isDisjoint(with: [.blocking, .protected, .noMulti, .admin])
+            && !Self.ungroupable.contains(command.name) && session.authenticated && session.queued == nil
+            && !session.client.isSubscribed && server.monitors.withLock({ $0.isEmpty })
+            && server.blocking.blockedCount == 0 && !isPaused(command)
     }
 
     /// Most writes in one group: bounds the transaction (and the work redone when one of them fails).
