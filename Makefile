@@ -16,7 +16,7 @@ BENCH_PACKAGES := $(TEST_PACKAGES)
 # Every function in its own section, so the link can put those a server runs together (Package.swift,
 # scripts/strata.order).
 RELEASE := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -function-sections
-FORMATTED := Sources Storage Tests Bench Protocols/Etcd/Server Protocols/Redis Package.swift
+FORMATTED := Sources Storage Tests Bench Protocols/Etcd/Server Protocols/Redis Protocols/Iceberg Package.swift
 
 .PHONY: pyclients redis-suite run test build build-release bench deps-run deps-test deps-bench clean format lint clientv3check clientv3bench symbol-order nulletcd
 

@@ -121,6 +121,21 @@ let protocolTargets: [Target] = [
         swiftSettings: strataSwiftSettings
     ),
     .target(
+        name: "StrataIceberg",
+        dependencies: [
+            "StrataMVCC",
+            "StrataCommon",
+            "StrataFrontEnd",
+            "StrataObservability",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Protocols/Iceberg",
+        swiftSettings: strataSwiftSettings
+    ),
+    .target(
         name: "StrataEtcd",
         dependencies: [
             "StrataEtcdAPI",
@@ -205,6 +220,7 @@ let sourceTargets: [Target] = [
             "StrataFrontEnd",
             "StrataEtcd",
             "StrataRedis",
+            "StrataIceberg",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -319,6 +335,12 @@ let testTargets: [Target] = [
             .product(name: "NIOCore", package: "swift-nio"),
         ],
         path: "Tests/StrataRedisTests",
+        swiftSettings: strataSwiftSettings
+    ),
+    .testTarget(
+        name: "StrataIcebergTests",
+        dependencies: ["strata", "StrataTestSupport", "StrataIceberg", "StrataMVCC", "StrataCommon"],
+        path: "Tests/StrataIcebergTests",
         swiftSettings: strataSwiftSettings
     ),
     .testTarget(

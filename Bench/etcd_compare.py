@@ -86,6 +86,7 @@ def start_strata(binary):
         f.write(f'[server]\ndata_dir = "{directory}/data"\nlog_level = "warning"\n'
                 f'[storage]\nsync = "always"\n'
                 f'[etcd]\nenabled = true\nlisten = "127.0.0.1:{client}"\n'
+                f'[iceberg]\nenabled = false\n'
                 f'[metrics]\nlisten = "127.0.0.1:{admin}"\n')
     return Server("strata", [binary, "serve", "--config", config], client, admin, directory)
 

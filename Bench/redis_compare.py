@@ -98,6 +98,8 @@ enabled = false
 [redis]
 listen = "127.0.0.1:{port}"
 appendfsync = "everysec"
+[iceberg]
+enabled = false
 [metrics]
 listen = "127.0.0.1:{free_port()}"
 """)

@@ -15,3 +15,13 @@ install() {
 }
 install redis5 redis==5.3.1
 install redis8 redis==8.2.0
+# pyiceberg (with pyarrow) and DuckDB with its iceberg, avro and httpfs extensions from their PyPI packages (the last
+# ones published are for DuckDB 1.5.5), copied to ROOT/iceberg/duckdb-extensions so tests INSTALL them from files:
+# nothing is downloaded at test time. jsonschema checks responses against the spec's shapes.
+install iceberg "pyiceberg[pyarrow]==0.12.0" duckdb==1.5.5 duckdb-extension-iceberg==1.5.5 \
+  duckdb-extension-avro==1.5.5 duckdb-extension-httpfs==1.5.5 jsonschema==4.25.1
+extensions="$root/iceberg/duckdb-extensions"
+if [ ! -e "$extensions/iceberg.duckdb_extension" ]; then
+  mkdir -p "$extensions"
+  cp "$root"/iceberg/lib/python3*/site-packages/duckdb_extension_*/extensions/v1.5.5/*.duckdb_extension "$extensions/"
+fi

@@ -45,6 +45,8 @@ sync = "none"
 enabled = false
 [redis]
 listen = "127.0.0.1:$port"
+[iceberg]
+enabled = false
 [metrics]
 listen = "127.0.0.1:$admin"
 CONFIG

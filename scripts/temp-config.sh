@@ -15,4 +15,6 @@ listen = "127.0.0.1:$etcd_port"
 listen = "127.0.0.1:$admin_port"
 $extra
 TOML
+  # The Iceberg catalog's default port is fixed; throw-away servers leave it alone unless asked.
+  case "$extra" in *"[iceberg]"*) ;; *) printf '[iceberg]\nenabled = false\n' >> "$dir/config.toml" ;; esac
 }

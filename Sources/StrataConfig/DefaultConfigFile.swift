@@ -86,6 +86,31 @@ extension StrataConfiguration {
         # Whether SHUTDOWN stops the whole process (it also serves etcd and the Iceberg catalog).
         allow_shutdown = false
 
+        [iceberg]
+        # Apache Iceberg REST catalog (pyiceberg, DuckDB's iceberg extension, Spark's SparkCatalog with type=rest).
+        enabled = true
+        listen = "127.0.0.1:8181"
+        # The default warehouse: a local directory (relative to the working directory) tables are created under, as
+        # file:// locations. `?warehouse=` in a client's /v1/config call may name it by this value or its absolute path.
+        warehouse = "warehouse"
+        # More warehouses by name, selected with `?warehouse=<name>` (the name becomes the URL prefix), e.g.
+        # warehouses = { analytics = "/data/analytics" }
+        warehouses = {}
+        # "none" (anyone on the listener), "token" (Authorization: Bearer <token>), or "oauth2" (client id/secret pairs
+        # exchanged at POST /v1/oauth/tokens for expiring bearer tokens; the static token, if set, is accepted too).
+        auth = "none"
+        token = ""
+        # oauth2 clients as "id:secret".
+        clients = []
+        # How long a token from /v1/oauth/tokens is valid (expires_in); an expired one gets 419 and clients refresh.
+        token_lifetime = "1h"
+        # How long a mutation's Idempotency-Key is remembered (advertised in /v1/config); "0s" turns the feature off.
+        idempotency_key_lifetime = "30m"
+        # Largest request body accepted.
+        max_request_bytes = "32MiB"
+        # Largest page a list returns; a larger or absent pageSize gets this many and a next-page-token.
+        max_page_size = 100000
+
         [metrics]
         # Admin HTTP: /metrics (Prometheus), /health (etcd's shape), /livez, /readyz, /version.
         # 2381 is the port kubeadm gives etcd's metrics and health endpoints.

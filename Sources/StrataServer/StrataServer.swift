@@ -5,6 +5,7 @@ package import StrataCommon
 internal import StrataConfig
 private import StrataEtcd
 package import StrataFrontEnd
+private import StrataIceberg
 private import StrataMVCC
 package import StrataObservability
 private import StrataRedis
@@ -21,6 +22,7 @@ package struct StrataServer: Sendable {
     package static let frontEnds: [FrontEndRegistration] = [
         FrontEndRegistration(EtcdFrontEnd.self),
         FrontEndRegistration(RedisFrontEnd.self),
+        FrontEndRegistration(IcebergFrontEnd.self),
     ]
 
     package let configuration: ServerConfiguration

@@ -123,7 +123,7 @@ struct ConfigTests {
         #expect(error?.line == 3)
         #expect(error?.message == "unknown key 'etdc' (did you mean 'etcd'?)")
         // Front-ends this build does not have are unknown sections too.
-        #expect(parseError("[iceberg]\nenabled = true\n")?.message.hasPrefix("unknown key 'iceberg'") == true)
+        #expect(parseError("[memcached]\nenabled = true\n")?.message.hasPrefix("unknown key 'memcached'") == true)
     }
 
     @Test func unknownTopLevelKey() {

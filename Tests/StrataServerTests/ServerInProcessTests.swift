@@ -14,7 +14,8 @@ import Testing
 struct ServerInProcessTests {
     func configuration(dataDirectory: String, inMemory: Bool = false) throws -> ServerConfiguration {
         var config = try ServerConfiguration.load(
-            toml: "[etcd]\nenabled = false\n[redis]\nenabled = false\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
+            toml: "[etcd]\nenabled = false\n[redis]\nenabled = false\n[iceberg]\nenabled = false\n"
+                + "[metrics]\nlisten = \"127.0.0.1:0\"\n"
         )
         config.core.server.dataDirectory = dataDirectory
         config.core.server.inMemory = inMemory

@@ -29,6 +29,7 @@ package final class StrataProcess: @unchecked Sendable {
         extraConfig: String = "",
         etcdConfig: String = "[etcd]\nenabled = false",
         redisConfig: String = "[redis]\nenabled = false",
+        icebergConfig: String = "[iceberg]\nenabled = false",
         arguments: [String] = []
     ) throws {
         self.adminPort = adminPort
@@ -41,6 +42,7 @@ package final class StrataProcess: @unchecked Sendable {
             log_level = "debug"
             \(etcdConfig)
             \(redisConfig)
+            \(icebergConfig)
             [metrics]
             listen = "127.0.0.1:\(adminPort)"
             \(extraConfig)
