@@ -212,6 +212,9 @@ struct IcebergHTTP: Sendable {
         _ query: [String: String]
     ) async throws(IcebergError) -> Reply {
         let method = request.method
+        if rest.first == "namespaces", rest.count >= 3, rest[2] == "functions" {
+            throw .unsupported("this catalog does not offer functions")
+        }
         switch rest.count {
         case 1 where rest[0] == "namespaces":
             if method == .get { return try listNamespaces(warehouse, query) }
@@ -352,9 +355,7 @@ struct IcebergHTTP: Sendable {
         case 6 where rest[0] == "namespaces" && rest[2] == "tables" && rest[4] == "plan":
             throw .unsupported("this catalog does not offer server-side scan planning")
         default:
-            if rest.first == "namespaces", rest.count >= 3, rest[2] == "functions" {
-                throw .unsupported("this catalog does not offer functions")
-            }
+            break
         }
         if (1...5).contains(rest.count), rest.first == "namespaces" || rest.first == "tables" || rest.first == "views" {
             if Self.knownTemplates.contains(template) { throw methodNotAllowed(method) }
