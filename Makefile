@@ -57,11 +57,14 @@ build-release:
 bench: deps-bench build-release clientv3bench nulletcd
 	$(SWIFT) build $(RELEASE) --product StrataBench
 	$(SWIFT) build $(RELEASE) --product StrataEtcdBench
+	$(SWIFT) build $(RELEASE) --product StrataIcebergBench
 	.build/release/StrataBench 100000
 	python3 Bench/startup.py --strata .build/release/strata --runs 20
 	python3 Bench/etcd_compare.py --write docs/benchmarks.md
 	python3 Bench/etcd_compare.py --client clientv3 --write docs/benchmarks.md
 	python3 Bench/redis_compare.py --strata .build/release/strata --write docs/benchmarks.md
+	python3 Bench/iceberg_bench.py --strata .build/release/strata --bench .build/release/StrataIcebergBench \
+		--write docs/benchmarks.md
 
 # The clientv3-driven load generator of the etcd comparison (Bench/ClientV3Bench), built like clientv3check.
 clientv3bench:

@@ -284,6 +284,12 @@ let benchTargets: [Target] = [
         path: "Bench/EtcdBench",
         swiftSettings: strataSwiftSettings
     ),
+    // The Iceberg catalog's load generator: plain sockets, no dependencies.
+    .executableTarget(
+        name: "StrataIcebergBench",
+        path: "Bench/IcebergBench",
+        swiftSettings: strataSwiftSettings
+    ),
 ]
 
 // -----------------------------------------------------------------------------------------------

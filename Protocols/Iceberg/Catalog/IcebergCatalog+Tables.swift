@@ -240,6 +240,7 @@ extension IcebergCatalog {
         var readRevision: Revision?
         var creates: Bool
         var pointer: CatalogPointer?
+        var metadata: TableMetadata?
         var expired: [String]
     }
 
@@ -261,7 +262,14 @@ extension IcebergCatalog {
         }
         let creates = request.requirements.contains(.assertCreate)
         if current == nil && !creates { throw try missing(.table, warehouse, identifier) }
-        let base = try current.map { (table) throws(IcebergError) in try Self.decodeTable(table.pointer.metadata) }
+        var base: TableMetadata? = nil
+        if let current {
+            if let cached = decoded[current.pointer.metadataLocation] {
+                base = cached
+            } else {
+                base = try Self.decodeTable(current.pointer.metadata)
+            }
+        }
         for requirement in request.requirements { try TableMetadataBuilder.check(requirement, against: base) }
         var prepared = PreparedCommit(
             key: key,
@@ -269,13 +277,11 @@ extension IcebergCatalog {
             readRevision: current?.modRevision,
             creates: creates,
             pointer: nil,
+            metadata: nil,
             expired: []
         )
-        if request.updates.isEmpty, let current {
-            prepared.pointer = nil
-            _ = current
-            return prepared
-        }
+        // Nothing to change: no new file, the table stays as it is (its current metadata is the answer).
+        if request.updates.isEmpty, current != nil { return prepared }
         var namespaceProperties: [String: String] = [:]
         if creates { namespaceProperties = try loadNamespace(warehouse, identifier.namespace) }
         var builder = TableMetadataBuilder(base: base, now: now)
@@ -294,6 +300,7 @@ extension IcebergCatalog {
             bytes: bytes
         )
         prepared.pointer = CatalogPointer(metadataLocation: file, metadata: bytes)
+        prepared.metadata = metadata
         prepared.expired = expired
         return prepared
     }
@@ -378,6 +385,11 @@ extension IcebergCatalog {
             guard swapped else {
                 await files.delete(written)
                 continue
+            }
+            for commit in prepared {
+                if let pointer = commit.pointer, let metadata = commit.metadata {
+                    decoded.insert(metadata, at: pointer.metadataLocation)
+                }
             }
             await files.delete(prepared.flatMap(\.expired))
             var results: [CatalogPointer] = []

@@ -1,5 +1,6 @@
 internal import Foundation
 package import StrataMVCC
+internal import Synchronization
 
 /// A warehouse: a local directory tables live under, selected by `?warehouse=` and addressed by URL prefix.
 package struct Warehouse: Sendable, Hashable {
@@ -33,6 +34,8 @@ package struct IcebergCatalog: Sendable {
     package let warehouses: [String: Warehouse]
     package let files: IcebergFiles
     package let maxPageSize: Int
+    /// Decoded metadata of recent commits by file location, so the next commit on a table starts without parsing.
+    let decoded = MetadataCache(capacity: 256)
     /// Commit attempts when another commit moved the pointer between read and swap (requirements re-checked each
     /// time).
     let commitAttempts = 8
@@ -202,5 +205,31 @@ package struct IcebergCatalog: Sendable {
             return (try? store.range(.iceberg, range, RangeOptions(countOnly: true)).count) ?? 0
         }
         return (count(.namespace), count(.table), count(.view))
+    }
+}
+
+/// A bounded map from metadata location to decoded table metadata (locations are unique, so entries never go stale).
+final class MetadataCache: Sendable {
+    private struct State {
+        var entries: [String: TableMetadata] = [:]
+        var order: [String] = []
+    }
+    private let state = Mutex(State())
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    subscript(location: String) -> TableMetadata? {
+        state.withLock { $0.entries[location] }
+    }
+
+    func insert(_ metadata: TableMetadata, at location: String) {
+        state.withLock { state in
+            if state.entries.updateValue(metadata, forKey: location) == nil { state.order.append(location) }
+            if state.order.count > capacity {
+                let evicted = state.order.removeFirst()
+                state.entries[evicted] = nil
+            }
+        }
     }
 }

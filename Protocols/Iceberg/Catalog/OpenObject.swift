@@ -18,9 +18,13 @@ package struct Open<Fields: OpenFields>: Codable, Sendable {
 
     package init(from decoder: any Decoder) throws {
         known = try Fields(from: decoder)
-        let all = try [String: JSONValue](from: decoder)
-        let known = Set(Fields.CodingKeys.allCases.map(\.stringValue))
-        additional = all.filter { !known.contains($0.key) }
+        // Only the fields the struct does not name are decoded a second time, as plain JSON.
+        let container = try decoder.container(keyedBy: AnyCodingKey.self)
+        var additional: [String: JSONValue] = [:]
+        for key in container.allKeys where Fields.CodingKeys(stringValue: key.stringValue) == nil {
+            additional[key.stringValue] = try container.decode(JSONValue.self, forKey: key)
+        }
+        self.additional = additional
     }
 
     package func encode(to encoder: any Encoder) throws {

@@ -126,7 +126,9 @@ struct IcebergHTTP: Sendable {
             rest.removeFirst()
         }
         let template = Self.template(rest)
-        route = "\(method.rawValue) /v1/{prefix}/\(template)"
+        // Metrics label only the spec's routes, so random paths cannot grow the number of series.
+        let spelled = "\(method.rawValue) /v1/{prefix}/\(template)"
+        route = Self.labelledRoutes.contains(spelled) ? spelled : "other"
         let mutation = method == .post || method == .delete
         guard mutation, idempotency.enabled,
             let key = request.headers.first(where: { $0.name.canonicalName == "idempotency-key" })?.value,
@@ -362,6 +364,16 @@ struct IcebergHTTP: Sendable {
         }
         throw .notFound("no route for \(method.rawValue) \(request.uri.path)")
     }
+
+    /// The routes metrics name: the advertised endpoints and the spec's routes this catalog answers with 406.
+    static let labelledRoutes: Set<String> = Set(endpoints).union([
+        "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/plan",
+        "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}/plan/{plan-id}",
+        "DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}/plan/{plan-id}",
+        "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/tasks",
+        "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/sign",
+        "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/unregister",
+    ])
 
     static let knownTemplates: Set<String> = [
         "namespaces", "namespaces/{namespace}", "namespaces/{namespace}/properties", "namespaces/{namespace}/tables",
