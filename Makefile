@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
 # System packages: RocksDB (C API + pkg-config file) to build; the reference servers and real clients to test
 # and benchmark against.
-RUN_PACKAGES := librocksdb-dev pkg-config
+RUN_PACKAGES := librocksdb-dev zlib1g-dev libsnappy-dev libzstd-dev pkg-config
 TEST_PACKAGES := $(RUN_PACKAGES) etcd-client etcd-server curl golang-go golang-etcd-server-dev redis-server redis-tools \
 	python3-venv tcl
 BENCH_PACKAGES := $(TEST_PACKAGES)

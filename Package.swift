@@ -120,9 +120,16 @@ let protocolTargets: [Target] = [
         path: "Protocols/Redis/Server",
         swiftSettings: strataSwiftSettings
     ),
+    // zlib, snappy and zstd headers for reading Avro manifests (their libraries are RocksDB's too).
+    .systemLibrary(
+        name: "CCompression",
+        path: "Protocols/Iceberg/CCompression",
+        providers: [.apt(["zlib1g-dev", "libsnappy-dev", "libzstd-dev"])]
+    ),
     .target(
         name: "StrataIceberg",
         dependencies: [
+            "CCompression",
             "StrataMVCC",
             "StrataCommon",
             "StrataFrontEnd",
@@ -133,6 +140,7 @@ let protocolTargets: [Target] = [
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ],
         path: "Protocols/Iceberg",
+        exclude: ["CCompression"],
         swiftSettings: strataSwiftSettings
     ),
     .target(

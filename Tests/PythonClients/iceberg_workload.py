@@ -223,12 +223,19 @@ def write():
     kept_file = dropped.metadata_location[len("file://"):]
     cat.drop_table(("archive", "dropme"))
     check(os.path.exists(kept_file), "drop keeps the files")
-    purged = cat.create_table(("archive", "purgeme"), ORDERS)
+    # Data files outside <location>/data (write.data.path): only the manifests say where they are.
+    purge_location = os.path.join(warehouse, "archive", "purgeme")
+    purged = cat.create_table(("archive", "purgeme"), ORDERS,
+                              properties={"write.data.path": "file://" + purge_location + "/elsewhere"})
     purged.append(orders_batch(0, 2))
+    purged.append(orders_batch(2, 2))
     purged = cat.load_table(("archive", "purgeme"))
     location = purged.location()[len("file://"):]
+    check(location == purge_location, location)
+    elsewhere = os.listdir(os.path.join(location, "elsewhere"))
+    check(len(elsewhere) >= 2, f"data files in write.data.path: {elsewhere}")
     files_before = sum(len(f) for _, _, f in os.walk(location))
-    check(files_before >= 5, f"purge table has {files_before} files")
+    check(files_before >= 8, f"purge table has {files_before} files")
     cat.purge_table(("archive", "purgeme"))
     left = [os.path.join(d, f) for d, _, fs in os.walk(location) for f in fs]
     check(not left, f"purge left {left}")

@@ -407,20 +407,24 @@ extension IcebergCatalog {
 
     // MARK: Drop and rename
 
-    /// Drops the table; with `purge`, then deletes its files (see ``IcebergFiles/purge(tableLocation:named:)``).
+    /// Drops the table; with `purge`, then deletes its files (``IcebergFiles/purge(tableLocation:named:manifestLists:)``).
+    @discardableResult
     package func dropTable(_ warehouse: Warehouse, _ identifier: TableIdentifier, purge: Bool)
-        async throws(IcebergError)
+        async throws(IcebergError) -> IcebergFiles.PurgeReport?
     {
         let pointer = try await remove(.table, warehouse, identifier)
         guard purge, let metadata = try? Self.decodeTable(pointer.metadata), let location = metadata.location else {
-            return
+            return nil
         }
         var named = [pointer.metadataLocation]
         named += (metadata.metadataLog ?? []).map(\.metadataFile)
-        named += (metadata.snapshots ?? []).compactMap(\.manifestList)
         named += (metadata.statistics ?? []).map(\.statisticsPath)
         named += (metadata.partitionStatistics ?? []).map(\.statisticsPath)
-        _ = await files.purge(tableLocation: location, named: named)
+        return await files.purge(
+            tableLocation: location,
+            named: named,
+            manifestLists: (metadata.snapshots ?? []).compactMap(\.manifestList)
+        )
     }
 
     func remove(_ kind: Kind, _ warehouse: Warehouse, _ identifier: TableIdentifier) async throws(IcebergError)

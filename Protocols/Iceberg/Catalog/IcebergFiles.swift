@@ -112,20 +112,56 @@ package struct IcebergFiles: Sendable {
         }
     }
 
-    /// Purge: every file the metadata names inside the table's location, then whatever is left under its `data`
-    /// and `metadata` directories (manifests and data files the clients wrote there), then the empty directories.
-    /// Nothing outside the location is touched.
-    package func purge(tableLocation: String, named: [String]) async -> Int {
-        guard let base = try? path(of: tableLocation) else { return 0 }
-        let paths = named.compactMap { try? path(of: $0) }.filter { $0.hasPrefix(base + "/") }
-        return
-            (try? await store.runBlocking { () -> Int in
-                var deleted = 0
-                for path in paths where unlink(path) == 0 { deleted += 1 }
-                for sub in ["data", "metadata"] { deleted += Self.removeTree(base + "/" + sub) }
-                rmdir(base)
-                return deleted
-            }) ?? 0
+    /// What a purge found and did.
+    package struct PurgeReport: Sendable {
+        package var deleted = 0
+        /// Manifest lists and manifests that could not be read (their data files are then found only by the sweep).
+        package var unreadable: [String] = []
+    }
+
+    /// Purge: the files the metadata names (`named`), the manifests its manifest lists name and the data and
+    /// delete files those manifests name — read from the Avro files — inside the table's location; then whatever
+    /// is left under the location's `data` and `metadata` directories (files of failed writes); then the empty
+    /// directories. Nothing outside the location is touched.
+    package func purge(tableLocation: String, named: [String], manifestLists: [String]) async -> PurgeReport {
+        guard let base = try? path(of: tableLocation) else { return PurgeReport() }
+        let files = self
+        let inside: @Sendable (String) -> String? = { location in
+            guard let path = try? files.path(of: location), path.hasPrefix(base + "/") else { return nil }
+            return path
+        }
+        let report = try? await store.runBlocking { () -> PurgeReport in
+            var report = PurgeReport()
+            var paths = named.compactMap(inside)
+            for list in Set(manifestLists.compactMap(inside)) {
+                paths.append(list)
+                guard let entries = Self.avroRecords(list) else {
+                    report.unreadable.append(list)
+                    continue
+                }
+                for manifest in Set(entries.compactMap { $0.string(at: ["manifest_path"]) }.compactMap(inside)) {
+                    paths.append(manifest)
+                    guard let contents = Self.avroRecords(manifest) else {
+                        report.unreadable.append(manifest)
+                        continue
+                    }
+                    paths += contents.compactMap { $0.string(at: ["data_file", "file_path"]) }.compactMap(inside)
+                }
+            }
+            for path in Set(paths) where unlink(path) == 0 { report.deleted += 1 }
+            for sub in ["data", "metadata"] { report.deleted += Self.removeTree(base + "/" + sub) }
+            rmdir(base)
+            return report
+        }
+        return report ?? PurgeReport()
+    }
+
+    /// The records of an Avro file (at most 256 MiB), or nil when it is missing or unreadable.
+    static func avroRecords(_ path: String) -> [AvroFile.Value]? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: 256 << 20), data.count < 256 << 20 else { return nil }
+        return try? AvroFile(Array(data)).records
     }
 
     // MARK: Blocking helpers
@@ -171,7 +207,7 @@ package struct IcebergFiles: Sendable {
 
     /// Deletes a directory tree without following symbolic links; returns the files deleted.
     static func removeTree(_ path: String) -> Int {
-        var info = stat()
+        var info = Glibc.stat()
         guard lstat(path, &info) == 0 else { return 0 }
         guard (info.st_mode & S_IFMT) == S_IFDIR else { return unlink(path) == 0 ? 1 : 0 }
         var deleted = 0
