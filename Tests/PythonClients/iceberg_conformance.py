@@ -240,8 +240,11 @@ def main():
     fails("GET", "/v1/namespaces/conf/tables/t1?snapshots=some", 400, "BadRequestException")
     fails("GET", "/v1/namespaces/conf/tables/nope", 404, "NoSuchTableException")
     fails("GET", "/v1/namespaces/ghost/tables/nope", 404, "NoSuchNamespaceException")
-    # Spark's metadata-table lookup: db.t.snapshots is first tried as namespace db.t: not NoSuchNamespace.
-    fails("GET", "/v1/namespaces/conf%1Ft1/tables/snapshots", 404, "NoSuchNamespaceException")
+    # Spark's metadata-table lookup: db.t.snapshots is first tried as table snapshots in namespace db.t, which must
+    # be NoSuchTableException (Java's client then loads db.t); a namespace that is not a table stays
+    # NoSuchNamespaceException.
+    fails("GET", "/v1/namespaces/conf%1Ft1/tables/snapshots", 404, "NoSuchTableException")
+    fails("GET", "/v1/namespaces/conf%1Fnot_a_table/tables/snapshots", 404, "NoSuchNamespaceException")
     call("HEAD", "/v1/namespaces/conf/tables/t1", 204, operation="tableExists")
     call("HEAD", "/v1/namespaces/conf/tables/nope", 404)
     uuid_ = load.json()["metadata"]["table-uuid"]

@@ -358,3 +358,79 @@ struct IcebergCatalogTests {
         #expect(!FileManager.default.fileExists(atPath: fixture.directory.appending("escape")))
     }
 }
+
+/// Catalog changes are ordinary revisions of the core: a watch on keyspace 3 from before the changes sees each of
+/// them, and a view's unknown metadata fields survive a replace.
+@Suite("Iceberg catalog: watch events and views")
+struct IcebergCatalogEventTests {
+    @Test func catalogChangesAreWatchEvents() async throws {
+        let fixture = try StoreFixture(sync: .none, keyspaces: [.iceberg])
+        let root = fixture.directory.appending("warehouse")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let warehouse = Warehouse(name: "", root: root, aliases: [root])
+        let catalog = IcebergCatalog(store: fixture.store, warehouses: [warehouse])
+        var request = WatchRequest(keyspace: .iceberg, range: .all)
+        request.startRevision = 1
+        _ = try await catalog.createNamespace(warehouse, ["ns"], properties: ["a": "1"])
+        let create = try JSONDecoder().decode(
+            CreateTableRequest.self,
+            from: Data(#"{"name":"t","schema":\#(IcebergCatalogTests.schemaJSON)}"#.utf8)
+        )
+        _ = try await catalog.createTable(warehouse, ["ns"], create)
+        try await catalog.dropTable(warehouse, TableIdentifier(namespace: ["ns"], name: "t"), purge: false)
+        let watcher = try fixture.store.watch(request)
+        defer { watcher.cancel() }
+        var seen: [String] = []
+        for try await update in watcher {
+            if case .events(_, let events) = update {
+                seen += events.map { "\($0.kind) \(String(decoding: $0.kv.key.prefix(1), as: UTF8.self))" }
+            }
+            if seen.count >= 3 { break }
+        }
+        #expect(seen == ["put N", "put T", "delete T"])
+    }
+
+    @Test func viewUnknownFieldsSurviveAReplace() async throws {
+        let fixture = try StoreFixture(sync: .none, keyspaces: [.iceberg])
+        let root = fixture.directory.appending("warehouse")
+        try FileManager.default.createDirectory(atPath: root + "/ns/v/metadata", withIntermediateDirectories: true)
+        let warehouse = Warehouse(name: "", root: root, aliases: [root])
+        let catalog = IcebergCatalog(store: fixture.store, warehouses: [warehouse])
+        _ = try await catalog.createNamespace(warehouse, ["ns"], properties: [:])
+        let file = root + "/ns/v/metadata/00000-custom.metadata.json"
+        let metadata = #"""
+            {"view-uuid":"6b1c1c3e-0000-4000-8000-000000000001","format-version":1,"location":"file://\#(root)/ns/v",
+             "current-version-id":1,"x-future":{"keep":true},
+             "versions":[{"version-id":1,"timestamp-ms":1,"schema-id":0,"summary":{},"default-namespace":["ns"],
+               "representations":[{"type":"sql","sql":"SELECT 1","dialect":"spark","x-rep":"kept"}]}],
+             "version-log":[{"version-id":1,"timestamp-ms":1}],
+             "schemas":[{"type":"struct","schema-id":0,"fields":[]}]}
+            """#
+        try Data(metadata.utf8).write(to: URL(fileURLWithPath: file))
+        _ = try await catalog.registerView(
+            warehouse,
+            ["ns"],
+            try JSONDecoder().decode(
+                RegisterTableRequest.self,
+                from: Data(#"{"name":"v","metadata-location":"file://\#(file)"}"#.utf8)
+            )
+        )
+        let replace = try JSONDecoder().decode(
+            CommitViewRequest.self,
+            from: Data(
+                #"""
+                {"requirements":[{"type":"assert-view-uuid","uuid":"6b1c1c3e-0000-4000-8000-000000000001"}],
+                 "updates":[{"action":"set-properties","updates":{"p":"q"}}]}
+                """#.utf8
+            )
+        )
+        let pointer = try await catalog.replaceView(warehouse, TableIdentifier(namespace: ["ns"], name: "v"), replace)
+        let after = try JSONSerialization.jsonObject(with: pointer.metadata) as! [String: Any]
+        #expect((after["x-future"] as? [String: Bool])?["keep"] == true)
+        let versions = after["versions"] as? [[String: Any]]
+        let representation = (versions?.first?["representations"] as? [[String: Any]])?.first
+        #expect(representation?["x-rep"] as? String == "kept")
+        #expect((after["properties"] as? [String: String])?["p"] == "q")
+        #expect(pointer.metadataLocation.contains("/metadata/00001-"))
+    }
+}

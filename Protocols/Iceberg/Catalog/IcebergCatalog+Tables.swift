@@ -71,14 +71,22 @@ extension IcebergCatalog {
         return LoadedTable(pointer: pointer, modRevision: kv.modRevision)
     }
 
-    /// The 404 for a missing table or view: NoSuchNamespace only if the namespace is what is missing.
+    /// The 404 for a missing table or view: NoSuchNamespace only if the namespace is what is missing — unless that
+    /// "namespace" is itself a table (`db.t` of Spark's metadata table `db.t.snapshots`): Java's client falls back
+    /// to loading `db.t` only after a NoSuchTableException.
     func missing(_ kind: Kind, _ warehouse: Warehouse, _ identifier: TableIdentifier) throws(IcebergError)
         -> IcebergError
     {
-        if try get(Self.namespaceKey(warehouse, identifier.namespace)) == nil {
-            return .noSuchNamespace(identifier.namespace)
+        let notFound: IcebergError = kind == .view ? .noSuchView(identifier) : .noSuchTable(identifier)
+        guard try get(Self.namespaceKey(warehouse, identifier.namespace)) == nil else { return notFound }
+        if identifier.namespace.count >= 2 {
+            let base = TableIdentifier(
+                namespace: Array(identifier.namespace.dropLast()),
+                name: identifier.namespace.last!
+            )
+            if try get(Self.objectKey(.table, warehouse, base)) != nil { return notFound }
         }
-        return kind == .view ? .noSuchView(identifier) : .noSuchTable(identifier)
+        return .noSuchNamespace(identifier.namespace)
     }
 
     package func tableExists(_ warehouse: Warehouse, _ identifier: TableIdentifier) throws(IcebergError) -> Bool {
