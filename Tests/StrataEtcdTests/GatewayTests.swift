@@ -261,7 +261,8 @@ struct GatewayDifferentialTests {
         try await withEtcdAndStrataPorts { etcdPort, strataPort, _ in
             func run(_ port: Int) async -> [GatewayAnswer] {
                 // Two watchers on one stream (ids 0 and 1); the puts land while it is open; the server never ends a
-                // watch stream, so the read ends when the connection has been quiet for two seconds.
+                // watch stream, so the read ends when the connection has been quiet for three seconds. The puts wait
+                // 1.5 s for both watchers to exist (a loaded machine slows etcd's set-up, not its semantics).
                 let request = #"""
                     {"create_request":{"key":"\#(key)","prev_kv":true}} {"create_request":{"key":"\#(key)","start_revision":1}}
                     """#
@@ -269,9 +270,9 @@ struct GatewayDifferentialTests {
                     port: port,
                     path: "/v3/watch",
                     body: request,
-                    timeoutSeconds: 2
+                    timeoutSeconds: 3
                 )
-                try? await Task.sleep(nanoseconds: 500_000_000)
+                try? await Task.sleep(nanoseconds: 1_500_000_000)
                 for value in ["1", "2"] {
                     _ = await TestNetwork.httpRequest(
                         port: port,
