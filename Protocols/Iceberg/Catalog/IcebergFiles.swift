@@ -207,9 +207,9 @@ package struct IcebergFiles: Sendable {
 
     /// Deletes a directory tree without following symbolic links; returns the files deleted.
     static func removeTree(_ path: String) -> Int {
-        var info = Glibc.stat()
-        guard lstat(path, &info) == 0 else { return 0 }
-        guard (info.st_mode & S_IFMT) == S_IFDIR else { return unlink(path) == 0 ? 1 : 0 }
+        // attributesOfItem does not follow a symbolic link: a link is deleted, never what it points to.
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return 0 }
+        guard attributes[.type] as? FileAttributeType == .typeDirectory else { return unlink(path) == 0 ? 1 : 0 }
         var deleted = 0
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: path) {
             for entry in entries { deleted += removeTree(path + "/" + entry) }
