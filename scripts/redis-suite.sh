@@ -20,10 +20,10 @@ if [ ${#units[@]} -eq 0 ]; then
   units=(unit/keyspace unit/type/string unit/type/incr unit/type/list unit/type/list-3 unit/type/set unit/type/zset
     unit/type/hash unit/expire unit/multi unit/pubsub unit/scan unit/sort unit/bitops unit/bitfield unit/other
     unit/quit unit/info-command unit/introspection unit/introspection-2 unit/lazyfree unit/slowlog unit/pause
-    unit/violations unit/protocol)
+    unit/violations unit/protocol unit/hyperloglog)
 fi
 tags="-slow -needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:config-resetstat -needs:reset"
-tags="$tags -needs:pfdebug -needs:latency -needs:local-process"
+tags="$tags -needs:latency -needs:local-process"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 total_ok=0; total_err=0; total_ignored=0
 start_server() {

@@ -261,8 +261,9 @@ struct GatewayDifferentialTests {
         try await withEtcdAndStrataPorts { etcdPort, strataPort, _ in
             func run(_ port: Int) async -> [GatewayAnswer] {
                 // Two watchers on one stream (ids 0 and 1); the puts land while it is open; the server never ends a
-                // watch stream, so the read ends when the connection has been quiet for three seconds. The puts wait
-                // 1.5 s for both watchers to exist (a loaded machine slows etcd's set-up, not its semantics).
+                // watch stream, so the read ends at the sixth answer (two created, two events each), or after 15 s of
+                // quiet: a machine busy with fsyncs can hold etcd's puts for seconds. The puts wait 1.5 s for both
+                // watchers to exist.
                 let request = #"""
                     {"create_request":{"key":"\#(key)","prev_kv":true}} {"create_request":{"key":"\#(key)","start_revision":1}}
                     """#
@@ -270,7 +271,10 @@ struct GatewayDifferentialTests {
                     port: port,
                     path: "/v3/watch",
                     body: request,
-                    timeoutSeconds: 3
+                    timeoutSeconds: 15,
+                    until: { bytes in
+                        String(decoding: bytes, as: UTF8.self).components(separatedBy: "\"result\"").count > 6
+                    }
                 )
                 try? await Task.sleep(nanoseconds: 1_500_000_000)
                 for value in ["1", "2"] {

@@ -277,7 +277,7 @@ struct RedisCommandGenerator {
                 comparison = .unordered
             default: command = ["HMSET", key(), pick(Self.members), pick(Self.values)]
             }
-        case 46..<62:
+        case 46..<59:
             switch Int.random(in: 0..<19, using: &random) {
             case 0: command = [pick(["LPUSH", "RPUSH"]), key()] + some(Self.members, 1...3)
             case 1: command = [pick(["LPUSHX", "RPUSHX"]), key()] + some(Self.members, 1...2)
@@ -308,6 +308,19 @@ struct RedisCommandGenerator {
             case 16: command = ["BLMPOP", "0.01", "2", key(), key(), "LEFT"]
             case 17: command = ["BRPOPLPUSH", key(), key(), "0.01"]
             default: command = ["LRANGE", key(), "0", "-1"]
+            }
+        case 59..<64:
+            // HyperLogLog: the values (GET) must match byte for byte, sparse and dense.
+            switch Int.random(in: 0..<9, using: &random) {
+            case 0, 1: command = ["PFADD", key()] + some(Self.members, 0...4)
+            case 2:
+                let base = Int.random(in: 0..<1_000_000, using: &random)
+                command = ["PFADD", key()] + (0..<300).map { String(base + $0 * 7) }
+            case 3: command = ["PFCOUNT"] + some(Self.keys, 1...3)
+            case 4: command = ["PFMERGE", key()] + some(Self.keys, 0...3)
+            case 5: command = ["PFDEBUG", pick(["ENCODING", "DECODE", "TODENSE", "GETREG", "NOPE"]), key()]
+            case 6: command = ["PFDEBUG", "ENCODING"]
+            default: command = ["GET", key()]
             }
         case 64..<76:
             switch Int.random(in: 0..<14, using: &random) {

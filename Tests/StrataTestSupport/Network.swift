@@ -73,11 +73,17 @@ package enum TestNetwork {
         method: String,
         path: String,
         body: [UInt8]? = nil,
-        timeoutSeconds: Int = 5
+        timeoutSeconds: Int = 5,
+        until: (@Sendable ([UInt8]) -> Bool)? = nil
     ) -> HTTPResponse? {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         if let body { head += "Content-Length: \(body.count)\r\nContent-Type: application/json\r\n" }
-        let data = exchange(port: port, Array((head + "\r\n").utf8) + (body ?? []), timeoutSeconds: timeoutSeconds)
+        let data = exchangeReportingClose(
+            port: port,
+            Array((head + "\r\n").utf8) + (body ?? []),
+            timeoutSeconds: timeoutSeconds,
+            until: until
+        )?.bytes
         guard let data else { return nil }
         return parse(data)
     }
@@ -90,10 +96,12 @@ package enum TestNetwork {
 
     /// ``exchange(port:_:timeoutSeconds:)``, also telling whether the server closed the connection (rather than
     /// going quiet until the timeout).
+    /// `until`, when given, ends the read as soon as it holds for what has arrived (a stream's expected answers).
     package static func exchangeReportingClose(
         port: Int,
         _ request: [UInt8],
-        timeoutSeconds: Int = 5
+        timeoutSeconds: Int = 5,
+        until: (@Sendable ([UInt8]) -> Bool)? = nil
     ) -> (bytes: [UInt8], closedByServer: Bool)? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
@@ -117,6 +125,7 @@ package enum TestNetwork {
             if n == 0 { return (data, true) }
             if n < 0 { return (data, errno != EAGAIN && errno != EWOULDBLOCK) }
             data.append(contentsOf: buffer[0..<n])
+            if let until, until(data) { return (data, false) }
         }
     }
 
@@ -179,7 +188,8 @@ extension TestNetwork {
         method: String = "POST",
         path: String,
         body: String? = nil,
-        timeoutSeconds: Int = 5
+        timeoutSeconds: Int = 5,
+        until: (@Sendable ([UInt8]) -> Bool)? = nil
     ) async -> HTTPResponse? {
         await withCheckedContinuation { continuation in
             let thread = Thread {
@@ -189,7 +199,8 @@ extension TestNetwork {
                         method: method,
                         path: path,
                         body: body.map { Array($0.utf8) },
-                        timeoutSeconds: timeoutSeconds
+                        timeoutSeconds: timeoutSeconds,
+                        until: until
                     )
                 )
             }

@@ -78,7 +78,7 @@ package enum RedisCommandTable {
         let families: [[(String, RedisCommand.Access, Handler)]] = [
             RedisCommands.strings, RedisCommands.keys, RedisCommands.hashes, RedisCommands.lists, RedisCommands.sets,
             RedisCommands.sortedSets, RedisCommands.connection, RedisCommands.server, RedisCommands.transactions,
-            RedisCommands.pubsub, RedisCommands.bits, RedisCommands.sort,
+            RedisCommands.pubsub, RedisCommands.bits, RedisCommands.sort, RedisCommands.hyperLogLogs,
         ]
         for family in families {
             for (name, access, run) in family {

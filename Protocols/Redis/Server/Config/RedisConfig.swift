@@ -23,6 +23,8 @@ package final class RedisConfig: Sendable {
         package var zsetListpackEntries = 128
         package var zsetListpackValue = 64
         package var listListpackSize = -2
+        /// `hll-sparse-max-bytes`: past this size a sparse HyperLogLog becomes dense.
+        package var hllSparseMaxBytes = 3000
     }
 
     private struct State {
@@ -146,6 +148,7 @@ package final class RedisConfig: Sendable {
         effective.zsetListpackEntries = int("zset-max-listpack-entries") ?? 128
         effective.zsetListpackValue = int("zset-max-listpack-value") ?? 64
         effective.listListpackSize = int("list-max-listpack-size") ?? -2
+        effective.hllSparseMaxBytes = int("hll-sparse-max-bytes") ?? 3000
         return effective
     }
 }
