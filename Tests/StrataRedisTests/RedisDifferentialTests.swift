@@ -277,7 +277,7 @@ struct RedisCommandGenerator {
                 comparison = .unordered
             default: command = ["HMSET", key(), pick(Self.members), pick(Self.values)]
             }
-        case 46..<59:
+        case 46..<56:
             switch Int.random(in: 0..<19, using: &random) {
             case 0: command = [pick(["LPUSH", "RPUSH"]), key()] + some(Self.members, 1...3)
             case 1: command = [pick(["LPUSHX", "RPUSHX"]), key()] + some(Self.members, 1...2)
@@ -321,6 +321,41 @@ struct RedisCommandGenerator {
             case 5: command = ["PFDEBUG", pick(["ENCODING", "DECODE", "TODENSE", "GETREG", "NOPE"]), key()]
             case 6: command = ["PFDEBUG", "ENCODING"]
             default: command = ["GET", key()]
+            }
+        case 56..<59:
+            // Geo: scores, positions, distances and searches as Redis computes and formats them.
+            let places = [
+                ("13.361389", "38.115556"), ("15.087269", "37.502669"), ("-122.27", "37.8"), ("0", "0"),
+                ("179.99", "85"), ("-73.98", "40.75"), ("200", "10"),
+            ]
+            let (lon, lat) = places.randomElement(using: &random)!
+            let unit = pick(["m", "km", "mi", "ft", "au"])
+            let radius = pick(["0", "50", "200", "5000", "-1", "x", "1000000"])
+            var options: [String] = []
+            if chance(40) { options.append(pick(["WITHDIST", "WITHHASH", "WITHCOORD"])) }
+            if chance(40) { options.append(pick(["ASC", "DESC"])) }
+            if chance(30) { options += ["COUNT", pick(["1", "3", "0"])] + (chance(30) ? ["ANY"] : []) }
+            switch Int.random(in: 0..<8, using: &random) {
+            case 0, 1:
+                command =
+                    ["GEOADD", key()] + (chance(20) ? [pick(["NX", "XX", "CH"])] : [])
+                    + (0..<Int.random(in: 1...3, using: &random)).flatMap { _ in
+                        let (x, y) = places.randomElement(using: &random)!
+                        return [x, y, pick(Self.members)]
+                    }
+            case 2:
+                command = ["GEODIST", key(), pick(Self.members), pick(Self.members)] + (chance(50) ? [unit] : [])
+            case 3: command = [pick(["GEOPOS", "GEOHASH"]), key()] + some(Self.members, 1...3)
+            case 4: command = [pick(["GEORADIUS", "GEORADIUS_RO"]), key(), lon, lat, radius, unit] + options
+            case 5: command = ["GEORADIUSBYMEMBER", key(), pick(Self.members), radius, unit] + options
+            case 6:
+                let from = chance(50) ? ["FROMLONLAT", lon, lat] : ["FROMMEMBER", pick(Self.members)]
+                let by = chance(50) ? ["BYRADIUS", radius, unit] : ["BYBOX", radius, pick(["10", "300"]), unit]
+                command = ["GEOSEARCH", key()] + from + by + options
+            default:
+                command =
+                    ["GEOSEARCHSTORE", key(), key(), "FROMLONLAT", lon, lat, "BYRADIUS", radius, unit]
+                    + (chance(50) ? ["STOREDIST"] : []) + (chance(30) ? ["COUNT", "2"] : [])
             }
         case 64..<76:
             switch Int.random(in: 0..<14, using: &random) {

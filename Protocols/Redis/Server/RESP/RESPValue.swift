@@ -20,6 +20,8 @@ package indirect enum RESPValue: Sendable, Hashable {
     case set([RESPValue])
     /// RESP3 `,`, RESP2 a bulk string (`%.17g`; `inf`, `-inf`).
     case double(Double)
+    /// A double already formatted (GEOPOS's `%.17Lf` human form): RESP3 `,`, RESP2 a bulk string.
+    case formattedDouble(String)
     /// RESP3 `#t`/`#f`, RESP2 `:1`/`:0`.
     case bool(Bool)
     /// RESP3 `=` with `txt:`, RESP2 a bulk string.
@@ -136,6 +138,14 @@ extension ByteBuffer {
             for item in items { writeRESP(item, version: version) }
         case .double(let number):
             let text = RESPValue.format(number)
+            if version == 3 {
+                writeInteger(UInt8(ascii: ","))
+                writeString(text)
+                writeCRLF()
+            } else {
+                writeBulk(text.utf8)
+            }
+        case .formattedDouble(let text):
             if version == 3 {
                 writeInteger(UInt8(ascii: ","))
                 writeString(text)
