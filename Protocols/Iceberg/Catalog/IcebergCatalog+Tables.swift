@@ -118,20 +118,28 @@ extension IcebergCatalog {
         return "\(padded)-\(UUID().uuidString.lowercased()).metadata.json"
     }
 
-    static func encode(_ metadata: TableMetadata) throws(IcebergError) -> Data {
+    /// Table or view metadata as a file's bytes.
+    static func encode<Metadata: Encodable>(_ metadata: Metadata) throws(IcebergError) -> Data {
         do {
             return try IcebergJSON.encode(metadata)
         } catch {
-            throw .server("cannot encode table metadata: \(error)")
+            throw .server("cannot encode metadata: \(error)")
+        }
+    }
+
+    /// Table or view metadata from a file's bytes (a client's or a register's: 400 when it is not metadata).
+    static func decode<Metadata: Decodable>(_ type: Metadata.Type, _ data: Data, what: String) throws(IcebergError)
+        -> Metadata
+    {
+        do {
+            return try IcebergJSON.decode(type, from: data)
+        } catch {
+            throw .badRequest("invalid \(what) metadata: \(IcebergJSON.describe(error))")
         }
     }
 
     static func decodeTable(_ data: Data) throws(IcebergError) -> TableMetadata {
-        do {
-            return try IcebergJSON.decode(TableMetadata.self, from: data)
-        } catch {
-            throw .badRequest("invalid table metadata: \(IcebergJSON.describe(error))")
-        }
+        try decode(TableMetadata.self, data, what: "table")
     }
 
     // MARK: Create

@@ -39,24 +39,15 @@ package struct ViewMetadataBuilder {
             metadata.viewUUID = uuid
         case .upgradeFormatVersion(let version):
             guard version == 1 else { throw .badRequest("unsupported view format-version \(version)") }
-        case .addSchema(var schema):
-            if let existing = metadata.schemas.first(where: { $0.sameStructure(as: schema) }) {
-                lastAddedSchemaID = existing.schemaID
-            } else {
-                let id = (metadata.schemas.compactMap(\.schemaID).max() ?? -1) + 1
-                schema.schemaID = id
-                metadata.schemas.append(schema)
-                lastAddedSchemaID = id
-            }
+        case .addSchema(let schema):
+            lastAddedSchemaID = metadata.schemas.addOrReuse(schema)
         case .setLocation(let location):
             guard !location.isEmpty else { throw .badRequest("set-location: empty location") }
             metadata.location = location
         case .setProperties(let updates):
-            var properties = metadata.properties ?? [:]
-            for (key, value) in updates { properties[key] = value }
-            metadata.properties = properties
+            metadata.properties.update(setting: updates)
         case .removeProperties(let removals):
-            for key in removals { metadata.properties?[key] = nil }
+            metadata.properties.update(removing: removals)
         case .addViewVersion(var version):
             if version.schemaID == -1 {
                 guard let lastAddedSchemaID else { throw .badRequest("add-view-version: no schema was added") }
@@ -139,20 +130,8 @@ extension IcebergCatalog {
         return try get(Self.objectKey(.view, warehouse, identifier)) != nil
     }
 
-    static func encode(_ metadata: ViewMetadata) throws(IcebergError) -> Data {
-        do {
-            return try IcebergJSON.encode(metadata)
-        } catch {
-            throw .server("cannot encode view metadata: \(error)")
-        }
-    }
-
     static func decodeView(_ data: Data) throws(IcebergError) -> ViewMetadata {
-        do {
-            return try IcebergJSON.decode(ViewMetadata.self, from: data)
-        } catch {
-            throw .badRequest("invalid view metadata: \(IcebergJSON.describe(error))")
-        }
+        try decode(ViewMetadata.self, data, what: "view")
     }
 
     package func createView(

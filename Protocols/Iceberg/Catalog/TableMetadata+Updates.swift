@@ -121,16 +121,9 @@ package struct TableMetadataBuilder {
             }
             if version >= 3 && metadata.nextRowID == nil { metadata.nextRowID = 0 }
             metadata.formatVersion = version
-        case .addSchema(var schema, let lastColumnID):
+        case .addSchema(let schema, let lastColumnID):
             var schemas = metadata.schemas ?? []
-            if let existing = schemas.first(where: { $0.sameStructure(as: schema) }) {
-                lastAddedSchemaID = existing.schemaID
-            } else {
-                let id = (schemas.compactMap(\.schemaID).max() ?? -1) + 1
-                schema.schemaID = id
-                schemas.append(schema)
-                lastAddedSchemaID = id
-            }
+            lastAddedSchemaID = schemas.addOrReuse(schema)
             metadata.schemas = schemas
             metadata.lastColumnID = max(metadata.lastColumnID ?? 0, lastColumnID ?? 0, schema.highestFieldID)
         case .setCurrentSchema(let requested):
@@ -199,11 +192,9 @@ package struct TableMetadataBuilder {
             guard !location.isEmpty else { throw .badRequest("set-location: empty location") }
             metadata.location = location
         case .setProperties(let updates):
-            var properties = metadata.properties ?? [:]
-            for (key, value) in updates { properties[key] = value }
-            metadata.properties = properties
+            metadata.properties.update(setting: updates)
         case .removeProperties(let removals):
-            for key in removals { metadata.properties?[key] = nil }
+            metadata.properties.update(removing: removals)
         case .setStatistics(let file):
             var list = (metadata.statistics ?? []).filter { $0.snapshotID != file.snapshotID }
             list.append(file)

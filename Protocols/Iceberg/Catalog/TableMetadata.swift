@@ -221,3 +221,27 @@ package struct EncryptedKeyFields: OpenFields {
         case encryptedKeyMetadata = "encrypted-key-metadata"
     }
 }
+
+extension Array where Element == Schema {
+    /// Adds a schema (`add-schema`, for tables and views) unless one with the same structure is there: the id it
+    /// has in the list (a new one is the highest so far plus one).
+    mutating func addOrReuse(_ schema: Schema) -> Int? {
+        if let existing = first(where: { $0.sameStructure(as: schema) }) { return existing.schemaID }
+        var added = schema
+        let id = (compactMap(\.schemaID).max() ?? -1) + 1
+        added.schemaID = id
+        append(added)
+        return id
+    }
+}
+
+extension Optional where Wrapped == [String: String] {
+    /// `set-properties` and `remove-properties`, for tables and views.
+    mutating func update(setting updates: [String: String] = [:], removing removals: [String] = []) {
+        if self == nil && updates.isEmpty { return }
+        var properties = self ?? [:]
+        for (key, value) in updates { properties[key] = value }
+        for key in removals { properties[key] = nil }
+        self = properties
+    }
+}

@@ -158,40 +158,28 @@ package enum GeoHash {
 
     // MARK: Neighbours
 
-    static func moveX(_ hash: inout Bits, _ direction: Int) {
+    /// Moves a hash one cell along one axis: the axis's interleaved bits (`axis`: longitude's odd bits or
+    /// latitude's even bits) are incremented or decremented as one number, the other axis's kept.
+    static func move(_ hash: inout Bits, _ direction: Int, axis: UInt64) {
         guard direction != 0 else { return }
-        var x = hash.bits & 0xAAAA_AAAA_AAAA_AAAA
-        let y = hash.bits & 0x5555_5555_5555_5555
-        let zz: UInt64 = 0x5555_5555_5555_5555 >> UInt64(64 - hash.step * 2)
+        let other: UInt64 = ~axis
+        var moving = hash.bits & axis
+        let kept = hash.bits & other
+        let zz = other >> UInt64(64 - hash.step * 2)
         if direction > 0 {
-            x = x &+ (zz &+ 1)
+            moving = moving &+ (zz &+ 1)
         } else {
-            x = x | zz
-            x = x &- (zz &+ 1)
+            moving = moving | zz
+            moving = moving &- (zz &+ 1)
         }
-        x &= 0xAAAA_AAAA_AAAA_AAAA >> UInt64(64 - hash.step * 2)
-        hash.bits = x | y
-    }
-
-    static func moveY(_ hash: inout Bits, _ direction: Int) {
-        guard direction != 0 else { return }
-        let x = hash.bits & 0xAAAA_AAAA_AAAA_AAAA
-        var y = hash.bits & 0x5555_5555_5555_5555
-        let zz: UInt64 = 0xAAAA_AAAA_AAAA_AAAA >> UInt64(64 - hash.step * 2)
-        if direction > 0 {
-            y = y &+ (zz &+ 1)
-        } else {
-            y = y | zz
-            y = y &- (zz &+ 1)
-        }
-        y &= 0x5555_5555_5555_5555 >> UInt64(64 - hash.step * 2)
-        hash.bits = x | y
+        moving &= axis >> UInt64(64 - hash.step * 2)
+        hash.bits = moving | kept
     }
 
     static func moved(_ hash: Bits, x: Int, y: Int) -> Bits {
         var result = hash
-        moveX(&result, x)
-        moveY(&result, y)
+        move(&result, x, axis: 0xAAAA_AAAA_AAAA_AAAA)
+        move(&result, y, axis: 0x5555_5555_5555_5555)
         return result
     }
 

@@ -160,33 +160,59 @@ package struct HyperLogLog: Sendable, Hashable {
         return ((Int(bytes[offset]) & 0x3F) << 8 | low) + 1
     }
 
+    /// A sparse opcode: a run of zero registers (ZERO or XZERO) or of registers holding one value (VAL).
+    enum Run {
+        /// `extended`: an XZERO opcode (two bytes) rather than a ZERO (one).
+        case zeroes(Int, extended: Bool)
+        case values(value: Int, count: Int)
+    }
+
+    /// Calls `body` with each sparse opcode in order, until it returns false.
+    func forEachRun(_ body: (Run) -> Bool) {
+        var offset = Self.headerSize
+        while offset < bytes.count {
+            let byte = bytes[offset]
+            let run: Run
+            if Self.isZero(byte) {
+                run = .zeroes(Self.zeroLength(byte), extended: false)
+                offset += 1
+            } else if Self.isXZero(byte) {
+                run = .zeroes(xzeroLength(at: offset), extended: true)
+                offset += 2
+            } else {
+                run = .values(value: Self.valueOf(byte), count: Self.valueLength(byte))
+                offset += 1
+            }
+            guard body(run) else { return }
+        }
+    }
+
+    /// Calls `body` with each register a sparse HLL sets (index, value); false when the opcodes do not cover
+    /// exactly every register (Redis stops at a run that would overflow).
+    func forEachSparseRegister(_ body: (Int, UInt8) -> Void) -> Bool {
+        var index = 0
+        forEachRun { run in
+            switch run {
+            case .zeroes(let count, _):
+                index += count
+            case .values(let value, let count):
+                if count + index > Self.registerCount { return false }
+                for _ in 0..<count {
+                    body(index, UInt8(value))
+                    index += 1
+                }
+            }
+            return true
+        }
+        return index == Self.registerCount
+    }
+
     /// The sparse form made dense (the header and cached cardinality kept); fails on corrupted opcodes.
     package mutating func makeDense() throws(Corrupted) {
         guard encoding == .sparse else { return }
         var dense = Array(bytes[0..<Self.headerSize]) + [UInt8](repeating: 0, count: Self.denseSize - Self.headerSize)
         dense[4] = Encoding.dense.rawValue
-        var index = 0
-        var offset = Self.headerSize
-        while offset < bytes.count {
-            let byte = bytes[offset]
-            if Self.isZero(byte) {
-                index += Self.zeroLength(byte)
-                offset += 1
-            } else if Self.isXZero(byte) {
-                index += xzeroLength(at: offset)
-                offset += 2
-            } else {
-                let run = Self.valueLength(byte)
-                let value = UInt8(Self.valueOf(byte))
-                if run + index > Self.registerCount { break }
-                for _ in 0..<run {
-                    Self.setDenseRegister(&dense, index, value)
-                    index += 1
-                }
-                offset += 1
-            }
-        }
-        guard index == Self.registerCount else { throw Corrupted() }
+        guard forEachSparseRegister({ Self.setDenseRegister(&dense, $0, $1) }) else { throw Corrupted() }
         bytes = dense
     }
 
@@ -318,28 +344,7 @@ package struct HyperLogLog: Sendable, Hashable {
                 registers[index] = max(registers[index], Self.denseRegister(bytes, index))
             }
         case .sparse:
-            var index = 0
-            var offset = Self.headerSize
-            while offset < bytes.count {
-                let byte = bytes[offset]
-                if Self.isZero(byte) {
-                    index += Self.zeroLength(byte)
-                    offset += 1
-                } else if Self.isXZero(byte) {
-                    index += xzeroLength(at: offset)
-                    offset += 2
-                } else {
-                    let run = Self.valueLength(byte)
-                    let value = UInt8(Self.valueOf(byte))
-                    if run + index > Self.registerCount { break }
-                    for _ in 0..<run {
-                        registers[index] = max(registers[index], value)
-                        index += 1
-                    }
-                    offset += 1
-                }
-            }
-            guard index == Self.registerCount else { throw Corrupted() }
+            guard forEachSparseRegister({ registers[$0] = max(registers[$0], $1) }) else { throw Corrupted() }
         }
     }
 
@@ -350,26 +355,18 @@ package struct HyperLogLog: Sendable, Hashable {
         case .dense:
             for index in 0..<Self.registerCount { histogram[Int(Self.denseRegister(bytes, index))] += 1 }
         case .sparse:
+            // The histogram counts every run, even past the last register (then the HLL is reported corrupted).
             var index = 0
-            var offset = Self.headerSize
-            while offset < bytes.count {
-                let byte = bytes[offset]
-                if Self.isZero(byte) {
-                    let run = Self.zeroLength(byte)
-                    index += run
-                    histogram[0] += run
-                    offset += 1
-                } else if Self.isXZero(byte) {
-                    let run = xzeroLength(at: offset)
-                    index += run
-                    histogram[0] += run
-                    offset += 2
-                } else {
-                    let run = Self.valueLength(byte)
-                    index += run
-                    histogram[Self.valueOf(byte)] += run
-                    offset += 1
+            forEachRun { run in
+                switch run {
+                case .zeroes(let count, _):
+                    index += count
+                    histogram[0] += count
+                case .values(let value, let count):
+                    index += count
+                    histogram[value] += count
                 }
+                return true
             }
             guard index == Self.registerCount else { throw Corrupted() }
         }
@@ -434,19 +431,12 @@ package struct HyperLogLog: Sendable, Hashable {
     /// PFDEBUG DECODE's text of the sparse opcodes.
     package var decodedOpcodes: String {
         var parts: [String] = []
-        var offset = Self.headerSize
-        while offset < bytes.count {
-            let byte = bytes[offset]
-            if Self.isZero(byte) {
-                parts.append("z:\(Self.zeroLength(byte))")
-                offset += 1
-            } else if Self.isXZero(byte) {
-                parts.append("Z:\(xzeroLength(at: offset))")
-                offset += 2
-            } else {
-                parts.append("v:\(Self.valueOf(byte)),\(Self.valueLength(byte))")
-                offset += 1
+        forEachRun { run in
+            switch run {
+            case .zeroes(let count, let extended): parts.append(extended ? "Z:\(count)" : "z:\(count)")
+            case .values(let value, let count): parts.append("v:\(value),\(count)")
             }
+            return true
         }
         return parts.joined(separator: " ")
     }

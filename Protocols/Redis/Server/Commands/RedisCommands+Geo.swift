@@ -119,34 +119,32 @@ extension RedisCommands {
         return .bulk(distanceText(GeoHash.distance(a.longitude, a.latitude, b.longitude, b.latitude) / toMeters))
     }
 
-    static func geoHashes(_ c: inout RedisInvocation) throws(RedisError) -> RESPValue {
+    /// GEOHASH and GEOPOS: one reply per member, from its decoded position, or `missing` for an absent member.
+    static func perMember(
+        _ c: inout RedisInvocation,
+        missing: RESPValue,
+        _ reply: (_ score: Double) -> RESPValue?
+    ) throws(RedisError) -> RESPValue {
         let entry = try c.data.lookup(c.db, c[1], as: .zset)
         var replies: [RESPValue] = []
         for index in 2..<c.count {
-            guard let entry, let score = try c.data.score(entry, c[index]),
-                let text = GeoHash.standardHash(score: score)
-            else {
-                replies.append(.null)
+            guard let entry, let score = try c.data.score(entry, c[index]) else {
+                replies.append(missing)
                 continue
             }
-            replies.append(.bulk(text))
+            replies.append(reply(score) ?? missing)
         }
         return .array(replies)
     }
 
+    static func geoHashes(_ c: inout RedisInvocation) throws(RedisError) -> RESPValue {
+        try perMember(&c, missing: .null) { score in GeoHash.standardHash(score: score).map { .bulk($0) } }
+    }
+
     static func geoPositions(_ c: inout RedisInvocation) throws(RedisError) -> RESPValue {
-        let entry = try c.data.lookup(c.db, c[1], as: .zset)
-        var replies: [RESPValue] = []
-        for index in 2..<c.count {
-            guard let entry, let score = try c.data.score(entry, c[index]),
-                let position = GeoHash.position(score: score)
-            else {
-                replies.append(.nullArray)
-                continue
-            }
-            replies.append(.array([coordinate(position.longitude), coordinate(position.latitude)]))
+        try perMember(&c, missing: .nullArray) { score in
+            GeoHash.position(score: score).map { .array([coordinate($0.longitude), coordinate($0.latitude)]) }
         }
-        return .array(replies)
     }
 
     struct GeoPoint {
@@ -267,13 +265,17 @@ extension RedisCommands {
             throw .err("exactly one of BYRADIUS and BYBOX can be specified for \(name)")
         }
         if any && count == 0 { throw .err("the ANY argument requires COUNT argument") }
-        guard let entry else {
-            guard let storeKey else { return .array([]) }
-            if let existing = try c.data.lookup(c.db, storeKey) {
-                try c.data.drop(c.db, storeKey, existing)
-                c.notify("del", .generic, storeKey)
+        /// An empty result deletes the destination, as Redis does.
+        func emptyStore(_ key: [UInt8]) throws(RedisError) -> RESPValue {
+            if let existing = try c.data.lookup(c.db, key) {
+                try c.data.drop(c.db, key, existing)
+                c.notify("del", .generic, key)
             }
             return .integer(0)
+        }
+        guard let entry else {
+            guard let storeKey else { return .array([]) }
+            return try emptyStore(storeKey)
         }
         if count != 0 && ascending == nil && !any { ascending = true }
         let shape = GeoHash.Shape(longitude: center.0, latitude: center.1, kind: kind, conversion: conversion)
@@ -317,13 +319,7 @@ extension RedisCommands {
             return point
         }
         if let storeKey {
-            if selected.isEmpty {
-                if let existing = try c.data.lookup(c.db, storeKey) {
-                    try c.data.drop(c.db, storeKey, existing)
-                    c.notify("del", .generic, storeKey)
-                }
-                return .integer(0)
-            }
+            if selected.isEmpty { return try emptyStore(storeKey) }
             var target = c.data.newCollection(.zset)
             for point in selected {
                 let old = try c.data.score(target, point.member)

@@ -102,6 +102,17 @@ extension ByteBuffer {
         writeCRLF()
     }
 
+    /// A double's text: RESP3 `,`, RESP2 a bulk string.
+    mutating func writeDouble(_ text: String, version: Int) {
+        if version == 3 {
+            writeInteger(UInt8(ascii: ","))
+            writeString(text)
+            writeCRLF()
+        } else {
+            writeBulk(text.utf8)
+        }
+    }
+
     /// Writes `value` as RESP `version` (2 or 3) speaks it.
     package mutating func writeRESP(_ value: RESPValue, version: Int) {
         switch value {
@@ -137,22 +148,9 @@ extension ByteBuffer {
             writeHeader(UInt8(ascii: version == 3 ? "~" : "*"), items.count)
             for item in items { writeRESP(item, version: version) }
         case .double(let number):
-            let text = RESPValue.format(number)
-            if version == 3 {
-                writeInteger(UInt8(ascii: ","))
-                writeString(text)
-                writeCRLF()
-            } else {
-                writeBulk(text.utf8)
-            }
+            writeDouble(RESPValue.format(number), version: version)
         case .formattedDouble(let text):
-            if version == 3 {
-                writeInteger(UInt8(ascii: ","))
-                writeString(text)
-                writeCRLF()
-            } else {
-                writeBulk(text.utf8)
-            }
+            writeDouble(text, version: version)
         case .bool(let flag):
             if version == 3 {
                 writeStaticString(flag ? "#t\r\n" : "#f\r\n")
