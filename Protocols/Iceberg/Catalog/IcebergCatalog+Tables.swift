@@ -185,6 +185,19 @@ extension IcebergCatalog {
         let bytes = try Self.encode(metadata)
         try await files.prepareTableDirectories(location)
         if request.stageCreate == true { return Created(metadataLocation: nil, metadata: bytes) }
+        let pointer = try await createPointer(.table, warehouse, identifier, location: location, metadata: bytes)
+        return Created(metadataLocation: pointer.metadataLocation, metadata: bytes)
+    }
+
+    /// A new table's or view's first metadata file, written, then named by a new pointer; the file is removed
+    /// when the name cannot be taken.
+    func createPointer(
+        _ kind: Kind,
+        _ warehouse: Warehouse,
+        _ identifier: TableIdentifier,
+        location: String,
+        metadata bytes: Data
+    ) async throws(IcebergError) -> CatalogPointer {
         let file = try await files.writeMetadata(
             tableLocation: location,
             name: Self.nextMetadataName(after: nil),
@@ -192,12 +205,12 @@ extension IcebergCatalog {
         )
         let pointer = CatalogPointer(metadataLocation: file, metadata: bytes)
         do {
-            try await insert(.table, warehouse, identifier, pointer, overwrite: false)
+            try await insert(kind, warehouse, identifier, pointer, overwrite: false)
         } catch {
             await files.delete([file])
             throw error
         }
-        return Created(metadataLocation: file, metadata: bytes)
+        return pointer
     }
 
     /// Puts a new pointer where neither a table nor a view of that name exists (or over a table, `overwrite`).

@@ -157,19 +157,7 @@ extension IcebergCatalog {
             try builder.apply(update)
         }
         let bytes = try Self.encode(try builder.finish())
-        let file = try await files.writeMetadata(
-            tableLocation: location,
-            name: Self.nextMetadataName(after: nil),
-            bytes: bytes
-        )
-        let pointer = CatalogPointer(metadataLocation: file, metadata: bytes)
-        do {
-            try await insert(.view, warehouse, identifier, pointer, overwrite: false)
-        } catch {
-            await files.delete([file])
-            throw error
-        }
-        return pointer
+        return try await createPointer(.view, warehouse, identifier, location: location, metadata: bytes)
     }
 
     /// Replaces a view (`POST …/views/{view}`): its one requirement kind, its updates, a new metadata file and the
