@@ -103,9 +103,20 @@ let protocolTargets: [Target] = [
         path: "Protocols/Redis/Store",
         swiftSettings: strataSwiftSettings
     ),
+    // Lua 5.1 (Debian's liblua5.1, with its cjson and bit modules) for Redis scripting, behind a C shim: Lua raises
+    // errors with longjmp, which must never cross a Swift frame.
+    .target(
+        name: "CStrataLua",
+        path: "Protocols/Redis/CStrataLua",
+        linkerSettings: [
+            .linkedLibrary("lua5.1"), .linkedLibrary("lua5.1-cjson"), .linkedLibrary("lua5.1-bitop"),
+            .linkedLibrary("m"),
+        ]
+    ),
     .target(
         name: "StrataRedis",
         dependencies: [
+            "CStrataLua",
             "StrataRedisStore",
             "StrataMVCC",
             "StrataCommon",

@@ -286,6 +286,13 @@ struct DataDirectoryLockTests {
         #expect(error?.description.contains("in use by another strata process") == true)
         _ = first
         first = nil
-        _ = try DataDirectoryLock(directory: path)
+        // Another test of this process may be spawning a child at this moment: between its fork and exec the child
+        // holds a copy of every descriptor (O_CLOEXEC acts only at exec), and with it the flock. Wait that out.
+        var relocked: DataDirectoryLock?
+        for _ in 0..<200 where relocked == nil {
+            relocked = try? DataDirectoryLock(directory: path)
+            if relocked == nil { usleep(10_000) }
+        }
+        #expect(relocked != nil)
     }
 }

@@ -117,6 +117,13 @@ package final class RESPClient: @unchecked Sendable {
     @discardableResult
     package func call(_ arguments: String...) throws -> RESPReply { try call(arguments) }
 
+    /// Sends a command of binary arguments and reads its reply.
+    @discardableResult
+    package func call(bytes arguments: [[UInt8]]) throws -> RESPReply {
+        try send(bytes: arguments)
+        return try read().reply
+    }
+
     @discardableResult
     package func call(_ arguments: [String]) throws -> RESPReply {
         try send(arguments)

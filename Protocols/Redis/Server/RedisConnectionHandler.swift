@@ -29,6 +29,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var group: [(RedisCommand, [[UInt8]])] = []
     /// A command waits for CLIENT PAUSE to end.
     private var postponed = false
+    /// A command waits for another client's script to end (or to pass the busy threshold).
+    private var waitingForScript = false
     /// A command is running (its nested writes go to `output`).
     private var commandBytes = 0
 
@@ -73,6 +75,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             postponed = false
             server.postponed.wrappingSubtract(1, ordering: .relaxed)
         }
+        waitingForScript = false
         blockTimer?.cancel()
         server.blocking.end(session.client.id, with: nil)
         for channel in session.channels { server.pubsub.unsubscribe(session.client, channel, .channel) }
@@ -290,6 +293,10 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             )
             return
         }
+        if let busy = server.scripting.busyError(for: command) {
+            reject(busy, command: command)
+            return
+        }
         if session.queued != nil && !Self.runInsideMulti.contains(command.name) {
             session.queued!.append((command, arguments))
             session.publishMulti()
@@ -300,8 +307,12 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             postponeUntilUnpaused(arguments)
             return
         }
+        let runsScript = RedisCommands.runsScript.contains(command.name)
+        if !runsScript && (command.access == .write || command.name == "exec") && waitForScript(arguments) { return }
         if command.name == "exec" {
             exec(arguments)
+        } else if runsScript {
+            runScript(command, arguments)
         } else {
             run(command, arguments)
         }
@@ -341,14 +352,15 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             && command.spec.flags.isDisjoint(with: [.blocking, .protected, .noMulti, .admin])
             && !Self.ungroupable.contains(command.name) && session.authenticated && session.queued == nil
             && !session.client.isSubscribed && server.monitors.withLock({ $0.isEmpty })
-            && server.blocking.blockedCount == 0 && !isPaused(command)
+            && server.blocking.blockedCount == 0 && !isPaused(command) && server.scripting.current == nil
     }
 
     /// Most writes in one group: bounds the transaction (and the work redone when one of them fails).
     private static let maxGroup = 64
 
     /// Writes that change more than keys (the database table) or end the connection.
-    private static let ungroupable: Set<String> = ["flushdb", "flushall", "swapdb", "move", "quit", "exec"]
+    private static let ungroupable = Set(["flushdb", "flushall", "swapdb", "move", "quit", "exec"])
+        .union(RedisCommands.runsScript)
 
     /// Runs the grouped writes as one core transaction (one revision, one RocksDB write): each command's reply is
     /// what it would have been alone, since nothing else writes in between. If any of them fails, nothing of the
@@ -464,7 +476,13 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Statistics, slowlog and MONITOR for a command that ran.
-    private func finish(_ command: RedisCommand, _ arguments: [[UInt8]], reply: RESPValue, elapsed: Duration) {
+    private func finish(
+        _ command: RedisCommand,
+        _ arguments: [[UInt8]],
+        reply: RESPValue,
+        elapsed: Duration,
+        monitored: Bool = false
+    ) {
         let microseconds = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
         server.stats.commandsProcessed.wrappingAdd(1, ordering: .relaxed)
         server.stats.record(command.name, microseconds: microseconds, failed: reply.isError)
@@ -484,18 +502,11 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 maxLength: effective.slowlogMaxLength
             )
         }
-        if !command.spec.flags.contains(.skipMonitor) { feedMonitors(arguments) }
+        if !monitored && !command.spec.flags.contains(.skipMonitor) { feedMonitors(arguments) }
     }
 
     private func feedMonitors(_ arguments: [[UInt8]]) {
-        let monitors = server.monitors.withLock { $0 }
-        guard !monitors.isEmpty else { return }
-        let now = server.store.wallMilliseconds
-        var line = "\(now / 1000).\(String(format6: (now % 1000) * 1000)) [\(session.db) \(session.client.address)]"
-        for argument in arguments { line += " \"" + RedisText.quoted(argument) + "\"" }
-        for monitor in monitors where monitor !== session.client {
-            monitor.push(.simple(line), limit: server.config.effective.outputLimits[.normal])
-        }
+        server.feedMonitors(arguments, db: session.db, address: session.client.address, except: session.client)
     }
 
     // MARK: MULTI / EXEC
@@ -586,6 +597,52 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         writeReply(.array(replies))
         if closeAfter { closing = true }
         if !readied.isEmpty { server.blocking.signal(readied, server: server) }
+    }
+
+    // MARK: Scripts
+
+    /// Runs EVAL or FCALL on the script thread: this connection waits (its later commands stay queued), the
+    /// event loop does not.
+    private func runScript(_ command: RedisCommand, _ arguments: [[UInt8]]) {
+        blocked = true
+        // MONITOR shows the script before the commands it runs.
+        feedMonitors(arguments)
+        let loop = context.eventLoop
+        let started = ContinuousClock.now
+        let job = ScriptJob(makeInvocation(arguments, inTransaction: false))
+        server.scripting.submit { [self, server] in
+            job.run(command, server: server)
+            let elapsed = started.duration(to: .now)
+            loop.execute {
+                self.blocked = false
+                if let wait = job.wait { self.durability = wait }
+                self.finish(command, arguments, reply: job.reply, elapsed: elapsed, monitored: true)
+                self.writeReply(job.reply)
+                if !job.readied.isEmpty { server.blocking.signal(job.readied, server: server) }
+                self.process()
+            }
+        }
+    }
+
+    /// Holds a write while another client's script runs (it would wait for the core's write lock on this event
+    /// loop); true when it waits. It runs again when the script ends, or gets BUSY when the script passes the
+    /// threshold.
+    private func waitForScript(_ arguments: [[UInt8]]) -> Bool {
+        let loop = context.eventLoop
+        guard server.scripting.waitForScript({ loop.execute { self.resumeAfterScript(arguments) } }) else {
+            return false
+        }
+        blocked = true
+        waitingForScript = true
+        return true
+    }
+
+    private func resumeAfterScript(_ arguments: [[UInt8]]) {
+        guard waitingForScript else { return }  // the connection closed meanwhile
+        waitingForScript = false
+        blocked = false
+        execute(arguments)
+        process()
     }
 
     // MARK: Blocking
@@ -682,5 +739,38 @@ extension String {
         var digits = Array("\(value)".utf8)
         while digits.count < 6 { digits.insert(UInt8(ascii: "0"), at: 0) }
         self.init(decoding: digits, as: UTF8.self)
+    }
+}
+
+/// A script command on its way to the script thread and its result on the way back (each side touches it in turn).
+private final class ScriptJob: @unchecked Sendable {
+    var invocation: RedisInvocation
+    var reply: RESPValue = .null
+    var readied: [RedisKeyName] = []
+    var wait: RedisDurabilityWait? = nil
+
+    init(_ invocation: RedisInvocation) { self.invocation = invocation }
+
+    /// Runs the command in one write transaction, as ``RedisConnectionHandler`` runs any write.
+    func run(_ command: RedisCommand, server: RedisServer) {
+        var failure: RedisError? = nil
+        do throws(MVCCError) {
+            let pending = try server.update { data throws(MVCCError) -> Void in
+                invocation.data = data
+                do throws(RedisError) {
+                    reply = try command.run(&invocation)
+                } catch {
+                    failure = error
+                    throw .rejected(Rejection(code: 0, message: error.message))
+                }
+                data = invocation.data
+            }
+            if pending.revision != nil { wait = RedisDurabilityWait(store: server.store, pending: pending) }
+            readied = invocation.data.readied
+            server.stats.dirty.wrappingAdd(invocation.data.changes, ordering: .relaxed)
+        } catch {
+            reply = .error((failure ?? .storage(error)).message)
+            if failure == nil { server.spaces.reload(from: server.store) }
+        }
     }
 }

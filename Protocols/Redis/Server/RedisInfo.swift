@@ -81,6 +81,16 @@ package enum RedisInfo {
         case "memory":
             let rss = ProcessMemory.residentBytes()
             let maxmemory = Int64(server.config.value("maxmemory") ?? "0") ?? 0
+            let lua = server.scripting.memory
+            let scripts = server.scripting.catalog.withLock { catalog in
+                (count: catalog.scripts.count, bytes: catalog.scripts.values.reduce(0) { $0 + $1.body.count + 40 })
+            }
+            let functions = server.scripting.catalog.withLock { catalog in
+                (
+                    libraries: catalog.libraries.count, functions: catalog.functions.count,
+                    bytes: catalog.libraries.values.reduce(0) { $0 + $1.code.count + $1.name.utf8.count }
+                )
+            }
             return lines(
                 "Memory",
                 [
@@ -91,13 +101,19 @@ package enum RedisInfo {
                     ("used_memory_dataset_perc", "100.00%"), ("allocator_allocated", "\(rss)"),
                     ("allocator_active", "\(rss)"), ("allocator_resident", "\(rss)"),
                     ("total_system_memory", "\(ProcessMemory.systemBytes())"),
-                    ("total_system_memory_human", human(ProcessMemory.systemBytes())), ("used_memory_lua", "31744"),
-                    ("used_memory_vm_eval", "31744"), ("used_memory_lua_human", "31.00K"),
-                    ("used_memory_scripts_eval", "0"), ("number_of_cached_scripts", "0"), ("number_of_functions", "0"),
-                    ("number_of_libraries", "0"), ("used_memory_vm_functions", "32768"),
-                    ("used_memory_vm_total", "64512"), ("used_memory_vm_total_human", "63.00K"),
-                    ("used_memory_functions", "184"), ("used_memory_scripts", "184"),
-                    ("used_memory_scripts_human", "184B"), ("maxmemory", "\(maxmemory)"),
+                    ("total_system_memory_human", human(ProcessMemory.systemBytes())),
+                    ("used_memory_lua", "\(lua.eval)"),
+                    ("used_memory_vm_eval", "\(lua.eval)"), ("used_memory_lua_human", human(Int64(lua.eval))),
+                    ("used_memory_scripts_eval", "\(scripts.bytes)"), ("number_of_cached_scripts", "\(scripts.count)"),
+                    ("number_of_functions", "\(functions.functions)"),
+                    ("number_of_libraries", "\(functions.libraries)"),
+                    ("used_memory_vm_functions", "\(lua.functions)"),
+                    ("used_memory_vm_total", "\(lua.eval + lua.functions)"),
+                    ("used_memory_vm_total_human", human(Int64(lua.eval + lua.functions))),
+                    ("used_memory_functions", "\(functions.bytes)"),
+                    ("used_memory_scripts", "\(scripts.bytes + functions.bytes)"),
+                    ("used_memory_scripts_human", human(Int64(scripts.bytes + functions.bytes))),
+                    ("maxmemory", "\(maxmemory)"),
                     ("maxmemory_human", human(maxmemory)),
                     ("maxmemory_policy", server.config.value("maxmemory-policy") ?? "noeviction"),
                     ("allocator_frag_ratio", "1.00"), ("allocator_frag_bytes", "0"), ("allocator_rss_ratio", "1.00"),

@@ -79,7 +79,7 @@ package enum RedisCommandTable {
             RedisCommands.strings, RedisCommands.keys, RedisCommands.hashes, RedisCommands.lists, RedisCommands.sets,
             RedisCommands.sortedSets, RedisCommands.connection, RedisCommands.server, RedisCommands.transactions,
             RedisCommands.pubsub, RedisCommands.bits, RedisCommands.sort, RedisCommands.hyperLogLogs,
-            RedisCommands.geo, RedisCommands.dumps,
+            RedisCommands.geo, RedisCommands.dumps, RedisCommands.scripting,
         ]
         for family in families {
             for (name, access, run) in family {

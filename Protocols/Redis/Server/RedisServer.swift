@@ -32,6 +32,8 @@ package final class RedisServer: Sendable {
     package let shutdown: (@Sendable () -> Void)?
     package let runID: String
     package let metrics: RedisMetrics
+    /// EVAL's scripts and FUNCTION's libraries.
+    package let scripting: RedisScripting
 
     package init(
         store: MVCCStore,
@@ -58,6 +60,8 @@ package final class RedisServer: Sendable {
         self.dataDirectory = dataDirectory
         self.shutdown = shutdown
         self.runID = (0..<40).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
+        self.scripting = RedisScripting(logger: logger)
+        scripting.loadLibraries(from: store, spaces: spaces)
     }
 
     /// One core write transaction over Redis's data, with the current `appendfsync` durability and notification
@@ -68,6 +72,18 @@ package final class RedisServer: Sendable {
             var data = RedisData(store: store, spaces: spaces, transaction: txn, notify: effective.notify)
             try body(&data)
             txn = data.txn!
+        }
+    }
+
+    /// Shows a command to MONITOR clients (all but `except`): `address` is the client's, or `lua` for a script's.
+    package func feedMonitors(_ arguments: [[UInt8]], db: Int, address: String, except: RedisClient?) {
+        let monitors = monitors.withLock { $0 }
+        guard !monitors.isEmpty else { return }
+        let now = store.wallMilliseconds
+        var line = "\(now / 1000).\(String(format6: (now % 1000) * 1000)) [\(db) \(address)]"
+        for argument in arguments { line += " \"" + RedisText.quoted(argument) + "\"" }
+        for monitor in monitors where monitor !== except {
+            monitor.push(.simple(line), limit: config.effective.outputLimits[.normal])
         }
     }
 

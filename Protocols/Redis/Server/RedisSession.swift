@@ -7,14 +7,16 @@ package final class RedisSession {
     package let client: RedisClient
     /// SELECT's database.
     package var db = 0 {
-        didSet { client.shared.withLock { $0.db = db } }
+        didSet { if !isScript { client.shared.withLock { $0.db = db } } }
     }
     /// RESP version (HELLO).
     package var resp = 2 {
-        didSet { client.shared.withLock { $0.resp = resp } }
+        didSet { if !isScript { client.shared.withLock { $0.resp = resp } } }
     }
+    /// A script's own session: its SELECT and RESP stay its own (CLIENT LIST keeps showing the caller's).
+    package let isScript: Bool
     package var authenticated: Bool {
-        didSet { client.shared.withLock { $0.authenticated = authenticated } }
+        didSet { if !isScript { client.shared.withLock { $0.authenticated = authenticated } } }
     }
     /// Commands queued by MULTI (nil outside MULTI).
     package var queued: [(RedisCommand, [[UInt8]])]? = nil
@@ -34,6 +36,15 @@ package final class RedisSession {
     package init(client: RedisClient, authenticated: Bool) {
         self.client = client
         self.authenticated = authenticated
+        self.isScript = false
+    }
+
+    /// The session a script of `caller` runs its commands in: the caller's database, RESP2 until redis.setresp.
+    package init(scriptOf caller: RedisSession) {
+        self.client = caller.client
+        self.authenticated = true
+        self.isScript = true
+        self.db = caller.db
     }
 
     package var subscriptionCount: Int { channels.count + patterns.count }

@@ -25,12 +25,14 @@ package enum RedisDump {
         }
     }
 
-    /// RESTORE's two failures, in Redis's words.
+    /// RESTORE's failures, in Redis's words.
     package enum Failure: Error, Equatable {
         /// "DUMP payload version or checksum are wrong"
         case versionOrChecksum
         /// "Bad data format"
         case badFormat
+        /// FUNCTION RESTORE: "given type is not a function"
+        case notAFunction
     }
 
     static let version: UInt16 = 10
@@ -105,6 +107,40 @@ package enum RedisDump {
         let crc = crc64(out)
         for shift in stride(from: 0, through: 56, by: 8) { out.append(UInt8((crc >> UInt64(shift)) & 0xFF)) }
         return out
+    }
+
+    /// FUNCTION DUMP's payload: each library's code after the FUNCTION2 opcode, then the version and checksum.
+    package static func dumpFunctions(_ codes: [[UInt8]]) -> [UInt8] {
+        var out: [UInt8] = []
+        for code in codes {
+            out.append(functionOpcode)
+            appendString(code, to: &out)
+        }
+        out += [UInt8(version & 0xFF), UInt8(version >> 8)]
+        let crc = crc64(out)
+        for shift in stride(from: 0, through: 56, by: 8) { out.append(UInt8((crc >> UInt64(shift)) & 0xFF)) }
+        return out
+    }
+
+    /// RDB's `RDB_OPCODE_FUNCTION2`.
+    static let functionOpcode: UInt8 = 245
+
+    /// The library codes of a FUNCTION DUMP payload.
+    package static func restoreFunctions(_ payload: [UInt8]) throws(Failure) -> [[UInt8]] {
+        guard payload.count >= 10 else { throw .versionOrChecksum }
+        let footer = payload.count - 10
+        let payloadVersion = UInt16(payload[footer]) | UInt16(payload[footer + 1]) << 8
+        guard payloadVersion <= version else { throw .versionOrChecksum }
+        var stored: UInt64 = 0
+        for index in 0..<8 { stored |= UInt64(payload[footer + 2 + index]) << UInt64(8 * index) }
+        guard crc64(payload[0..<(footer + 2)]) == stored else { throw .versionOrChecksum }
+        var reader = Reader(data: payload[0..<footer])
+        var codes: [[UInt8]] = []
+        while !reader.data.isEmpty {
+            guard try reader.byte() == functionOpcode else { throw .notAFunction }
+            codes.append(try reader.string())
+        }
+        return codes
     }
 
     // MARK: Reading

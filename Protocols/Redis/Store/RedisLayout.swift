@@ -12,6 +12,7 @@ package import StrataMVCC
 /// - `g` version(u64) → empty: a dropped collection whose members the reclaimer still has to delete.
 /// - `G` space(u32) → empty: a flushed database whose keys the reclaimer still has to delete.
 /// - `D` → the database table (``RedisSpaces``).
+/// - `F` library name → the library's code: FUNCTION LOAD's libraries (FLUSHALL keeps them, as Redis does).
 ///
 /// A collection's members are keyed by its version, not its name: deleting or overwriting a collection rewrites
 /// only its metadata (the next one gets a new version), RENAME, MOVE and SWAPDB move metadata alone, and the
@@ -24,6 +25,7 @@ package enum RedisLayout {
     static let flushedTag = UInt8(ascii: "G")
     static let notificationTag = UInt8(ascii: "n")
     static let databasesKey: [UInt8] = [UInt8(ascii: "D")]
+    static let libraryTag = UInt8(ascii: "F")
 
     /// FNV-1a, 32 bits: stable forever (it orders keys on disk), cheap for short keys.
     @inline(__always)
