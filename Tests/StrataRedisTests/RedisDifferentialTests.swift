@@ -23,6 +23,7 @@ struct RedisDifferentialTests {
         }
         var mismatches: [String] = []
         var compared = 0
+        var scripts = 0
         for seed in 0..<Self.seeds {
             var random = SeededRandom(seed: UInt64(seed * 7919 + resp))
             // A seed may end inside MULTI: leave it, then start from empty data in db 0.
@@ -34,6 +35,7 @@ struct RedisDifferentialTests {
             var generator = RedisCommandGenerator()
             for index in 0..<Self.commandsPerSeed {
                 let step = generator.next(&random)
+                if step.command.first == "EVAL" { scripts += 1 }
                 try expected.send(step.command)
                 try actual.send(step.command)
                 let want = try expected.read()
@@ -56,6 +58,7 @@ struct RedisDifferentialTests {
             }
         }
         #expect(compared == Self.seeds * Self.commandsPerSeed)
+        #expect(scripts > Self.seeds, "random scripts were generated")
         #expect(
             mismatches.isEmpty,
             "\(mismatches.count) of \(compared) replies differ:\n\(mismatches.prefix(25).joined(separator: "\n"))"
@@ -425,6 +428,8 @@ struct RedisCommandGenerator {
             case 6: command = ["SET", key(), pick(["\u{ff}", "abc", "\u{0}\u{1}", "foobar"])]
             default: command = ["GET", key()]
             }
+        case 88..<92:
+            command = ["EVAL", Self.randomScript(&random), "0"]
         default:
             switch Int.random(in: 0..<26, using: &random) {
             case 0:
@@ -492,11 +497,50 @@ struct RedisCommandGenerator {
             }
         }
         if inMulti { queued.append(comparison) }
+        if command.first == "EVAL" { return Step(command: command, comparison: comparison) }
         return Step(
             command: command.flatMap {
                 $0.contains(" ") && !Self.members.contains($0) ? $0.split(separator: " ").map(String.init) : [$0]
             },
             comparison: comparison
         )
+    }
+
+    /// A small random script: a few random commands through redis.call or redis.pcall (replies Redis does not
+    /// order are reduced to their Lua type), sometimes in RESP3 mode, returning one of a few shapes.
+    static func randomScript(_ random: inout SeededRandom) -> String {
+        var inner = RedisCommandGenerator()
+        var lines = ["local r = {}"]
+        if Int.random(in: 0..<5, using: &random) == 0 { lines.insert("redis.setresp(3)", at: 0) }
+        for _ in 0..<Int.random(in: 1...4, using: &random) {
+            var step = inner.next(&random)
+            while ["MULTI", "EXEC", "DISCARD"].contains(step.command[0]) { step = inner.next(&random) }
+            let function = Int.random(in: 0..<4, using: &random) == 0 ? "redis.call" : "redis.pcall"
+            let call = "\(function)(\(step.command.map(luaQuoted).joined(separator: ", ")))"
+            if case .exact = step.comparison {
+                lines.append("r[#r + 1] = \(call)")
+            } else {
+                lines.append("r[#r + 1] = type(\(call))")
+            }
+        }
+        lines.append(
+            ["return r", "return r[#r]", "return {#r, type(r[1])}", "return redis.status_reply(tostring(#r))"]
+                .randomElement(using: &random)!
+        )
+        return lines.joined(separator: "\n")
+    }
+
+    /// A Lua string literal of `text`'s bytes.
+    static func luaQuoted(_ text: String) -> String {
+        var quoted = "\""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): quoted += "\\\\"
+            case UInt8(ascii: "\""): quoted += "\\\""
+            case 32..<127: quoted.append(Character(UnicodeScalar(byte)))
+            default: quoted += "\\" + String(format: "%03d", byte)
+            }
+        }
+        return quoted + "\""
     }
 }
