@@ -4,9 +4,9 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 CONFIG ?= config.toml
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-# System packages: RocksDB (C API + pkg-config file) to build; the reference servers and real clients to test
+# System packages: RocksDB (C API + pkg-config file) and Lua 5.1 with its cjson and bit modules to build; the reference servers and real clients to test
 # and benchmark against.
-RUN_PACKAGES := librocksdb-dev zlib1g-dev libsnappy-dev libzstd-dev pkg-config
+RUN_PACKAGES := librocksdb-dev zlib1g-dev libsnappy-dev libzstd-dev pkg-config liblua5.1-0-dev lua-cjson-dev lua-bitop-dev
 TEST_PACKAGES := $(RUN_PACKAGES) etcd-client etcd-server curl golang-go golang-etcd-server-dev redis-server redis-tools \
 	python3-venv tcl
 BENCH_PACKAGES := $(TEST_PACKAGES)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the Python virtual environments the end-to-end tests drive Strata with (pinned versions, under .build so a
 # clean clone builds its own): redis-py 5.x (speaks RESP2) and the newest redis-py (RESP3 by default).
-#   scripts/python-clients.sh [ROOT]   → ROOT/redis5, ROOT/redis8 (default .build/pyclients)
+#   scripts/python-clients.sh [ROOT]   → ROOT/redis5, ROOT/redis8, ROOT/rq, ROOT/iceberg (default .build/pyclients)
 set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)/.build/pyclients}
 install() {
@@ -15,6 +15,8 @@ install() {
 }
 install redis5 redis==5.3.1
 install redis8 redis==8.2.0
+# A job queue on Redis: rq (its results live in streams) with the redis-py it resolves to.
+install rq rq==2.6.0 redis==8.2.0
 # pyiceberg (with pyarrow) and DuckDB with its iceberg, avro and httpfs extensions from their PyPI packages (the last
 # ones published are for DuckDB 1.5.5), copied to ROOT/iceberg/duckdb-extensions so tests INSTALL them from files:
 # nothing is downloaded at test time. jsonschema checks responses against the spec's shapes.

@@ -20,7 +20,8 @@ if [ ${#units[@]} -eq 0 ]; then
   units=(unit/keyspace unit/type/string unit/type/incr unit/type/list unit/type/list-3 unit/type/set unit/type/zset
     unit/type/hash unit/expire unit/multi unit/pubsub unit/scan unit/sort unit/bitops unit/bitfield unit/other
     unit/quit unit/info-command unit/introspection unit/introspection-2 unit/lazyfree unit/slowlog unit/pause
-    unit/violations unit/protocol unit/hyperloglog unit/geo unit/dump)
+    unit/violations unit/protocol unit/hyperloglog unit/geo unit/dump unit/scripting unit/functions
+    unit/type/stream unit/type/stream-cgroups)
 fi
 tags="-slow -needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:config-resetstat -needs:reset"
 tags="$tags -needs:latency -needs:local-process"

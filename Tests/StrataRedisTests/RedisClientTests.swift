@@ -30,6 +30,23 @@ final class RedisClientTests {
         #expect(result.status == 0 && result.output.contains("ok"), "\(result.output)\n\(result.errors)")
     }
 
+    /// rq (a job queue whose results live in streams) enqueues, works and checks jobs; redis-py's Lock runs its
+    /// Lua scripts (EVALSHA, reloaded after SCRIPT FLUSH).
+    @Test func rqJobQueueWorkload() throws {
+        let python = Self.pythonClients + "/rq/bin/python"
+        try #require(
+            FileManager.default.isExecutableFile(atPath: python),
+            "\(python) is missing: run `make test` or scripts/python-clients.sh"
+        )
+        let server = try RedisTestServer(sync: "none")
+        let result = try runTool(
+            python,
+            [repositoryRoot + "/Tests/PythonClients/rq_workload.py", String(server.port)],
+            timeoutSeconds: 180
+        )
+        #expect(result.status == 0 && result.output.contains("ok"), "\(result.output)\n\(result.errors)")
+    }
+
     @Test func redisCLIMassInsertion() throws {
         let server = try RedisTestServer(sync: "none")
         var protocolText: [UInt8] = []

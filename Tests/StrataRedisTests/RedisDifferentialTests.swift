@@ -33,8 +33,10 @@ struct RedisDifferentialTests {
                 _ = try client.call("SELECT", "0")
             }
             var generator = RedisCommandGenerator()
+            var history: [String] = []
             for index in 0..<Self.commandsPerSeed {
                 let step = generator.next(&random)
+                history.append("#\(index) \(step.command.joined(separator: " "))")
                 if step.command.first == "EVAL" { scripts += 1 }
                 try expected.send(step.command)
                 try actual.send(step.command)
@@ -50,9 +52,16 @@ struct RedisDifferentialTests {
                 }
                 compared += 1
                 if !Self.same(want, got, step.comparison) {
+                    // The earlier commands that named this command's keys: where the two may have diverged.
+                    let related = history.dropLast().filter { line in
+                        step.command.dropFirst().contains {
+                            RedisCommandGenerator.keys.contains($0) && line.contains($0)
+                        }
+                    }
                     mismatches.append(
                         "seed \(seed) #\(index) resp\(resp) \(step.command.joined(separator: " "))\n"
-                            + "  redis:  \(Self.show(want.bytes))\n  strata: \(Self.show(got.bytes))"
+                            + "  redis:  \(Self.show(want.bytes))\n  strata: \(Self.show(got.bytes))\n"
+                            + "  after: \(related.suffix(8).joined(separator: " | "))"
                     )
                 }
             }
@@ -246,10 +255,11 @@ struct RedisCommandGenerator {
                 if chance(30) { sort += ["GET", pick(["#", "k*", "k*->b"])] }
                 if chance(30) { sort.append(pick(["ASC", "DESC"])) }
                 if chance(50) { sort.append("ALPHA") }
-                if chance(20) { sort += ["STORE", key()] }
+                // Ties keep the input order, and a set has none: which elements a LIMIT keeps is not defined.
+                let limited = sort.contains("BY") && sort.contains("LIMIT")
+                if chance(20) && !limited { sort += ["STORE", key()] }
                 command = sort
-                // Ties keep the input order, and a set has none.
-                if sort.contains("BY") { comparison = .unordered }
+                if sort.contains("BY") { comparison = limited ? .shape : .unordered }
             default: command = ["OBJECT", "ENCODING", "nokey"]
             }
         case 30..<46:
@@ -430,6 +440,69 @@ struct RedisCommandGenerator {
             }
         case 88..<92:
             command = ["EVAL", Self.randomScript(&random), "0"]
+        case 84..<88:
+            // Streams with explicit IDs (`*` IDs are the clock's): entries, trimming, groups and their PELs.
+            let ids = ["1-1", "2", "2-1", "3-*", "5-0", "0-1", "7", "10-5", "0-0", "x", "18446744073709551615-0"]
+            let bounds = ["-", "+", "0", "2", "(2", "3-1", "(5", "10", "x"]
+            let groups = ["g1", "g2"]
+            let consumers = ["alice", "bob"]
+            let fields = ["f", "v", "f2", "v2"]
+            switch Int.random(in: 0..<20, using: &random) {
+            case 0, 1, 2:
+                var xadd = ["XADD", key()]
+                if chance(15) { xadd.append("NOMKSTREAM") }
+                if chance(20) {
+                    xadd += [pick(["MAXLEN", "MINID"]), pick(["=", "~", "="]), pick(["0", "2", "3", "3-0"])]
+                }
+                command = xadd + [pick(ids)] + Array(fields.prefix(chance(70) ? 2 : 4))
+            case 3:
+                command =
+                    [pick(["XRANGE", "XREVRANGE"]), key(), pick(bounds), pick(bounds)]
+                    + (chance(40) ? ["COUNT", pick(["1", "2", "0", "-1"])] : [])
+            case 4: command = ["XLEN", key()]
+            case 5: command = ["XDEL", key()] + some(ids, 1...2)
+            case 6:
+                command =
+                    ["XTRIM", key(), pick(["MAXLEN", "MINID"]), pick(["=", "~"]), pick(["0", "1", "3", "2-1"])]
+                    + (chance(20) ? ["LIMIT", pick(["1", "0"])] : [])
+            case 7:
+                command =
+                    ["XREAD"] + (chance(50) ? ["COUNT", pick(["1", "2"])] : []) + [
+                        "STREAMS", key(), pick(["0", "2-0", "$"]),
+                    ]
+            case 8, 9:
+                command =
+                    ["XGROUP", "CREATE", key(), pick(groups), pick(["0", "$", "2-0"])]
+                    + (chance(40) ? ["MKSTREAM"] : [])
+                    + (chance(20) ? ["ENTRIESREAD", pick(["0", "1", "-1", "-5"])] : [])
+            case 10:
+                command =
+                    ["XREADGROUP", "GROUP", pick(groups), pick(consumers)] + (chance(50) ? ["COUNT", "1"] : [])
+                    + (chance(20) ? ["NOACK"] : []) + ["STREAMS", key(), pick([">", ">", "0", "2-0"])]
+            case 11, 12:
+                command =
+                    ["XREADGROUP", "GROUP", pick(groups), pick(consumers), "STREAMS", key(), ">"]
+            case 13: command = ["XACK", key(), pick(groups)] + some(ids, 1...2)
+            case 14:
+                command = ["XPENDING", key(), pick(groups)]
+            case 15:
+                command =
+                    ["XPENDING", key(), pick(groups), "-", "+", pick(["10", "1"])]
+                    + (chance(50) ? [pick(consumers)] : [])
+                comparison = .shape
+            case 16:
+                command = ["XCLAIM", key(), pick(groups), pick(consumers), "0"] + some(ids, 1...2) + ["JUSTID"]
+            case 17:
+                command =
+                    ["XAUTOCLAIM", key(), pick(groups), pick(consumers), "0", pick(["0", "2-0"])]
+                    + (chance(50) ? ["COUNT", pick(["1", "5"])] : []) + ["JUSTID"]
+            case 18: command = ["XINFO", "GROUPS", key()]
+            default:
+                command =
+                    [
+                        "XGROUP", pick(["SETID", "DESTROY", "CREATECONSUMER", "DELCONSUMER"]), key(), pick(groups),
+                    ] + (chance(50) ? [pick(consumers)] : [pick(["0", "$"])])
+            }
         default:
             switch Int.random(in: 0..<26, using: &random) {
             case 0:

@@ -7,9 +7,12 @@ package struct RedisBlockRequest: Sendable {
     package let keys: [[UInt8]]
     /// Seconds; 0 waits forever.
     package let timeout: Double
-    package init(keys: [[UInt8]], timeout: Double) {
+    /// The command line to run when a key is ready, when not the one given (XREAD's `$` is resolved at once).
+    package let arguments: [[UInt8]]?
+    package init(keys: [[UInt8]], timeout: Double, arguments: [[UInt8]]? = nil) {
         self.keys = keys
         self.timeout = timeout
+        self.arguments = arguments
     }
 }
 
@@ -50,7 +53,7 @@ package final class RedisBlocking: Sendable {
             self.db = db
             self.keys = request.keys
             self.command = command
-            self.arguments = arguments
+            self.arguments = request.arguments ?? arguments
             self.deadline = deadline
             self.served = served
             self.ended = ended
@@ -147,6 +150,7 @@ package final class RedisBlocking: Sendable {
                     data: data,
                     inTransaction: false
                 )
+                invocation.retryingBlocked = true
                 do throws(RedisError) {
                     reply = try waiter.command.run(&invocation)
                 } catch .wrongType {
@@ -154,7 +158,7 @@ package final class RedisBlocking: Sendable {
                     // ready but a destination of another type ends the wait with the error (the element stays), as
                     // in Redis.
                     let ready =
-                        waiter.keys.count == 1
+                        ["blmove", "brpoplpush"].contains(waiter.command.name) && waiter.keys.count == 1
                         && (try? invocation.data.lookup(waiter.db, waiter.keys[0], as: .list)) != nil
                     if ready {
                         reply = .error(RedisError.wrongType.message)

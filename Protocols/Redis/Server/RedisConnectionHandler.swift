@@ -22,6 +22,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var awaitingFsync = false
     private var blocked = false
     private var blockTimer: Scheduled<Void>?
+    /// The command a blocked client waits in (its failure is counted when it ends).
+    private var blockedCommand: String?
     private var closing = false
     /// The socket is not draining: no commands run and nothing is read until it is writable again.
     private var writePaused = false
@@ -649,6 +651,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func block(_ command: RedisCommand, _ arguments: [[UInt8]], _ request: RedisBlockRequest) {
         blocked = true
+        blockedCommand = command.name
         session.client.shared.withLock { $0.blocked = true }
         let loop = context.eventLoop
         let monotonicNow = ContinuousClock.now.milliseconds
@@ -688,6 +691,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         blockTimer?.cancel()
         blockTimer = nil
         session.client.shared.withLock { $0.blocked = false }
+        if reply.isError, let name = blockedCommand { server.stats.failedAfterBlocking(name) }
+        blockedCommand = nil
         writeReply(reply)
         process()
     }

@@ -11,6 +11,8 @@ package struct RedisInvocation {
     package var inTransaction: Bool
     /// Set by a blocking command that found nothing to serve: the connection waits (see ``RedisBlocking``).
     package var block: RedisBlockRequest? = nil
+    /// A blocked command run again because one of its keys changed (XREADGROUP then reports a vanished stream).
+    package var retryingBlocked = false
     /// Close the connection once the reply is written (QUIT).
     package var closeAfterReply = false
 
@@ -80,6 +82,7 @@ package enum RedisCommandTable {
             RedisCommands.sortedSets, RedisCommands.connection, RedisCommands.server, RedisCommands.transactions,
             RedisCommands.pubsub, RedisCommands.bits, RedisCommands.sort, RedisCommands.hyperLogLogs,
             RedisCommands.geo, RedisCommands.dumps, RedisCommands.scripting,
+            RedisCommands.streams,
         ]
         for family in families {
             for (name, access, run) in family {

@@ -51,6 +51,11 @@ package final class RedisStats: Sendable {
         }
     }
 
+    /// A blocked command that ended with an error (its call was counted when it blocked).
+    package func failedAfterBlocking(_ command: String) {
+        commands.withLock { table in table[command, default: CommandStat()].failed += 1 }
+    }
+
     package func rejected(_ command: String) {
         commands.withLock { table in table[command, default: CommandStat()].rejected += 1 }
     }

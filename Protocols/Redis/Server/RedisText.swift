@@ -25,4 +25,9 @@ package enum RedisText {
     /// A UTF-8 string's bytes.
     @inline(__always)
     package static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    /// An argument as C's `%s` prints it: up to its first NUL.
+    package static func cString(_ bytes: [UInt8]) -> String {
+        String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    }
 }

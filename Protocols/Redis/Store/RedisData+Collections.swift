@@ -104,6 +104,7 @@ extension RedisData {
         if let previous { old = previous } else { old = try lookup(db, key) }
         if let old, old.type != .string, old.metadata.version != entry.metadata.version {
             try discardMembers(of: old)
+            if old.type == .stream { readied.append(RedisKeyName(db: db, key: key)) }
         }
         if entry.type != .string && entry.metadata.size == 0 {
             if old != nil {

@@ -154,12 +154,16 @@ package struct RedisData {
         )
         if created { notify("new", .newKey, db, key) }
         changes += 1
-        if metadata.type == .list || metadata.type == .zset { readied.append(RedisKeyName(db: db, key: key)) }
+        if metadata.type == .list || metadata.type == .zset || metadata.type == .stream {
+            readied.append(RedisKeyName(db: db, key: key))
+        }
     }
 
     /// Deletes a key; a collection's members go to the reclaimer.
     package mutating func drop(_ db: Int, _ key: [UInt8], _ entry: Entry) throws(RedisError) {
         if entry.type != .string { try write(RedisLayout.droppedKey(entry.metadata.version), []) }
+        // Clients blocked reading a stream group learn it is gone.
+        if entry.type == .stream { readied.append(RedisKeyName(db: db, key: key)) }
         try remove(RedisLayout.metadataKey(space: spaces.space(db), key))
         changes += 1
     }

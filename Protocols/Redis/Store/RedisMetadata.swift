@@ -7,6 +7,7 @@ package enum RedisType: UInt8, Sendable, Hashable, CaseIterable {
     case list = 3
     case set = 4
     case zset = 5
+    case stream = 6
 
     /// What TYPE answers.
     package var name: String {
@@ -16,6 +17,7 @@ package enum RedisType: UInt8, Sendable, Hashable, CaseIterable {
         case .list: "list"
         case .set: "set"
         case .zset: "zset"
+        case .stream: "stream"
         }
     }
 
@@ -35,6 +37,8 @@ package struct RedisMetadata: Sendable, Hashable {
     package var size: Int64
     /// A list's first element's index (elements are `head ..< head + size`).
     package var head: UInt64
+    /// A stream's IDs, counters and node bookkeeping.
+    package var stream = RedisStreamState()
 
     /// Lists start in the middle of the index space, so both ends can grow 2^63 elements.
     static let listOrigin: UInt64 = 1 << 63
@@ -57,6 +61,7 @@ package struct RedisMetadata: Sendable, Hashable {
         RedisLayout.append(version, to: &bytes)
         RedisLayout.append(UInt64(bitPattern: size), to: &bytes)
         if type == .list { RedisLayout.append(head, to: &bytes) }
+        if type == .stream { stream.encode(into: &bytes) }
         return bytes
     }
 
@@ -81,11 +86,12 @@ package struct RedisMetadata: Sendable, Hashable {
             self.head = 0
             return
         }
-        let needed = type == .list ? 25 : 17
+        let needed = type == .list ? 25 : type == .stream ? 17 + RedisStreamState.encodedSize : 17
         guard bytes.count >= needed else { throw .storage(.storage("truncated Redis metadata record")) }
         self.value = []
         self.version = RedisLayout.readUInt64(bytes, at: 1)
         self.size = Int64(bitPattern: RedisLayout.readUInt64(bytes, at: 9))
         self.head = type == .list ? RedisLayout.readUInt64(bytes, at: 17) : 0
+        if type == .stream { self.stream = RedisStreamState(decoding: bytes, at: 17) }
     }
 }

@@ -288,9 +288,11 @@ extension RedisCommands {
                 if newValue != old || grown { changed = true }
             }
         }
-        if writes && (changed || (grown && existing == nil)) {
+        // Redis grows the string before running the operations: it stays grown even when OVERFLOW FAIL refused
+        // every write.
+        if writes && (changed || grown) {
             try c.data.setString(c.db, c[1], bytes, expiry: .keep, previous: .some(existing))
-            c.notify("setbit", .string, c[1])
+            if changed || existing == nil { c.notify("setbit", .string, c[1]) }
         }
         return .array(replies)
     }

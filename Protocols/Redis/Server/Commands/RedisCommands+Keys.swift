@@ -328,6 +328,8 @@ extension RedisCommands {
             return value.count <= 44 ? "embstr" : "raw"
         case .list:
             return "quicklist"
+        case .stream:
+            return "stream"
         case .hash:
             guard entry.metadata.size <= effective.hashListpackEntries else { return "hashtable" }
             for (field, value) in try c.data.members(entry)

@@ -17,6 +17,8 @@ extension RedisCommands {
             { c throws(RedisError) in
                 try flushMode(c)
                 try c.data.flush([c.db])
+                // Clients blocked reading a stream group learn it is gone.
+                for name in c.server.blocking.blockedKeys(in: c.db) { c.data.readied.append(name) }
                 return .ok
             }
         ),
@@ -26,6 +28,9 @@ extension RedisCommands {
                 try flushMode(c)
                 try c.data.flush(Array(0..<c.server.spaces.databases))
                 c.server.stats.dirty.store(0, ordering: .relaxed)
+                for db in 0..<c.server.spaces.databases {
+                    for name in c.server.blocking.blockedKeys(in: db) { c.data.readied.append(name) }
+                }
                 return .ok
             }
         ),
@@ -456,6 +461,10 @@ extension RedisCommands {
             for element in try c.data.listAll(entry) { total += element.count + 24 }
         case .hash, .set, .zset:
             for (member, value) in try c.data.members(entry) { total += member.count + value.count + 24 }
+        case .stream:
+            for item in try c.data.streamRange(entry, from: .zero, to: .max) {
+                total += item.fields.reduce(24) { $0 + $1.count + 2 }
+            }
         }
         return total
     }

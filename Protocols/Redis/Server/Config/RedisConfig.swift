@@ -25,6 +25,8 @@ package final class RedisConfig: Sendable {
         package var listListpackSize = -2
         /// `hll-sparse-max-bytes`: past this size a sparse HyperLogLog becomes dense.
         package var hllSparseMaxBytes = 3000
+        package var streamNodeMaxEntries = 100
+        package var streamNodeMaxBytes = 4096
     }
 
     private struct State {
@@ -149,6 +151,10 @@ package final class RedisConfig: Sendable {
         effective.zsetListpackValue = int("zset-max-listpack-value") ?? 64
         effective.listListpackSize = int("list-max-listpack-size") ?? -2
         effective.hllSparseMaxBytes = int("hll-sparse-max-bytes") ?? 3000
+        effective.streamNodeMaxEntries = int("stream-node-max-entries") ?? 100
+        effective.streamNodeMaxBytes =
+            values["stream-node-max-bytes"].flatMap { Int($0) ?? RedisConfigParameter.parseMemory($0).map(Int.init) }
+            ?? 4096
         return effective
     }
 }
