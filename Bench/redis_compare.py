@@ -3,7 +3,8 @@
 
     python3 Bench/redis_compare.py [--strata .build/release/strata] [--rounds 3] [--write docs/benchmarks.md]
 
-- Throughput: redis-benchmark for SET GET INCR LPUSH LPOP SADD HSET ZADD MSET, `-c 50` unpipelined and `-P 16`,
+- Throughput: redis-benchmark for SET GET INCR LPUSH LPOP SADD HSET ZADD MSET, and PFADD, EVALSHA (a script of one
+  INCR) and XADD (`MAXLEN ~ 10000 *`) as custom commands, `-c 50` unpipelined and `-P 16`,
   servers alternating test by test, each row the median of `--rounds`. Redis runs as it ships for caches (no
   persistence: `--save '' --appendonly no`); Strata runs with `appendfsync everysec` on a data directory.
 - Memory: resident set of each server after 1,000,000 random SETs (`-r 1000000`, ~630,000 distinct keys).
@@ -15,6 +16,7 @@ replaces the section between the markers in docs/benchmarks.md.
 """
 
 import argparse
+import hashlib
 import os
 import signal
 import socket
@@ -29,9 +31,16 @@ from etcd_compare import write_section  # noqa: E402
 
 BEGIN = "<!-- redis-compare:begin -->"
 END = "<!-- redis-compare:end -->"
-TESTS = ["set", "get", "incr", "lpush", "lpop", "sadd", "hset", "zadd", "mset", "pfadd"]
+TESTS = ["set", "get", "incr", "lpush", "lpop", "sadd", "hset", "zadd", "mset", "pfadd", "evalsha", "xadd"]
+# EVALSHA's script: one INCR (loaded into both servers before the runs).
+INCR_SCRIPT = "return redis.call('INCR', KEYS[1])"
+INCR_SHA = hashlib.sha1(INCR_SCRIPT.encode()).hexdigest()
 # Rows redis-benchmark has no built-in test for: the command it sends instead (__rand_int__ is replaced per request).
-CUSTOM = {"pfadd": ["PFADD", "hll", "__rand_int__"]}
+CUSTOM = {
+    "pfadd": ["PFADD", "hll", "__rand_int__"],
+    "evalsha": ["EVALSHA", INCR_SHA, "1", "counter:__rand_int__"],
+    "xadd": ["XADD", "events", "MAXLEN", "~", "10000", "*", "field", "__rand_int__"],
+}
 
 
 def free_port():
@@ -186,6 +195,8 @@ def main():
         redis = start_redis(redis_dir, free_port())
         strata = start_strata(args.strata, strata_dir, free_port())
         try:
+            for server in (redis, strata):
+                server.cli("SCRIPT", "LOAD", INCR_SCRIPT)
             results = throughput(redis, strata, args.rounds, args.requests)
             for server in (redis, strata):
                 server.cli("FLUSHALL")

@@ -9,14 +9,28 @@ internal import Testing
 struct RedisStreamTests {
     static func bulk(_ text: String) -> RESPReply { .bulk(Array(text.utf8)) }
 
-    @Test func blockingReadsAreServedByAnotherClientsWrites() async throws {
+    /// Waits until the server counts `count` blocked clients (a sleep would race a loaded machine).
+    static func waitForBlocked(_ client: RESPClient, _ count: Int) throws {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if case .bulk(let bytes?) = try client.call("INFO", "clients"),
+                String(decoding: bytes, as: UTF8.self).contains("blocked_clients:\(count)\r\n")
+            {
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        throw RedisTestFailure("never \(count) blocked clients")
+    }
+
+    @Test func blockingReadsAreServedByAnotherClientsWrites() throws {
         let strata = try RedisTestServer(sync: "none")
         let writer = try strata.client()
         _ = try writer.call("XADD", "events", "1-1", "old", "x")
         let reader = try strata.client()
         // `$`: only what arrives after the read blocked.
-        try reader.send(["XREAD", "BLOCK", "10000", "STREAMS", "events", "$"])
-        try await Task.sleep(for: .milliseconds(200))
+        try reader.send(["XREAD", "BLOCK", "0", "STREAMS", "events", "$"])
+        try Self.waitForBlocked(writer, 1)
         _ = try writer.call("XADD", "events", "2-1", "new", "y")
         #expect(
             try reader.read().reply
@@ -37,8 +51,8 @@ struct RedisStreamTests {
         try alice.send([
             "XREADGROUP", "GROUP", "workers", "alice", "COUNT", "1", "BLOCK", "10000", "STREAMS", "jobs", ">",
         ])
-        try bob.send(["XREADGROUP", "GROUP", "workers", "bob", "COUNT", "1", "BLOCK", "10000", "STREAMS", "jobs", ">"])
-        try await Task.sleep(for: .milliseconds(200))
+        try bob.send(["XREADGROUP", "GROUP", "workers", "bob", "COUNT", "1", "BLOCK", "0", "STREAMS", "jobs", ">"])
+        try Self.waitForBlocked(writer, 2)
         _ = try writer.call("XADD", "jobs", "1-1", "job", "a")
         _ = try writer.call("XADD", "jobs", "1-2", "job", "b")
         var delivered: [String] = []
@@ -65,7 +79,7 @@ struct RedisStreamTests {
         )
         // Destroying the group ends a blocked read with NOGROUP.
         try alice.send(["XREADGROUP", "GROUP", "workers", "alice", "BLOCK", "0", "STREAMS", "jobs", ">"])
-        try await Task.sleep(for: .milliseconds(200))
+        try Self.waitForBlocked(writer, 1)
         #expect(try writer.call("XGROUP", "DESTROY", "jobs", "workers") == .integer(1))
         guard case .error(let message) = try alice.read().reply else {
             Issue.record("the blocked read did not end")
