@@ -21,7 +21,7 @@ if [ ${#units[@]} -eq 0 ]; then
     unit/type/hash unit/expire unit/multi unit/pubsub unit/scan unit/sort unit/bitops unit/bitfield unit/other
     unit/quit unit/info-command unit/introspection unit/introspection-2 unit/lazyfree unit/slowlog unit/pause
     unit/violations unit/protocol unit/hyperloglog unit/geo unit/dump unit/scripting unit/functions
-    unit/type/stream unit/type/stream-cgroups)
+    unit/type/stream unit/type/stream-cgroups unit/tracking)
 fi
 tags="-slow -needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:config-resetstat -needs:reset"
 tags="$tags -needs:latency -needs:local-process"

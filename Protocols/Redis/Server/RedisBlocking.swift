@@ -33,8 +33,9 @@ package final class RedisBlocking: Sendable {
         /// Monotonic milliseconds; 0: never.
         let deadline: Int64
         let state = Mutex(State.waiting)
-        /// Hands the served reply (and the pending write's durability) to the connection's loop.
-        let served: @Sendable (RESPValue, RedisDurabilityWait?) -> Void
+        /// Hands the served reply (the pending write's durability, and the keys it changed, for client-side caching)
+        /// to the connection's loop.
+        let served: @Sendable (RESPValue, RedisDurabilityWait?, [[UInt8]]) -> Void
         /// Ends the wait with the timeout reply (or an error) on the connection's loop.
         let ended: @Sendable (RESPValue) -> Void
 
@@ -45,7 +46,7 @@ package final class RedisBlocking: Sendable {
             command: RedisCommand,
             arguments: [[UInt8]],
             deadline: Int64,
-            served: @escaping @Sendable (RESPValue, RedisDurabilityWait?) -> Void,
+            served: @escaping @Sendable (RESPValue, RedisDurabilityWait?, [[UInt8]]) -> Void,
             ended: @escaping @Sendable (RESPValue) -> Void
         ) {
             self.clientID = session.client.id
@@ -122,14 +123,14 @@ package final class RedisBlocking: Sendable {
                     return true
                 }
                 guard taken else { continue }
-                guard let (reply, readied, durability) = serve(waiter, server: server) else {
+                guard let (reply, readied, durability, modified) = serve(waiter, server: server) else {
                     // Not servable (the key holds another type, or emptied again): keep waiting, in place.
                     waiter.state.withLock { $0 = .waiting }
                     break
                 }
                 waiter.state.withLock { $0 = .done }
                 remove(waiter)
-                waiter.served(reply, durability)
+                waiter.served(reply, durability, modified)
                 seen.remove(key)
                 pending.append(contentsOf: readied)
             }
@@ -137,9 +138,12 @@ package final class RedisBlocking: Sendable {
     }
 
     /// Runs the waiter's command again in a write transaction; nil when it would still block.
-    private func serve(_ waiter: Waiter, server: RedisServer) -> (RESPValue, [RedisKeyName], RedisDurabilityWait?)? {
+    private func serve(_ waiter: Waiter, server: RedisServer)
+        -> (RESPValue, [RedisKeyName], RedisDurabilityWait?, [[UInt8]])?
+    {
         var reply: RESPValue = .null
         var readied: [RedisKeyName] = []
+        var modified: [[UInt8]] = []
         var wouldBlock = false
         do throws(MVCCError) {
             let pending = try server.update { data throws(MVCCError) -> Void in
@@ -174,12 +178,13 @@ package final class RedisBlocking: Sendable {
                 }
                 data = invocation.data
                 readied = invocation.data.readied
+                modified = invocation.data.modified
                 server.stats.dirty.wrappingAdd(invocation.data.changes, ordering: .relaxed)
             }
-            return (reply, readied, RedisDurabilityWait(store: server.store, pending: pending))
+            return (reply, readied, RedisDurabilityWait(store: server.store, pending: pending), modified)
         } catch {
             if wouldBlock { return nil }
-            return (.error(RedisError.storage(error).message), [], nil)
+            return (.error(RedisError.storage(error).message), [], nil, [])
         }
     }
 }

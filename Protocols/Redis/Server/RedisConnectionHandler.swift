@@ -78,6 +78,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             server.postponed.wrappingSubtract(1, ordering: .relaxed)
         }
         waitingForScript = false
+        server.tracking.disable(session.client.id)
         blockTimer?.cancel()
         server.blocking.end(session.client.id, with: nil)
         for channel in session.channels { server.pubsub.unsubscribe(session.client, channel, .channel) }
@@ -378,6 +379,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         var replies: [(RESPValue, Duration)] = []
         var readied: [RedisKeyName] = []
         var changes = 0
+        var written: RedisData? = nil
         do throws(MVCCError) {
             let pending = try server.update { data throws(MVCCError) -> Void in
                 for (command, arguments) in commands {
@@ -395,6 +397,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 }
                 readied = data.readied
                 changes = data.changes
+                written = data
             }
             if pending.revision != nil { durability = RedisDurabilityWait(store: server.store, pending: pending) }
         } catch {
@@ -410,7 +413,9 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             finish(command, arguments, reply: reply, elapsed: elapsed)
             writeReply(reply)
+            commandDone(command.name)
         }
+        if let written { invalidate(written) }
         if !readied.isEmpty { server.blocking.signal(readied, server: server) }
     }
 
@@ -457,7 +462,9 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             block(command, arguments, request)
         } else {
             writeReply(reply)
+            if command.access == .write && !reply.isError { invalidate(invocation.data) }
         }
+        commandDone(command.name)
         if invocation.closeAfterReply { closing = true }
         if !readied.isEmpty { server.blocking.signal(readied, server: server) }
     }
@@ -505,6 +512,14 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             )
         }
         if !monitored && !command.spec.flags.contains(.skipMonitor) { feedMonitors(arguments) }
+        // (A script's reads are remembered while it runs: as the keys it declared.)
+        if server.tracking.isActive && command.spec.flags.contains(.readonly) && !command.spec.flags.contains(.pubsub)
+            && !RedisCommands.runsScript.contains(command.name)
+        {
+            let keys = ((try? RedisKeyFinder.keys(arguments)) ?? []).map { arguments[$0.position] }
+            server.tracking.remember(keys, client: session.client.id, caching: session.trackingCaching)
+            server.tracking.enforceLimit(server)
+        }
     }
 
     private func feedMonitors(_ arguments: [[UInt8]]) {
@@ -536,6 +551,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         var replies: [RESPValue] = []
         var aborted = false
         var readied: [RedisKeyName] = []
+        var written: RedisData? = nil
         var closeAfter = false
         var storageFailure: RedisError? = nil
         do throws(MVCCError) {
@@ -579,6 +595,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                     finish(command, commandArguments, reply: reply, elapsed: commandStarted.duration(to: .now))
                 }
                 readied = data.readied
+                written = data
                 server.stats.dirty.wrappingAdd(data.changes, ordering: .relaxed)
             }
             if pending.revision != nil { durability = RedisDurabilityWait(store: server.store, pending: pending) }
@@ -597,8 +614,28 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         finish(exec, arguments, reply: .array(replies), elapsed: started.duration(to: .now))
         writeReply(.array(replies))
+        if let written { invalidate(written) }
+        commandDone("exec")
         if closeAfter { closing = true }
         if !readied.isEmpty { server.blocking.signal(readied, server: server) }
+    }
+
+    // MARK: Client-side caching
+
+    /// Tells tracking clients about the keys a committed write changed; this connection's own message follows its
+    /// reply, as Redis sends it.
+    private func invalidate(_ data: RedisData) {
+        guard !data.modified.isEmpty || data.flushed else { return }
+        server.tracking.invalidate(data.modified, flushed: data.flushed, writer: session.client, server: server) {
+            [self] message in self.output.writeRESP(message, version: self.session.resp)
+        }
+    }
+
+    /// CLIENT CACHING covers the next command, or the next transaction.
+    private func commandDone(_ name: String) {
+        if session.trackingCaching && session.queued == nil && !name.hasPrefix("client") {
+            session.trackingCaching = false
+        }
     }
 
     // MARK: Scripts
@@ -620,6 +657,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 if let wait = job.wait { self.durability = wait }
                 self.finish(command, arguments, reply: job.reply, elapsed: elapsed, monitored: true)
                 self.writeReply(job.reply)
+                self.invalidate(job.invocation.data)
+                self.commandDone(command.name)
                 if !job.readied.isEmpty { server.blocking.signal(job.readied, server: server) }
                 self.process()
             }
@@ -665,10 +704,10 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             command: command,
             arguments: arguments,
             deadline: deadline,
-            served: { [self] reply, wait in
+            served: { [self] reply, wait, modified in
                 loop.execute {
                     if let wait { self.durability = wait }
-                    self.unblock(with: reply)
+                    self.unblock(with: reply, modified: modified)
                 }
             },
             ended: { [self] reply in loop.execute { self.unblock(with: reply) } }
@@ -685,7 +724,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         server.blocking.signal(request.keys.map { RedisKeyName(db: session.db, key: $0) }, server: server)
     }
 
-    private func unblock(with reply: RESPValue) {
+    private func unblock(with reply: RESPValue, modified: [[UInt8]] = []) {
         guard blocked else { return }
         blocked = false
         blockTimer?.cancel()
@@ -694,6 +733,12 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         if reply.isError, let name = blockedCommand { server.stats.failedAfterBlocking(name) }
         blockedCommand = nil
         writeReply(reply)
+        // Tracking clients hear of the keys the served command changed, after its reply.
+        if !modified.isEmpty {
+            server.tracking.invalidate(modified, flushed: false, writer: session.client, server: server) {
+                [self] message in self.output.writeRESP(message, version: self.session.resp)
+            }
+        }
         process()
     }
 

@@ -204,6 +204,7 @@ struct RedisNotifier {
         }
         guard let db = server.spaces.database(of: space) else { return }
         server.stats.expiredKeys.wrappingAdd(1, ordering: .relaxed)
+        server.tracking.invalidate([key], flushed: false, writer: nil, server: server)
         if flags.contains(.expired) && (flags.contains(.keyspace) || flags.contains(.keyevent)) {
             server.notifyKeyspace("expired", db: db, key: key, flags: flags)
         }

@@ -75,7 +75,8 @@ package enum RedisInfo {
                     ("connected_clients", "\(server.clients.count)"), ("cluster_connections", "0"),
                     ("maxclients", "\(server.config.effective.maxClients)"), ("client_recent_max_input_buffer", "0"),
                     ("client_recent_max_output_buffer", "0"), ("blocked_clients", "\(server.blockedClients)"),
-                    ("tracking_clients", "0"), ("clients_in_timeout_table", "\(server.blockedClients)"),
+                    ("tracking_clients", "\(server.tracking.clientCount)"),
+                    ("clients_in_timeout_table", "\(server.blockedClients)"),
                 ]
             )
         case "memory":
@@ -176,8 +177,10 @@ package enum RedisInfo {
                     ("migrate_cached_sockets", "0"), ("slave_expires_tracked_keys", "0"), ("active_defrag_hits", "0"),
                     ("active_defrag_misses", "0"), ("active_defrag_key_hits", "0"), ("active_defrag_key_misses", "0"),
                     ("total_active_defrag_time", "0"), ("current_active_defrag_time", "0"),
-                    ("tracking_total_keys", "0"),
-                    ("tracking_total_items", "0"), ("tracking_total_prefixes", "0"), ("unexpected_error_replies", "0"),
+                    ("tracking_total_keys", "\(server.tracking.totals.keys)"),
+                    ("tracking_total_items", "\(server.tracking.totals.items)"),
+                    ("tracking_total_prefixes", "\(server.tracking.totals.prefixes)"),
+                    ("unexpected_error_replies", "0"),
                     ("total_error_replies", "\(stats.errorReplies.load(ordering: .relaxed))"),
                     ("dump_payload_sanitizations", "0"), ("total_reads_processed", "0"),
                     ("total_writes_processed", "0"), ("io_threaded_reads_processed", "0"),

@@ -34,6 +34,8 @@ package final class RedisServer: Sendable {
     package let metrics: RedisMetrics
     /// EVAL's scripts and FUNCTION's libraries.
     package let scripting: RedisScripting
+    /// CLIENT TRACKING.
+    package let tracking = RedisTracking()
 
     package init(
         store: MVCCStore,
@@ -70,6 +72,7 @@ package final class RedisServer: Sendable {
         let effective = config.effective
         return try store.applyUpdate(.redis, durability: effective.durability) { txn throws(MVCCError) -> Void in
             var data = RedisData(store: store, spaces: spaces, transaction: txn, notify: effective.notify)
+            data.trackModified = tracking.isActive
             try body(&data)
             txn = data.txn!
         }

@@ -29,6 +29,8 @@ package final class RedisSession {
     package var shardChannels: [[UInt8]] = []
     /// CLIENT REPLY.
     package var replyMode = RedisClient.ReplyMode.on
+    /// CLIENT CACHING YES/NO: applies to the next command (or transaction) only.
+    package var trackingCaching = false
     /// CLIENT REPLY SKIP: the next command's reply is dropped (`armSkip` becomes `skipNext` after the SKIP itself).
     package var skipNext = false
     package var armSkip = false

@@ -110,6 +110,7 @@ extension RedisData {
             if old != nil {
                 try remove(RedisLayout.metadataKey(space: spaces.space(db), key))
                 changes += 1
+                if trackModified { modified.append(key) }
             }
             return
         }

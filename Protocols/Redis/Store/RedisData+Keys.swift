@@ -82,6 +82,7 @@ extension RedisData {
             throw .storage(error)
         }
         changes += 1
+        flushed = true
     }
 
     /// Swaps two databases (SWAPDB): the last step of the transaction.
@@ -104,6 +105,7 @@ extension RedisData {
         _ target: [UInt8]
     ) throws(RedisError) {
         try remove(RedisLayout.metadataKey(space: spaces.space(db), key))
+        if trackModified { modified.append(key) }
         if let existing = try lookup(targetDB, target) { try discardMembers(of: existing) }
         try store(targetDB, target, entry.metadata, expiry: entry.expiresAt == 0 ? .none : .at(entry.expiresAt))
     }

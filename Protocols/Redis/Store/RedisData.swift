@@ -19,6 +19,11 @@ package struct RedisData {
     package var readied: [RedisKeyName] = []
     /// Keys written (`INFO` dirty counter).
     package var changes = 0
+    /// Keys written or deleted, collected when ``trackModified`` (CLIENT TRACKING invalidates them after the commit),
+    /// and whether databases were flushed.
+    package var modified: [[UInt8]] = []
+    package var trackModified = false
+    package var flushed = false
     /// Key lookups of read commands that found the key, and that did not (INFO `keyspace_hits`/`misses`).
     package var hits = 0
     package var misses = 0
@@ -154,6 +159,7 @@ package struct RedisData {
         )
         if created { notify("new", .newKey, db, key) }
         changes += 1
+        if trackModified { modified.append(key) }
         if metadata.type == .list || metadata.type == .zset || metadata.type == .stream {
             readied.append(RedisKeyName(db: db, key: key))
         }
@@ -166,6 +172,7 @@ package struct RedisData {
         if entry.type == .stream { readied.append(RedisKeyName(db: db, key: key)) }
         try remove(RedisLayout.metadataKey(space: spaces.space(db), key))
         changes += 1
+        if trackModified { modified.append(key) }
     }
 
     /// Records a replaced collection's members for the reclaimer (SET over a hash, RENAME over a key).

@@ -222,6 +222,50 @@ extension RedisCommands {
             }
         ),
         ("client|kill", .control, { c throws(RedisError) in try killClients(&c) }),
+        ("client|tracking", .control, { c throws(RedisError) in try clientTracking(&c) }),
+        (
+            "client|caching", .control,
+            { c throws(RedisError) in
+                guard let mode = c.server.tracking.mode(of: c.client.id) else {
+                    throw .err(
+                        "CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT "
+                            + "mode enabled"
+                    )
+                }
+                switch c.option(2) {
+                case "YES":
+                    guard mode.optIn else {
+                        throw .err("CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.")
+                    }
+                case "NO":
+                    guard mode.optOut else {
+                        throw .err("CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.")
+                    }
+                default:
+                    throw .syntax
+                }
+                c.session.trackingCaching = true
+                return .ok
+            }
+        ),
+        (
+            "client|getredir", .control,
+            { c throws(RedisError) in .integer(c.server.tracking.mode(of: c.client.id)?.redirect ?? -1) }
+        ),
+        (
+            "client|trackinginfo", .control,
+            { c throws(RedisError) in
+                let mode = c.server.tracking.mode(of: c.client.id)
+                return .map([
+                    .bulk("flags"),
+                    .set(
+                        c.server.tracking.flags(of: c.client.id, caching: c.session.trackingCaching).map { .bulk($0) }
+                    ),
+                    .bulk("redirect"), .integer(mode?.redirect ?? -1),
+                    .bulk("prefixes"), .array((mode?.prefixes ?? []).map { .bulk($0) }),
+                ])
+            }
+        ),
         (
             "client|unblock", .control,
             { c throws(RedisError) in
@@ -385,5 +429,86 @@ extension RedisCommands {
             return .ok
         }
         return .integer(killed)
+    }
+
+    /// CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p]… [OPTIN] [OPTOUT] [NOLOOP], with Redis's checks.
+    private static func clientTracking(_ c: inout RedisInvocation) throws(RedisError) -> RESPValue {
+        var mode = RedisTracking.Mode()
+        var prefixes: [[UInt8]] = []
+        var index = 3
+        while index < c.count {
+            let more = c.count - 1 - index
+            switch c.option(index) {
+            case "REDIRECT" where more > 0:
+                index += 1
+                if mode.redirect != 0 { throw .err("A client can only redirect to a single other client") }
+                let id = try c.integer(index)
+                guard c.server.clients.client(id) != nil else {
+                    throw .err("The client ID you want redirect to does not exist")
+                }
+                mode.redirect = id
+            case "BCAST": mode.broadcast = true
+            case "OPTIN": mode.optIn = true
+            case "OPTOUT": mode.optOut = true
+            case "NOLOOP": mode.noLoop = true
+            case "PREFIX" where more > 0:
+                index += 1
+                prefixes.append(c[index])
+            default:
+                throw .syntax
+            }
+            index += 1
+        }
+        switch c.option(2) {
+        case "ON":
+            if !mode.broadcast && !prefixes.isEmpty { throw .err("PREFIX option requires BCAST mode to be enabled") }
+            let current = c.server.tracking.mode(of: c.client.id)
+            if let current, current.broadcast != mode.broadcast {
+                throw .err(
+                    "You can't switch BCAST mode on/off before disabling tracking for this client, and then "
+                        + "re-enabling it with a different mode."
+                )
+            }
+            if mode.broadcast && (mode.optIn || mode.optOut) {
+                throw .err("OPTIN and OPTOUT are not compatible with BCAST")
+            }
+            if mode.optIn && mode.optOut { throw .err("You can't specify both OPTIN mode and OPTOUT mode") }
+            if let current, (mode.optIn && current.optOut) || (mode.optOut && current.optIn) {
+                throw .err(
+                    "You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then "
+                        + "re-enabling it with a different mode."
+                )
+            }
+            if mode.broadcast {
+                let existing = current?.prefixes ?? []
+                func overlap(_ a: [UInt8], _ b: [UInt8]) -> Bool { a.starts(with: b) || b.starts(with: a) }
+                for (offset, prefix) in prefixes.enumerated() {
+                    if let clash = existing.first(where: { overlap($0, prefix) && $0 != prefix }) {
+                        throw .err(
+                            "Prefix '\(RedisText.cString(prefix))' overlaps with an existing prefix "
+                                + "'\(RedisText.cString(clash))'. Prefixes for a single client must not overlap."
+                        )
+                    }
+                    if let clash = prefixes[(offset + 1)...].first(where: { overlap($0, prefix) }) {
+                        throw .err(
+                            "Prefix '\(RedisText.cString(prefix))' overlaps with another provided prefix "
+                                + "'\(RedisText.cString(clash))'. Prefixes for a single client must not overlap."
+                        )
+                    }
+                }
+                var all = existing
+                for prefix in (prefixes.isEmpty && existing.isEmpty ? [[]] : prefixes) where !all.contains(prefix) {
+                    all.append(prefix)
+                }
+                mode.prefixes = all.sorted { $0.lexicographicallyPrecedes($1) }
+            }
+            c.server.tracking.enable(c.client.id, mode)
+        case "OFF":
+            c.server.tracking.disable(c.client.id)
+            c.session.trackingCaching = false
+        default:
+            throw .syntax
+        }
+        return .ok
     }
 }

@@ -345,6 +345,10 @@ package final class RedisScripting: Sendable {
                     failed: reply.isError
                 )
                 server.feedMonitors(arguments, db: state.session.db, address: "lua", except: nil)
+                // A script that reads counts as a read of the keys it declared, for client-side caching (Redis).
+                if server.tracking.isActive && flags.contains(.readonly) {
+                    server.tracking.remember(Array(keys), client: state.session.client.id, caching: false)
+                }
                 return reply
             },
             aclCheck: { arguments in
