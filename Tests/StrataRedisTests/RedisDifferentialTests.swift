@@ -12,15 +12,8 @@ struct RedisDifferentialTests {
 
     @Test("random command sequences over every family", arguments: [2, 3])
     func randomSequences(resp: Int) throws {
-        let directory = TemporaryDirectory()
-        let reference = try ReferenceRedis(directory: directory.appending("redis"))
-        let strata = try RedisTestServer()
-        let expected = try RESPClient(port: reference.port)
-        let actual = try strata.client()
-        if resp == 3 {
-            _ = try expected.call("HELLO", "3")
-            _ = try actual.call("HELLO", "3")
-        }
+        let servers = try RedisSideBySide(resp: resp)
+        let (expected, actual, strata) = (servers.expected, servers.actual, servers.strata)
         var mismatches: [String] = []
         var compared = 0
         var scripts = 0

@@ -185,15 +185,8 @@ struct RedisScriptingTests {
 
     @Test("scripts answer as redis-server 7.0 answers", arguments: [2, 3])
     func scriptsAnswerAsRedis(resp: Int) throws {
-        let directory = TemporaryDirectory()
-        let reference = try ReferenceRedis(directory: directory.appending("redis"))
-        let strata = try RedisTestServer()
-        let expected = try RESPClient(port: reference.port)
-        let actual = try strata.client()
-        if resp == 3 {
-            _ = try expected.call("HELLO", "3")
-            _ = try actual.call("HELLO", "3")
-        }
+        let servers = try RedisSideBySide(resp: resp)
+        let (expected, actual) = (servers.expected, servers.actual)
         var mismatches: [String] = []
         for command in Self.fixedCommands {
             try expected.send(command)
@@ -329,15 +322,8 @@ struct RedisScriptingTests {
 
     @Test("job queue, scheduler, rate limiter and lock scripts", arguments: [2, 3])
     func queueScriptsAnswerAsRedis(resp: Int) throws {
-        let directory = TemporaryDirectory()
-        let reference = try ReferenceRedis(directory: directory.appending("redis"))
-        let strata = try RedisTestServer()
-        let expected = try RESPClient(port: reference.port)
-        let actual = try strata.client()
-        if resp == 3 {
-            _ = try expected.call("HELLO", "3")
-            _ = try actual.call("HELLO", "3")
-        }
+        let servers = try RedisSideBySide(resp: resp)
+        let (expected, actual) = (servers.expected, servers.actual)
         var compared = 0
         for round in 0..<2 {
             for (script, keys, arguments) in Self.queueScripts {

@@ -31,6 +31,26 @@ final class RedisTestServer: @unchecked Sendable {
     func client() throws -> RESPClient { try RESPClient(port: port) }
 }
 
+/// Debian's redis-server and Strata side by side, with a connection to each (after HELLO 3 when `resp` is 3).
+struct RedisSideBySide {
+    let directory = TemporaryDirectory()
+    let reference: ReferenceRedis
+    let strata: RedisTestServer
+    let expected: RESPClient
+    let actual: RESPClient
+
+    init(resp: Int = 2) throws {
+        reference = try ReferenceRedis(directory: directory.appending("redis"))
+        strata = try RedisTestServer()
+        expected = try RESPClient(port: reference.port)
+        actual = try strata.client()
+        if resp == 3 {
+            _ = try expected.call("HELLO", "3")
+            _ = try actual.call("HELLO", "3")
+        }
+    }
+}
+
 struct RedisTestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

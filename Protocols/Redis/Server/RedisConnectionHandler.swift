@@ -433,28 +433,10 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             recordHits(invocation.data)
         case .write:
-            var failure: RedisError? = nil
-            do throws(MVCCError) {
-                let pending = try server.update { data throws(MVCCError) -> Void in
-                    invocation.data = data
-                    do throws(RedisError) {
-                        reply = try command.run(&invocation)
-                    } catch {
-                        failure = error
-                        throw .rejected(Rejection(code: 0, message: error.message))
-                    }
-                    data = invocation.data
-                }
-                _ = pending.value
-                if pending.revision != nil {
-                    durability = RedisDurabilityWait(store: server.store, pending: pending)
-                }
-                readied = invocation.data.readied
-                server.stats.dirty.wrappingAdd(invocation.data.changes, ordering: .relaxed)
-            } catch {
-                reply = .error((failure ?? .storage(error)).message)
-                if failure == nil { server.spaces.reload(from: server.store) }
-            }
+            let (written, wait) = server.runWrite(command, &invocation)
+            reply = written
+            if let wait { durability = wait }
+            readied = invocation.data.readied
         }
         let elapsed = started.duration(to: .now)
         finish(command, arguments, reply: reply, elapsed: elapsed)
@@ -803,9 +785,19 @@ private final class ScriptJob: @unchecked Sendable {
 
     /// Runs the command in one write transaction, as ``RedisConnectionHandler`` runs any write.
     func run(_ command: RedisCommand, server: RedisServer) {
+        (reply, wait) = server.runWrite(command, &invocation)
+        readied = invocation.data.readied
+    }
+}
+
+extension RedisServer {
+    /// Runs a write command in one core transaction: its reply, and the wait for its fsync when it wrote. A command
+    /// that fails writes nothing; a storage failure is an error reply (and the database table is reloaded).
+    func runWrite(_ command: RedisCommand, _ invocation: inout RedisInvocation) -> (RESPValue, RedisDurabilityWait?) {
+        var reply: RESPValue = .null
         var failure: RedisError? = nil
         do throws(MVCCError) {
-            let pending = try server.update { data throws(MVCCError) -> Void in
+            let pending = try update { data throws(MVCCError) -> Void in
                 invocation.data = data
                 do throws(RedisError) {
                     reply = try command.run(&invocation)
@@ -815,12 +807,11 @@ private final class ScriptJob: @unchecked Sendable {
                 }
                 data = invocation.data
             }
-            if pending.revision != nil { wait = RedisDurabilityWait(store: server.store, pending: pending) }
-            readied = invocation.data.readied
-            server.stats.dirty.wrappingAdd(invocation.data.changes, ordering: .relaxed)
+            stats.dirty.wrappingAdd(invocation.data.changes, ordering: .relaxed)
+            return (reply, pending.revision != nil ? RedisDurabilityWait(store: store, pending: pending) : nil)
         } catch {
-            reply = .error((failure ?? .storage(error)).message)
-            if failure == nil { server.spaces.reload(from: server.store) }
+            if failure == nil { spaces.reload(from: store) }
+            return (.error((failure ?? .storage(error)).message), nil)
         }
     }
 }

@@ -325,24 +325,41 @@ extension RedisData {
             if case .maxLength(let length) = strategy, entry.metadata.size <= length { break }
             // The oldest node: its live entries.
             guard let first = try streamRange(entry, from: position, to: .max, count: 1).first else { break }
+            // Reading stops as soon as the node is known to stay (what a per-node counter tells Redis at once):
+            // for MAXLEN once it holds more entries than the excess, for MINID at its first entry not below the
+            // minimum, and past the LIMIT budget. XADD MAXLEN ~ N then reads at most the excess, not the node.
             var node: [RedisStreamEntry] = []
+            var whole = true
+            var overLimit = false
+            let cap: Int? =
+                if case .maxLength(let length) = strategy { Int(clamping: entry.metadata.size - length) + 1 } else {
+                    nil
+                }
             var cursor: RedisStreamID? = first.id
             scanning: while let from = cursor {
-                let batch = try streamRange(entry, from: from, to: .max, count: 256)
+                let size = min(256, cap.map { $0 - node.count } ?? 256)
+                let batch = try streamRange(entry, from: from, to: .max, count: size)
                 for item in batch {
                     guard item.node == first.node else { break scanning }
                     node.append(item)
+                    if limit > 0 && deleted + Int64(node.count) > limit {
+                        overLimit = true
+                        break scanning
+                    }
+                    if case .minID(let minimum) = strategy, item.id >= minimum {
+                        whole = false
+                        break scanning
+                    }
+                    if let cap, node.count >= cap {
+                        whole = false
+                        break scanning
+                    }
                 }
-                cursor = batch.count == 256 ? batch.last!.id.next : nil
+                cursor = batch.count == size ? batch.last!.id.next : nil
             }
+            if overLimit { break }
             let entries = Int64(node.count)
-            if limit > 0 && deleted + entries > limit { break }
-            let removeNode: Bool
-            switch strategy {
-            case .maxLength(let length): removeNode = entry.metadata.size - entries >= length
-            case .minID(let minimum): removeNode = node.last!.id < minimum
-            }
-            if removeNode {
+            if whole {
                 for item in node { try remove(Self.entryKey(entry.metadata.version, item.id)) }
                 entry.metadata.size -= entries
                 entry.metadata.stream.nodes -= 1

@@ -127,14 +127,7 @@ package enum RedisDump {
 
     /// The library codes of a FUNCTION DUMP payload.
     package static func restoreFunctions(_ payload: [UInt8]) throws(Failure) -> [[UInt8]] {
-        guard payload.count >= 10 else { throw .versionOrChecksum }
-        let footer = payload.count - 10
-        let payloadVersion = UInt16(payload[footer]) | UInt16(payload[footer + 1]) << 8
-        guard payloadVersion <= version else { throw .versionOrChecksum }
-        var stored: UInt64 = 0
-        for index in 0..<8 { stored |= UInt64(payload[footer + 2 + index]) << UInt64(8 * index) }
-        guard crc64(payload[0..<(footer + 2)]) == stored else { throw .versionOrChecksum }
-        var reader = Reader(data: payload[0..<footer])
+        var reader = Reader(data: try body(of: payload))
         var codes: [[UInt8]] = []
         while !reader.data.isEmpty {
             guard try reader.byte() == functionOpcode else { throw .notAFunction }
@@ -145,8 +138,8 @@ package enum RedisDump {
 
     // MARK: Reading
 
-    /// The value of a DUMP payload (version and checksum checked first).
-    package static func restore(_ payload: [UInt8]) throws(Failure) -> Value {
+    /// A payload's RDB bytes, once its version (no newer than ours) and CRC-64 footer check out.
+    static func body(of payload: [UInt8]) throws(Failure) -> ArraySlice<UInt8> {
         guard payload.count >= 10 else { throw .versionOrChecksum }
         let footer = payload.count - 10
         let payloadVersion = UInt16(payload[footer]) | UInt16(payload[footer + 1]) << 8
@@ -154,7 +147,12 @@ package enum RedisDump {
         var stored: UInt64 = 0
         for index in 0..<8 { stored |= UInt64(payload[footer + 2 + index]) << UInt64(8 * index) }
         guard crc64(payload[0..<(footer + 2)]) == stored else { throw .versionOrChecksum }
-        var reader = Reader(data: payload[0..<footer])
+        return payload[0..<footer]
+    }
+
+    /// The value of a DUMP payload (version and checksum checked first).
+    package static func restore(_ payload: [UInt8]) throws(Failure) -> Value {
+        var reader = Reader(data: try body(of: payload))
         do {
             let value = try reader.value()
             guard reader.data.isEmpty else { throw Failure.badFormat }
