@@ -306,7 +306,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             writeReply(.queued)
             return
         }
-        if isPaused(command) {
+        if isPaused(command, arguments) {
             postponeUntilUnpaused(arguments)
             return
         }
@@ -340,6 +340,15 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func reject(_ message: String, command: RedisCommand?) {
         if let command { server.stats.rejected(command.name) }
+        if session.queued != nil && command?.name == "exec" {
+            // A refused EXEC ends the transaction, saying why (Redis's execCommandAbort).
+            session.queued = nil
+            session.queueFailed = false
+            session.watched = []
+            session.publishMulti()
+            writeReply(.error("EXECABORT Transaction discarded because of: " + message))
+            return
+        }
         if session.queued != nil { session.queueFailed = true }
         writeReply(.error(message))
     }
@@ -355,7 +364,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             && command.spec.flags.isDisjoint(with: [.blocking, .protected, .noMulti, .admin])
             && !Self.ungroupable.contains(command.name) && session.authenticated && session.queued == nil
             && !session.client.isSubscribed && server.monitors.withLock({ $0.isEmpty })
-            && server.blocking.blockedCount == 0 && !isPaused(command) && server.scripting.current == nil
+            && server.blocking.blockedCount == 0 && !isPaused(command, arguments) && server.scripting.current == nil
     }
 
     /// Most writes in one group: bounds the transaction (and the work redone when one of them fails).
@@ -726,15 +735,20 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: CLIENT PAUSE
 
-    private func isPaused(_ command: RedisCommand) -> Bool {
+    private func isPaused(_ command: RedisCommand, _ arguments: [[UInt8]]) -> Bool {
         let (until, writesOnly) = server.pause.withLock { $0 }
         guard until > ContinuousClock.now.milliseconds else { return false }
         if !writesOnly { return true }
-        // As Redis: writes and commands that may replicate (PUBLISH, PFCOUNT, …), and EXEC when its queue has one.
-        let replicating: RedisCommandFlags = [.write, .mayReplicate]
-        if !command.spec.flags.isDisjoint(with: replicating) { return true }
-        return command.name == "exec"
-            && (session.queued ?? []).contains { !$0.0.spec.flags.isDisjoint(with: replicating) }
+        // As Redis: writes and commands that may replicate (PUBLISH, PFCOUNT, …), scripts unless declared
+        // `no-writes` (or run by a `_RO` command), and EXEC when its queue has one of those.
+        func writes(_ command: RedisCommand, _ arguments: [[UInt8]]) -> Bool {
+            if RedisCommands.runsScript.contains(command.name) {
+                return !server.scripting.isReadOnly(command.name, arguments)
+            }
+            return !command.spec.flags.isDisjoint(with: [.write, .mayReplicate])
+        }
+        if command.name == "exec" { return (session.queued ?? []).contains { writes($0.0, $0.1) } }
+        return writes(command, arguments)
     }
 
     /// Holds the connection (this command and the ones after it) until the pause ends.

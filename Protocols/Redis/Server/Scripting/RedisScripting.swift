@@ -132,6 +132,26 @@ package final class RedisScripting: Sendable {
         }
     }
 
+    /// Whether a script command will not write: a `_RO` command, or a script or function declared `no-writes`
+    /// (CLIENT PAUSE WRITE lets those run, as Redis does).
+    func isReadOnly(_ name: String, _ arguments: [[UInt8]]) -> Bool {
+        guard arguments.count > 1 else { return false }
+        switch name {
+        case "eval_ro", "evalsha_ro", "fcall_ro": return true
+        case "eval":
+            guard let (flags, compatible, _) = try? Self.shebang(arguments[1]) else { return false }
+            return !compatible && flags.contains(.noWrites)
+        case "evalsha":
+            let sha = String(decoding: arguments[1], as: UTF8.self).lowercased()
+            guard let script = catalog.withLock({ $0.scripts[sha] }) else { return false }
+            return !script.compatible && script.flags.contains(.noWrites)
+        case "fcall":
+            let name = String(decoding: arguments[1], as: UTF8.self).lowercased()
+            return catalog.withLock { $0.functions[name]?.flags.contains(.noWrites) } ?? false
+        default: return false
+        }
+    }
+
     /// Runs `job` on the script thread (scripts sent by clients run there, one at a time).
     func submit(_ job: @escaping @Sendable () -> Void) { executor.submit(job) }
 
