@@ -389,7 +389,9 @@ extension RedisCommands {
             let more = c.count - index - 1
             let option = c.option(index)
             if option == "BLOCK" && more > 0 {
-                if c.session.isScript { throw .err("\(name) command is not allowed with BLOCK option from scripts") }
+                if c.session.isScript {
+                    throw .err("\(RedisText.cString(c[0])) command is not allowed with BLOCK option from scripts")
+                }
                 index += 1
                 guard let milliseconds = RedisNumber.parseInteger(c[index]) else {
                     throw .err("timeout is not an integer or out of range")
