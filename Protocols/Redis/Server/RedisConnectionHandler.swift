@@ -364,7 +364,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             && command.spec.flags.isDisjoint(with: [.blocking, .protected, .noMulti, .admin])
             && !Self.ungroupable.contains(command.name) && session.authenticated && session.queued == nil
             && !session.client.isSubscribed && server.monitors.withLock({ $0.isEmpty })
-            && server.blocking.blockedCount == 0 && !isPaused(command, arguments) && server.scripting.current == nil
+            && server.blocking.blockedCount == 0 && !isPaused(command, arguments) && !server.scripting.isRunning
     }
 
     /// Most writes in one group: bounds the transaction (and the work redone when one of them fails).

@@ -79,6 +79,8 @@ package final class RedisScripting: Sendable {
     /// What EXISTS, LIST, STATS and DUMP read without waiting for a running script. Changed under `engines`.
     let catalog = Mutex<Catalog>(Catalog())
     private let running = Mutex<(current: Running?, waiters: [@Sendable () -> Void])>((nil, []))
+    /// Whether a script runs: lets every command skip `running`'s lock when none does.
+    private let anyRunning = Atomic<Bool>(false)
     private let executor = RedisScriptThread()
     let logger: Logger
     /// Bytes each interpreter may hold.
@@ -93,9 +95,14 @@ package final class RedisScripting: Sendable {
 
     package var current: Running? { running.withLock { $0.current } }
 
+    /// Whether a script runs now (no lock).
+    var isRunning: Bool { anyRunning.load(ordering: .acquiring) }
+
     /// The BUSY error `command` gets now, if any: a script has run past `busy-reply-threshold`.
     func busyError(for command: RedisCommand) -> String? {
-        guard !command.spec.flags.contains(.allowBusy), let current, current.timedOut else { return nil }
+        guard anyRunning.load(ordering: .acquiring), !command.spec.flags.contains(.allowBusy), let current,
+            current.timedOut
+        else { return nil }
         return Self.busyMessage(isEval: current.isEval)
     }
 
@@ -107,7 +114,8 @@ package final class RedisScripting: Sendable {
     /// Runs `wake` when the running script ends or passes the threshold; false (and `wake` is not kept) when no
     /// script is running or it already passed the threshold.
     func waitForScript(_ wake: @escaping @Sendable () -> Void) -> Bool {
-        running.withLock { state in
+        guard anyRunning.load(ordering: .acquiring) else { return false }
+        return running.withLock { state in
             guard let current = state.current, !current.timedOut else { return false }
             state.waiters.append(wake)
             return true
@@ -308,8 +316,10 @@ package final class RedisScripting: Sendable {
         running.withLock {
             $0.current = Running(name: displayName, isEval: isEval, command: c.arguments, started: started)
         }
+        anyRunning.store(true, ordering: .releasing)
         defer {
             let waiters = running.withLock { state in
+                anyRunning.store(false, ordering: .releasing)
                 state.current = nil
                 defer { state.waiters = [] }
                 return state.waiters
