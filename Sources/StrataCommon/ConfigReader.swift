@@ -46,6 +46,21 @@ package struct ConfigReader {
         target = string
     }
 
+    package mutating func read(_ key: String, into target: inout [String]) throws(ConfigError) {
+        guard let value = value(key) else { return }
+        guard case .array(let items) = value else {
+            throw error(key, "expected an array of strings, not \(value.kind)")
+        }
+        var strings: [String] = []
+        for item in items {
+            guard case .string(let string) = item else {
+                throw error(key, "expected an array of strings, not one holding \(item.kind)")
+            }
+            strings.append(string)
+        }
+        target = strings
+    }
+
     package mutating func read(_ key: String, into target: inout ListenAddress) throws(ConfigError) {
         guard let value = value(key) else { return }
         guard case .string(let text) = value else {

@@ -30,6 +30,24 @@ final class RedisClientTests {
         #expect(result.status == 0 && result.output.contains("ok"), "\(result.output)\n\(result.errors)")
     }
 
+    /// ACL through redis-py's API: users made with acl_setuser, username/password logins (AUTH in RESP2, HELLO
+    /// AUTH in RESP3), NoPermissionError for every denial and nothing written (Tests/PythonClients/redis_acl.py).
+    @Test(arguments: [("redis5", "2"), ("redis8", "3")])
+    func redisPyACL(environment: String, resp: String) throws {
+        let python = Self.pythonClients + "/\(environment)/bin/python"
+        try #require(
+            FileManager.default.isExecutableFile(atPath: python),
+            "\(python) is missing: run `make test` or scripts/python-clients.sh"
+        )
+        let server = try RedisTestServer(sync: "none")
+        let result = try runTool(
+            python,
+            [repositoryRoot + "/Tests/PythonClients/redis_acl.py", String(server.port), resp],
+            timeoutSeconds: 120
+        )
+        #expect(result.status == 0 && result.output.contains("ok"), "\(result.output)\n\(result.errors)")
+    }
+
     /// rq (a job queue whose results live in streams) enqueues, works and checks jobs; redis-py's Lock runs its
     /// Lua scripts (EVALSHA, reloaded after SCRIPT FLUSH).
     @Test func rqJobQueueWorkload() throws {

@@ -21,6 +21,8 @@ package final class RedisClient: Sendable {
         package var lastCommand = "NULL"
         package var lastInteraction: Int64
         package var authenticated: Bool
+        /// The ACL user the connection runs as.
+        package var user = "default"
         package var inMulti = false
         package var multiCount = 0
         package var watchCount = 0
@@ -83,7 +85,7 @@ package final class RedisClient: Sendable {
             + "idle=\(idle) flags=\(flags) db=\(state.db) sub=\(state.channels) psub=\(state.patterns) "
             + "ssub=\(state.shardChannels) multi=\(state.inMulti ? state.multiCount : -1) qbuf=\(state.queryBuffer) "
             + "qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=\(state.pendingOutput) "
-            + "tot-mem=\(totalMemory) events=r cmd=\(state.lastCommand) user=default redir=-1 resp=\(state.resp) "
+            + "tot-mem=\(totalMemory) events=r cmd=\(state.lastCommand) user=\(state.user) redir=-1 resp=\(state.resp) "
             + "lib-name=\(state.libraryName) lib-ver=\(state.libraryVersion)"
     }
 }

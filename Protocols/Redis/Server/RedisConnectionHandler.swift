@@ -50,13 +50,14 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelActive(context: ChannelHandlerContext) {
         let effective = server.config.effective
+        let open = server.acl.defaultUserOpen
         let client = RedisClient(
             id: server.clients.allocateID(),
             channel: context.channel,
             now: server.store.wallMilliseconds,
-            authenticated: effective.requirePass == nil
+            authenticated: open
         )
-        session = RedisSession(client: client, authenticated: effective.requirePass == nil)
+        session = RedisSession(client: client, authenticated: open)
         parser.authenticated = session.authenticated
         parser.maxBulkLength = effective.maxBulkLength
         server.stats.connectionsReceived.wrappingAdd(1, ordering: .relaxed)
@@ -114,6 +115,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private func process() {
         while !blocked && !awaitingFsync && !closing && !writePaused {
             let start = input.readerIndex
+            // Redis's limits for unauthenticated clients end with AUTH (or when the default user needs no password).
+            if !parser.authenticated { parser.authenticated = session.authenticated || server.acl.defaultUserOpen }
             let outcome = parser.next(&input)
             switch outcome {
             case .needMore:
@@ -280,12 +283,17 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             )
             return
         }
-        if !session.authenticated && !command.spec.flags.contains(.noAuth) {
+        if !session.authenticated && !command.spec.flags.contains(.noAuth) && !server.acl.defaultUserOpen {
             reject("NOAUTH Authentication required.", command: command)
             return
         }
         if session.queued != nil && command.spec.flags.contains(.noMulti) {
             reject("ERR Command not allowed inside a transaction", command: command)
+            return
+        }
+        if let denial = aclDenial(command, arguments) {
+            logDenial(denial, command, arguments, context: session.queued != nil ? .multi : .toplevel)
+            reject(RedisACL.message(denial, command: command.name), command: command)
             return
         }
         if session.resp == 2 && session.client.isSubscribed && !Self.allowedWhileSubscribed.contains(command.name) {
@@ -319,6 +327,32 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         } else {
             run(command, arguments)
         }
+    }
+
+    /// Why the connection's user may not run `arguments`, if it may not.
+    private func aclDenial(_ command: RedisCommand, _ arguments: [[UInt8]]) -> RedisACL.Denial? {
+        // A user deleted since the connection authenticated can do nothing (the connection is being closed).
+        guard let user = session.currentUser(server.acl) else { return .command }
+        if user.isUnrestricted { return nil }
+        guard let id = RedisACLCatalog.shared.byName[command.spec.name] else { return nil }
+        return RedisACL.check(user, id: id, arguments)
+    }
+
+    private func logDenial(
+        _ denial: RedisACL.Denial,
+        _ command: RedisCommand,
+        _ arguments: [[UInt8]],
+        context: RedisACL.LogContext
+    ) {
+        let now = server.store.wallMilliseconds
+        server.acl.log(
+            denial,
+            context: context,
+            object: RedisACL.object(denial, command: command.name, arguments),
+            username: session.userName,
+            clientInfo: session.client.infoLine(now: now),
+            now: now
+        )
     }
 
     /// Commands a RESP2 connection may send while subscribed.
@@ -363,6 +397,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         command.access == .write && command.spec.accepts(arguments.count)
             && command.spec.flags.isDisjoint(with: [.blocking, .protected, .noMulti, .admin])
             && !Self.ungroupable.contains(command.name) && session.authenticated && session.queued == nil
+            && session.currentUser(server.acl)?.isUnrestricted == true
             && !session.client.isSubscribed && server.monitors.withLock({ $0.isEmpty })
             && server.blocking.blockedCount == 0 && !isPaused(command, arguments) && !server.scripting.isRunning
     }
@@ -495,7 +530,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             && !command.spec.flags.contains(.skipSlowlog)
         {
             server.slowlog.record(
-                arguments,
+                RedisACL.redacted(arguments),
                 microseconds: microseconds,
                 client: session.client,
                 now: server.store.wallMilliseconds,
@@ -514,7 +549,12 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func feedMonitors(_ arguments: [[UInt8]]) {
-        server.feedMonitors(arguments, db: session.db, address: session.client.address, except: session.client)
+        server.feedMonitors(
+            RedisACL.redacted(arguments),
+            db: session.db,
+            address: session.client.address,
+            except: session.client
+        )
     }
 
     // MARK: MULTI / EXEC
@@ -561,6 +601,12 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                     }
                 }
                 for (command, commandArguments) in queue {
+                    // Permissions are checked again: they may have changed since the command was queued.
+                    if let denial = aclDenial(command, commandArguments) {
+                        logDenial(denial, command, commandArguments, context: .multi)
+                        replies.append(.error(RedisACL.execMessage(denial)))
+                        continue
+                    }
                     var invocation = RedisInvocation(
                         server: server,
                         session: session,

@@ -12,6 +12,11 @@ extension RedisFrontEnd {
         package var unixSocketPermissions = 0o700
         /// Redis's `requirepass` ("" for none).
         package var requirePass = ""
+        /// Redis's `aclfile`: users are loaded from it at start-up and by ACL LOAD, written by ACL SAVE ("" for
+        /// none; relative to the working directory).
+        package var aclFile = ""
+        /// Users as redis.conf's `user` directives declare them (`name rule rule …`); not together with `aclFile`.
+        package var users: [String] = []
         /// Redis's `databases`: SELECT's range.
         package var databases = 16
         /// Redis's `appendfsync`: always | everysec | no.
@@ -51,6 +56,8 @@ extension RedisFrontEnd.Configuration: FrontEndConfiguration {
         try reader.read("listen", into: &listen)
         try reader.read("unixsocket", into: &unixSocket, allowEmpty: true)
         try reader.read("requirepass", into: &requirePass, allowEmpty: true)
+        try reader.read("aclfile", into: &aclFile, allowEmpty: true)
+        try reader.read("users", into: &users)
         try reader.readInteger("databases", into: &databases, in: 1...65_536)
         try reader.read("appendfsync", into: &appendFsync)
         guard ["always", "everysec", "no"].contains(appendFsync) else {
@@ -70,6 +77,7 @@ extension RedisFrontEnd.Configuration: FrontEndConfiguration {
         values["unixsocket"] = unixSocket
         values["requirepass"] = requirePass
         values["databases"] = "\(databases)"
+        if !aclFile.isEmpty { values["aclfile"] = values["aclfile"] ?? aclFile }
         values["appendfsync"] = appendFsync
         values["notify-keyspace-events"] = notifyKeyspaceEvents
         values["maxclients"] = "\(maxClients)"

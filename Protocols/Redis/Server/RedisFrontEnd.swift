@@ -51,8 +51,10 @@ package struct RedisFrontEnd: Service {
             tcpPort: configuration.listen.port,
             dataDirectory: directory,
             shutdown: shutdown,
-            metrics: RedisMetrics(factory: metrics?.factory ?? NOOPMetricsHandler.instance)
+            metrics: RedisMetrics(factory: metrics?.factory ?? NOOPMetricsHandler.instance),
+            aclFile: configuration.aclFile.isEmpty ? nil : configuration.aclFile
         )
+        try loadUsers(server)
         metrics?.addCollector(server.metrics.collector(for: server))
         let group = MultiThreadedEventLoopGroup.singleton
         func bootstrap() -> ServerBootstrap {
@@ -102,6 +104,35 @@ package struct RedisFrontEnd: Service {
         }
         for channel in channels { try? await channel.close() }
         if !configuration.unixSocket.isEmpty { try? FileManager.default.removeItem(atPath: configuration.unixSocket) }
+    }
+}
+
+extension RedisFrontEnd {
+    struct ACLStartupError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Users from `user` directives or the ACL file, before any client connects (Redis refuses to start on an
+    /// error in either).
+    func loadUsers(_ server: RedisServer) throws {
+        if !configuration.users.isEmpty {
+            do throws(RedisError) {
+                try server.acl.loadDirectives(configuration.users)
+            } catch {
+                throw ACLStartupError(
+                    description: "Error loading ACL users from the configuration: \(error.message.dropFirst(4))"
+                )
+            }
+        }
+        guard let file = server.aclFile else { return }
+        if !configuration.users.isEmpty {
+            throw ACLStartupError(description: "users and an ACL file are both configured: use one of them")
+        }
+        switch server.acl.load(file: file) {
+        case .success: break
+        case .failure(let error):
+            throw ACLStartupError(description: "Aborting start-up because of ACL errors: \(error.message.dropFirst(4))")
+        }
     }
 }
 

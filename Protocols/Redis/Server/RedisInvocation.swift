@@ -82,7 +82,7 @@ package enum RedisCommandTable {
             RedisCommands.sortedSets, RedisCommands.connection, RedisCommands.server, RedisCommands.transactions,
             RedisCommands.pubsub, RedisCommands.bits, RedisCommands.sort, RedisCommands.hyperLogLogs,
             RedisCommands.geo, RedisCommands.dumps, RedisCommands.scripting,
-            RedisCommands.streams,
+            RedisCommands.streams, RedisCommands.acl,
         ]
         for family in families {
             for (name, access, run) in family {

@@ -231,6 +231,9 @@ package enum RedisPersonality {
                     configuration = nested
                     settings = nestedSettings
                 }
+            case "user":
+                guard values.count >= 1 else { throw fatal("Bad directive or wrong number of arguments") }
+                configuration.users.append(values.map(quote).joined(separator: " "))
             case "rename-command", "loadmodule", "replicaof", "slaveof", "sentinel":
                 throw fatal("Strata does not support '\(name)'")
             default:
@@ -250,6 +253,18 @@ package enum RedisPersonality {
                 if case .success(let merged) = parameter.normalize(combined + " " + limit) { combined = merged }
             }
             configuration.clientOutputBufferLimit = combined
+        }
+        if let file = configuration.directives["aclfile"], !file.isEmpty {
+            if !configuration.users.isEmpty {
+                throw Failure(
+                    message: "Configuring Redis with users defined in redis.conf and at the same setting an ACL file "
+                        + "path is invalid. This setup is very likely to lead to configuration errors and security "
+                        + "holes, please define either an ACL file or declare users directly in your redis.conf, but "
+                        + "not both.\n"
+                )
+            }
+            // Redis reads it after changing to `dir`.
+            configuration.aclFile = URL(fileURLWithPath: file, relativeTo: URL(fileURLWithPath: directory)).path
         }
         let persistent = appendOnly || !save.trimmingCharacters(in: .whitespaces).isEmpty
         settings.inMemory = !persistent

@@ -24,6 +24,16 @@ package final class RedisPubSub: Sendable {
 
     package enum Kind: Sendable { case channel, pattern, shard }
 
+    /// The channels, patterns and shard channels `client` is subscribed to (ACL changes check them).
+    func subscriptions(of client: RedisClient) -> (channels: [[UInt8]], patterns: [[UInt8]], shard: [[UInt8]]) {
+        state.withLock { state in
+            func names(_ table: [[UInt8]: [RedisClient]]) -> [[UInt8]] {
+                table.compactMap { name, clients in clients.contains { $0 === client } ? name : nil }
+            }
+            return (names(state.channels), names(state.patterns), names(state.shardChannels))
+        }
+    }
+
     /// Adds `client` to `name`; false when it was already there.
     package func subscribe(_ client: RedisClient, _ name: [UInt8], _ kind: Kind) -> Bool {
         state.withLock { state in

@@ -36,6 +36,10 @@ package final class RedisServer: Sendable {
     package let scripting: RedisScripting
     /// CLIENT TRACKING.
     package let tracking = RedisTracking()
+    /// ACL users, checks and log.
+    package let acl: RedisACL
+    /// The ACL file (ACL LOAD and SAVE), absolute; nil: none configured.
+    package let aclFile: String?
 
     package init(
         store: MVCCStore,
@@ -45,8 +49,11 @@ package final class RedisServer: Sendable {
         tcpPort: Int,
         dataDirectory: String,
         shutdown: (@Sendable () -> Void)?,
-        metrics: RedisMetrics = RedisMetrics(factory: NOOPMetricsHandler.instance)
+        metrics: RedisMetrics = RedisMetrics(factory: NOOPMetricsHandler.instance),
+        aclFile: String? = nil
     ) {
+        self.acl = RedisACL(config: config)
+        self.aclFile = aclFile
         self.metrics = metrics
         self.store = store
         self.spaces = spaces

@@ -18,6 +18,13 @@ package final class RedisSession {
     package var authenticated: Bool {
         didSet { if !isScript { client.shared.withLock { $0.authenticated = authenticated } } }
     }
+    /// The ACL user the connection runs as (`default` until AUTH).
+    package var userName: [UInt8] = RedisACL.defaultName {
+        didSet { if !isScript { client.shared.withLock { $0.user = String(decoding: userName, as: UTF8.self) } } }
+    }
+    /// `userName`'s permissions as of ACL generation `aclGeneration` (nil: the user was deleted).
+    var aclUser: RedisACLUser? = nil
+    var aclGeneration: UInt64 = 0
     /// Commands queued by MULTI (nil outside MULTI).
     package var queued: [(RedisCommand, [[UInt8]])]? = nil
     /// A queued command was rejected: EXEC answers EXECABORT.
@@ -47,6 +54,15 @@ package final class RedisSession {
         self.authenticated = true
         self.isScript = true
         self.db = caller.db
+        self.userName = caller.userName
+        self.aclUser = caller.aclUser
+        self.aclGeneration = caller.aclGeneration
+    }
+
+    /// The connection's user as of the latest ACL change (nil: deleted since it authenticated).
+    func currentUser(_ acl: RedisACL) -> RedisACLUser? {
+        if acl.generation != aclGeneration { (aclUser, aclGeneration) = acl.snapshot(userName) }
+        return aclUser
     }
 
     package var subscriptionCount: Int { channels.count + patterns.count }

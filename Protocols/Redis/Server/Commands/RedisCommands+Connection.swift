@@ -30,32 +30,6 @@ extension RedisCommands {
             }
         ),
         (
-            "auth", .control,
-            { c throws(RedisError) in
-                if c.count > 3 { throw .syntax }
-                let user = c.count == 3 ? c.text(1) : "default"
-                let password = c.text(c.count - 1)
-                guard let required = c.server.config.effective.requirePass else {
-                    if c.count == 2 {
-                        throw .err(
-                            "AUTH <password> called without any password configured for the default user. Are you sure "
-                                + "your configuration is correct?"
-                        )
-                    }
-                    guard user == "default" else {
-                        throw .reply("WRONGPASS invalid username-password pair or user is disabled.")
-                    }
-                    c.session.authenticated = true
-                    return .ok
-                }
-                guard user == "default", password == required else {
-                    throw .reply("WRONGPASS invalid username-password pair or user is disabled.")
-                }
-                c.session.authenticated = true
-                return .ok
-            }
-        ),
-        (
             "hello", .control,
             { c throws(RedisError) in
                 var version = 0
@@ -72,13 +46,7 @@ extension RedisCommands {
                     let more = c.count - 1 - index
                     switch c.option(index) {
                     case "AUTH" where more >= 2:
-                        let required = c.server.config.effective.requirePass
-                        let user = c.text(index + 1)
-                        let password = c.text(index + 2)
-                        guard user == "default", required == nil || password == required else {
-                            throw .reply("WRONGPASS invalid username-password pair or user is disabled.")
-                        }
-                        c.session.authenticated = true
+                        guard authenticate(&c, c[index + 1], c[index + 2]) else { throw wrongPassword }
                         index += 3
                     case "SETNAME" where more >= 1:
                         try setName(&c, c[index + 1])
@@ -122,7 +90,9 @@ extension RedisCommands {
                 c.server.monitors.withLock { $0.removeAll { $0 === c.client } }
                 c.session.replyMode = .on
                 c.session.skipNext = false
-                c.session.authenticated = c.server.config.effective.requirePass == nil
+                c.session.userName = RedisACL.defaultName
+                c.session.aclGeneration = 0
+                c.session.authenticated = c.server.acl.defaultUserOpen
                 return .simple("RESET")
             }
         ),
@@ -369,6 +339,7 @@ extension RedisCommands {
         var id: Int64? = nil
         var type: String? = nil
         var skipMe = true
+        var user: String? = nil
         if c.count == 3 {
             address = c.text(2)
             skipMe = false
@@ -391,7 +362,10 @@ extension RedisCommands {
                 case "ADDR": address = c.text(index + 1)
                 case "LADDR": localAddress = c.text(index + 1)
                 case "USER":
-                    guard c.text(index + 1) == "default" else { throw .err("No such user '\(c.text(index + 1))'") }
+                    guard c.server.acl.user(c[index + 1]) != nil else {
+                        throw .err("No such user '\(c.text(index + 1))'")
+                    }
+                    user = c.text(index + 1)
                 case "SKIPME":
                     switch c.option(index + 1) {
                     case "YES": skipMe = true
@@ -409,6 +383,7 @@ extension RedisCommands {
             if let address, client.address != address { continue }
             if let localAddress, client.localAddress != localAddress { continue }
             if let id, client.id != id { continue }
+            if let user, client.shared.withLock({ $0.user }) != user { continue }
             if let type {
                 let subscribed = client.isSubscribed
                 if type == "pubsub" && !subscribed { continue }

@@ -167,14 +167,6 @@ extension RedisCommands {
         ),
     ]
 
-    /// Redis's answer to a subcommand given too many arguments.
-    private static func subcommandSyntax(_ c: RedisInvocation) -> RedisError {
-        .err(
-            "unknown subcommand or wrong number of arguments for '\(RedisCommandTable.clip(c.text(1), 128))'. Try "
-                + "\(c.option(0)) HELP."
-        )
-    }
-
     /// FLUSH's optional SYNC or ASYNC (both flush at once here).
     private static func flushMode(_ c: RedisInvocation, _ message: String) throws(RedisError) {
         guard c.count <= 3 else { throw subcommandSyntax(c) }

@@ -101,6 +101,9 @@ extension RedisCommands {
                 for index in stride(from: 2, to: c.count, by: 2) { pairs.append((c.text(index), c.text(index + 1))) }
                 let protectedAllowed = c.server.config.value("enable-protected-configs") == "yes"
                 if let error = c.server.config.set(pairs, protectedAllowed: protectedAllowed) { throw .err(error) }
+                if pairs.contains(where: { $0.0.lowercased() == "requirepass" }) {
+                    c.server.acl.updateDefaultPassword(c.server.config.effective.requirePass)
+                }
                 // A lower tracking-table-max-keys evicts at once (Redis does it on its next cron tick).
                 c.server.tracking.enforceLimit(c.server)
                 return .ok

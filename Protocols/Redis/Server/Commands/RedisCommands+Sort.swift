@@ -8,6 +8,16 @@ extension RedisCommands {
         ("sort_ro", .read, { c throws(RedisError) in try sortCommand(&c, readOnly: true) }),
     ]
 
+    /// Whether the user may read any key through this command: BY and GET patterns name keys ACLs cannot check.
+    private static func readsEveryKey(_ c: RedisInvocation) -> Bool {
+        guard let user = c.session.currentUser(c.server.acl) else { return false }
+        if user.isUnrestricted { return true }
+        guard let id = RedisACLCatalog.shared.byName[c.arguments[0].isEmpty ? "" : c.text(0).lowercased()] else {
+            return true
+        }
+        return RedisACL.readsEveryKey(user, id: id, c.arguments)
+    }
+
     /// SORT key [BY pattern] [LIMIT offset count] [GET pattern …] [ASC|DESC] [ALPHA] [STORE destination], as
     /// Redis 7.0 sorts: numbers by value then bytes, ALPHA by bytes, missing BY values first.
     private static func sortCommand(_ c: inout RedisInvocation, readOnly: Bool) throws(RedisError) -> RESPValue {
@@ -36,8 +46,12 @@ extension RedisCommands {
             case "BY" where left >= 1:
                 by = c[index + 1]
                 dontSort = !c[index + 1].contains(UInt8(ascii: "*"))
+                if !dontSort && !readsEveryKey(c) {
+                    throw .err("BY option of SORT denied due to insufficient ACL permissions.")
+                }
                 index += 1
             case "GET" where left >= 1:
+                if !readsEveryKey(c) { throw .err("GET option of SORT denied due to insufficient ACL permissions.") }
                 gets.append(c[index + 1])
                 index += 1
             default:

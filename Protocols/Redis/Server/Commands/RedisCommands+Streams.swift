@@ -722,13 +722,6 @@ extension RedisCommands {
         }
     }
 
-    private static func subcommandSyntax(_ c: RedisInvocation) -> RedisError {
-        .err(
-            "unknown subcommand or wrong number of arguments for '\(RedisCommandTable.clip(c.text(1), 128))'. Try "
-                + "\(c.option(0)) HELP."
-        )
-    }
-
     private static func xack(_ c: inout RedisInvocation) throws(RedisError) -> RESPValue {
         guard let entry = try c.data.lookup(c.db, c[1], as: .stream), var group = try c.data.streamGroup(entry, c[2])
         else { return .integer(0) }

@@ -20,11 +20,24 @@ enum RedisKeyFinder {
         guard command.accepts(arguments.count) else {
             throw .err("Invalid number of arguments specified for command")
         }
+        let (found, valid) = locate(command, specs: specs, arguments)
+        if !valid && found.isEmpty && !command.flags.contains(.noMandatoryKeys) {
+            throw .err("Invalid arguments specified for command")
+        }
+        if found.isEmpty && !command.flags.contains(.noMandatoryKeys) {
+            throw .err("Invalid arguments specified for command")
+        }
+        return found
+    }
+
+    /// The keys of a command line (Redis's getKeysFromCommandWithSpecs), and whether every spec could be applied.
+    static func locate(_ command: RedisCommandSpec, specs: [Spec], _ arguments: [[UInt8]]) -> (keys: [Key], valid: Bool)
+    {
         // SORT's STORE spec is incomplete (it cannot say which STORE counts): Redis falls back to its own parser.
-        if command.name == "sort" { return sortKeys(arguments) }
+        if command.name == "sort" { return (sortKeys(arguments), true) }
         // Variable flags, which Redis resolves with the command's own parser.
-        if command.name == "set" { return [setKey(arguments)] }
-        if command.name == "bitfield" { return [bitfieldKey(arguments)] }
+        if command.name == "set" { return ([setKey(arguments)], true) }
+        if command.name == "bitfield" { return ([bitfieldKey(arguments)], true) }
         var found: [Key] = []
         var valid = true
         let argc = arguments.count
@@ -87,13 +100,7 @@ enum RedisKeyFinder {
             }
             if spec.flags.contains("incomplete") { valid = false }
         }
-        if !valid && found.isEmpty && !command.flags.contains(.noMandatoryKeys) {
-            throw .err("Invalid arguments specified for command")
-        }
-        if found.isEmpty && !command.flags.contains(.noMandatoryKeys) {
-            throw .err("Invalid arguments specified for command")
-        }
-        return found
+        return (found, valid)
     }
 
     /// Redis's `setGetKeys`: with GET the key is read too.

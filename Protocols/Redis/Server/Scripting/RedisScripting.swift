@@ -297,6 +297,19 @@ package final class RedisScripting: Sendable {
         }
     }
 
+    /// Why the script's caller may not run `arguments`, if it may not.
+    private static func aclDenial(
+        _ session: RedisSession,
+        _ server: RedisServer,
+        _ name: String,
+        _ arguments: [[UInt8]]
+    ) -> RedisACL.Denial? {
+        guard let user = session.currentUser(server.acl) else { return .command }
+        if user.isUnrestricted { return nil }
+        guard let id = RedisACLCatalog.shared.byName[name] else { return nil }
+        return RedisACL.check(user, id: id, arguments)
+    }
+
     /// Runs a compiled script or a function inside `c`'s transaction.
     private func execute(
         _ c: inout RedisInvocation,
@@ -345,6 +358,18 @@ package final class RedisScripting: Sendable {
                 }
                 let flags = command.spec.flags
                 if flags.contains(.noScript) { return .error("ERR This Redis command is not allowed from script") }
+                if let denial = Self.aclDenial(state.session, server, command.spec.name, arguments) {
+                    let now = server.store.wallMilliseconds
+                    server.acl.log(
+                        denial,
+                        context: .lua,
+                        object: RedisACL.object(denial, command: command.name, arguments),
+                        username: state.session.userName,
+                        clientInfo: state.session.client.infoLine(now: now),
+                        now: now
+                    )
+                    return .error("ERR The user executing the script " + RedisACL.scriptReason(denial))
+                }
                 if readOnly && !flags.isDisjoint(with: [.write, .mayReplicate]) {
                     return .error("ERR Write commands are not allowed from read-only scripts.")
                 }
@@ -382,10 +407,11 @@ package final class RedisScripting: Sendable {
                 return reply
             },
             aclCheck: { arguments in
-                guard case .success(let command) = RedisCommandTable.lookup(arguments),
-                    command.spec.accepts(arguments.count)
+                // Like Redis, the arity is not checked: only whether the command exists and the user may run it.
+                guard let spec = RedisCommandTable.lookupSpec(arguments),
+                    RedisACLCatalog.shared.byName[spec.name] != nil
                 else { return -1 }
-                return 1
+                return Self.aclDenial(state.session, server, spec.name, arguments) == nil ? 1 : 0
             },
             interrupt: { [self] in
                 var wake: [@Sendable () -> Void] = []
