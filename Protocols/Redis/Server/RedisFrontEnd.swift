@@ -87,7 +87,15 @@ package struct RedisFrontEnd: Service {
         logger.info("Redis RESP listening on \(host):\(port)")
         // What redis-server prints, and what testcontainers and pytest-redis wait for.
         logger.notice("Ready to accept connections")
-        if configuration.redisStyleLog { RedisFrontEnd.printRedisLine("Ready to accept connections") }
+        if configuration.redisStyleLog {
+            // Redis's start-up lines (its logo's `PID:` is what Redis's own test harness waits for).
+            RedisFrontEnd.printRedisLine(
+                "Redis version=\(RedisInfo.redisVersion), bits=64, commit=00000000, modified=0, pid=\(getpid()), "
+                    + "just started (Strata \(StrataVersion.current))"
+            )
+            RedisFrontEnd.printRedisLine("Running mode=standalone, port=\(port). PID: \(getpid())")
+            RedisFrontEnd.printRedisLine("Ready to accept connections")
+        }
         onListening()
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { tasks in

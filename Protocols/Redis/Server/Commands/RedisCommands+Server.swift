@@ -123,7 +123,14 @@ extension RedisCommands {
                 guard let path = c.server.config.configFile else {
                     throw .err("The server is running without a config file")
                 }
-                let text = c.server.config.nonDefaultLines.joined(separator: "\n") + "\n"
+                var lines = c.server.config.nonDefaultLines
+                // Users go with the file unless an ACL file keeps them (Redis's rewriteConfigUserOption).
+                if c.server.aclFile == nil {
+                    for user in c.server.acl.usersByName {
+                        lines.append(String(decoding: Array("user ".utf8) + user.name + [32] + user.description, as: UTF8.self))
+                    }
+                }
+                let text = lines.joined(separator: "\n") + "\n"
                 do {
                     try text.write(toFile: path, atomically: true, encoding: .utf8)
                 } catch {

@@ -35,6 +35,8 @@ enum RedisKeyFinder {
     {
         // SORT's STORE spec is incomplete (it cannot say which STORE counts): Redis falls back to its own parser.
         if command.name == "sort" { return (sortKeys(arguments), true) }
+        // MIGRATE's key is its third argument, or, when that is empty, every argument after KEYS.
+        if command.name == "migrate" { return (migrateKeys(arguments), true) }
         // Variable flags, which Redis resolves with the command's own parser.
         if command.name == "set" { return ([setKey(arguments)], true) }
         if command.name == "bitfield" { return ([bitfieldKey(arguments)], true) }
@@ -126,6 +128,25 @@ enum RedisKeyFinder {
             index += 1
         }
         return Key(position: 1, flags: readOnly ? ["RO", "access"] : ["RW", "access", "update"])
+    }
+
+    /// Redis's `migrateGetKeys`: AUTH's and AUTH2's arguments are skipped while looking for KEYS.
+    private static func migrateKeys(_ arguments: [[UInt8]]) -> [Key] {
+        let flags = ["RW", "access", "delete"]
+        guard arguments.count > 3 else { return [] }
+        var index = 6
+        while index < arguments.count {
+            switch String(decoding: arguments[index], as: UTF8.self).lowercased() {
+            case "auth": index += 1
+            case "auth2": index += 2
+            case "keys" where arguments[3].isEmpty:
+                return (index + 1..<arguments.count).map { Key(position: $0, flags: flags) }
+            case "keys": return []  // a syntax error MIGRATE itself reports
+            default: break
+            }
+            index += 1
+        }
+        return [Key(position: 3, flags: flags)]
     }
 
     /// Redis's `sortGetKeys`: the sorted key, and the last STORE's key (LIMIT, GET and BY arguments skipped).
