@@ -91,8 +91,8 @@ extension RedisData {
     }
 
     /// Replaces whatever `key` holds with `entry` (a new collection or string), dropping the old value's members;
-    /// the key loses its expiry unless `expiry` says otherwise. An empty collection deletes the key. `previous` is
-    /// what the key holds now, when the caller has looked it up already.
+    /// the key loses its expiry unless `expiry` says otherwise. An empty collection deletes the key (not a stream:
+    /// Redis keeps empty streams). `previous` is what the key holds now, when the caller has looked it up already.
     package mutating func replace(
         _ db: Int,
         _ key: [UInt8],
@@ -106,7 +106,7 @@ extension RedisData {
             try discardMembers(of: old)
             if old.type == .stream { readied.append(RedisKeyName(db: db, key: key)) }
         }
-        if entry.type != .string && entry.metadata.size == 0 {
+        if entry.type != .string && entry.type != .stream && entry.metadata.size == 0 {
             if old != nil {
                 try remove(RedisLayout.metadataKey(space: spaces.space(db), key))
                 changes += 1

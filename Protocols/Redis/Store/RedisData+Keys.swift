@@ -120,6 +120,8 @@ extension RedisData {
         var copy = newCollection(entry.type)
         copy.metadata.size = entry.metadata.size
         copy.metadata.head = entry.metadata.head
+        // A stream's IDs, counters, group numbering and node bookkeeping go with it.
+        copy.metadata.stream = entry.metadata.stream
         let version = copy.metadata.version
         var written: [([UInt8], [UInt8])] = []
         for prefix in [

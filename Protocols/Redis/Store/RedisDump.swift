@@ -1,7 +1,8 @@
 /// DUMP and RESTORE payloads in Redis's own format: one RDB-encoded value, then the RDB version (2 bytes, little
 /// endian) and the CRC-64 (Jones, reflected) of everything before it (8 bytes, little endian). Strata writes the
-/// plain encodings (raw strings, and list/set/sorted-set/hash as counted sequences), which Redis 7.0 restores; it
-/// reads those and the compact encodings Redis 7.0 writes (integer and LZF strings, intsets, listpacks, quicklists).
+/// plain encodings (raw strings, and list/set/sorted-set/hash as counted sequences; streams as Redis 7.0 writes them),
+/// which Redis 7.0 restores; it reads those, the compact encodings Redis 7.0 writes (integer and LZF strings,
+/// intsets, listpacks, quicklists) and the older ones it still reads (ziplists, zipmaps, the first stream encoding).
 /// Every length is checked against the bytes left, so a corrupt payload is an error, never a crash.
 package enum RedisDump {
     package enum Value: Equatable, Sendable {
@@ -10,6 +11,7 @@ package enum RedisDump {
         case set([[UInt8]])
         case sortedSet([(member: [UInt8], score: Double)])
         case hash([(field: [UInt8], value: [UInt8])])
+        case stream(Stream)
 
         package static func == (lhs: Value, rhs: Value) -> Bool {
             switch (lhs, rhs) {
@@ -20,6 +22,7 @@ package enum RedisDump {
                 a.count == b.count && zip(a, b).allSatisfy { $0.member == $1.member && $0.score == $1.score }
             case (.hash(let a), .hash(let b)):
                 a.count == b.count && zip(a, b).allSatisfy { $0.field == $1.field && $0.value == $1.value }
+            case (.stream(let a), .stream(let b)): a == b
             default: false
             }
         }
@@ -102,6 +105,8 @@ package enum RedisDump {
                 appendString(field, to: &out)
                 appendString(value, to: &out)
             }
+        case .stream(let stream):
+            appendStream(stream, to: &out)
         }
         out += [UInt8(version & 0xFF), UInt8(version >> 8)]
         let crc = crc64(out)
@@ -274,19 +279,32 @@ package enum RedisDump {
                 let members = try RedisDump.intset(try string())
                 guard !members.isEmpty else { throw .badFormat }
                 return .set(members)
-            case 16, 17:
-                let entries = try RedisDump.listpack(try string())
-                guard !entries.isEmpty, entries.count % 2 == 0 else { throw .badFormat }
-                let pairs = stride(from: 0, to: entries.count, by: 2).map { (entries[$0], entries[$0 + 1]) }
-                if type == 16 { return .hash(pairs.map { (field: $0.0, value: $0.1) }) }
-                var members: [(member: [UInt8], score: Double)] = []
-                for (member, score) in pairs {
-                    guard let parsed = Double(String(decoding: score, as: UTF8.self)), !parsed.isNaN else {
-                        throw .badFormat
-                    }
-                    members.append((member, parsed))
+            case 16, 17, 12, 13:
+                let blob = try string()
+                let entries = type >= 16 ? try RedisDump.listpack(blob) : try RedisDump.ziplist(blob)
+                let pairs = try RedisDump.pairs(entries)
+                if type == 16 || type == 13 { return .hash(pairs.map { (field: $0.0, value: $0.1) }) }
+                return .sortedSet(try RedisDump.scored(pairs))
+            case 9:
+                let pairs = try RedisDump.zipmap(try string())
+                guard !pairs.isEmpty else { throw .badFormat }
+                return .hash(pairs)
+            case 10:
+                let elements = try RedisDump.ziplist(try string())
+                guard !elements.isEmpty else { throw .badFormat }
+                return .list(elements)
+            case 14:
+                let nodes = try count()
+                guard nodes > 0 else { throw .badFormat }
+                var elements: [[UInt8]] = []
+                for _ in 0..<nodes {
+                    let entries = try RedisDump.ziplist(try string())
+                    guard !entries.isEmpty else { throw .badFormat }
+                    elements += entries
                 }
-                return .sortedSet(members)
+                return .list(elements)
+            case 15, 19:
+                return .stream(try stream(current: type == 19))
             case 18:
                 let nodes = try count()
                 guard nodes > 0 else { throw .badFormat }

@@ -22,9 +22,7 @@ extension RedisCommands {
                         return true
                     }
                     value = .sortedSet(members)
-                case .stream:
-                    // (Redis's stream payload is its listpacks and radix tree: not written by Strata yet.)
-                    throw .err("DUMP of stream keys is not supported by Strata")
+                case .stream: value = .stream(try c.data.streamDump(entry))
                 }
                 return .bulk(RedisDump.dump(value))
             }
@@ -102,6 +100,14 @@ extension RedisCommands {
                 guard try c.data.member(entry, field) == nil else { throw bad }
                 try c.data.putMember(&entry, field, fieldValue)
             }
+            try c.data.replace(c.db, c[1], with: entry, expiry: expiry, previous: .some(existing))
+        case .stream(let stream):
+            let effective = c.server.config.effective
+            let entry = try c.data.restoreStream(
+                stream,
+                nodeMaxEntries: effective.streamNodeMaxEntries,
+                nodeMaxBytes: effective.streamNodeMaxBytes
+            )
             try c.data.replace(c.db, c[1], with: entry, expiry: expiry, previous: .some(existing))
         case .sortedSet(let members):
             var entry = c.data.newCollection(.zset)

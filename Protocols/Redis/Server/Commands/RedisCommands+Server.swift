@@ -127,7 +127,9 @@ extension RedisCommands {
                 // Users go with the file unless an ACL file keeps them (Redis's rewriteConfigUserOption).
                 if c.server.aclFile == nil {
                     for user in c.server.acl.usersByName {
-                        lines.append(String(decoding: Array("user ".utf8) + user.name + [32] + user.description, as: UTF8.self))
+                        lines.append(
+                            String(decoding: Array("user ".utf8) + user.name + [32] + user.description, as: UTF8.self)
+                        )
                     }
                 }
                 let text = lines.joined(separator: "\n") + "\n"
