@@ -2,9 +2,10 @@
 # Runs Redis 7.0's own Tcl test suite (a redis 7.0 `tests` tree: `runtest` and `tests/`) against a fresh Strata:
 #   scripts/redis-suite.sh SUITE_DIR [unit ...]
 # (STRATA_SUITE_SERVER=redis runs it against Debian's redis-server instead: the number of checks to compare with.)
-# with the profile for a non-Redis server (no DEBUG, replication, SAVE, eviction; encodings and digests not
-# checked). Each unit gets its own fresh Strata (the suite leaves configuration behind). Prints one line per unit
-# (ok / err / ignored) and a total; the suite's own output goes to .build/redis-suite/<unit>.log.
+# with the profile for a non-Redis server (TESTSUITE.md's profile C: no DEBUG, replication, SAVE, eviction,
+# RESETSTAT, RESET, PFDEBUG, LATENCY; encodings and digests not checked). The default units are every unit with a
+# check in that profile. Each unit gets its own fresh Strata (the suite leaves configuration behind). Prints one
+# line per unit (ok / err / ignored) and a total; the suite's own output goes to .build/redis-suite/<unit>.log.
 set -uo pipefail
 suite=${1:?usage: scripts/redis-suite.sh SUITE_DIR [unit ...]}
 shift
@@ -21,10 +22,10 @@ if [ ${#units[@]} -eq 0 ]; then
     unit/type/hash unit/expire unit/multi unit/pubsub unit/scan unit/sort unit/bitops unit/bitfield unit/other
     unit/quit unit/info-command unit/introspection unit/introspection-2 unit/lazyfree unit/slowlog unit/pause
     unit/violations unit/protocol unit/hyperloglog unit/geo unit/dump unit/scripting unit/functions
-    unit/type/stream unit/type/stream-cgroups unit/tracking)
+    unit/type/stream unit/type/stream-cgroups unit/tracking integration/redis-cli integration/replication-buffer)
 fi
 tags="-slow -needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:config-resetstat -needs:reset"
-tags="$tags -needs:latency -needs:local-process"
+tags="$tags -needs:latency -needs:local-process -needs:pfdebug"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 total_ok=0; total_err=0; total_ignored=0
 start_server() {

@@ -204,19 +204,18 @@ final class RedisDumpTests {
             #expect(again == .simple("OK"), "\(key) back into Redis: \(again)")
             #expect(try info(redis, "back") == expected, "\(key) back")
             _ = try call(redis, "DEL", "back")
-            // What the groups do next is the same too.
+            // What the groups do next is the same too (after a COPY, which keeps groups, IDs and counters).
             if key == "s" {
+                _ = try call(strata, "COPY", "s", "copied")
+                _ = try call(redis, "COPY", "s", "copied")
+                #expect(try info(strata, "copied") == info(redis, "copied"))
                 for client in [redis, strata] { _ = try call(client, "XADD", key, "100-0", "a", "1") }
                 let command = ["XREADGROUP", "GROUP", "g2", "dave", "STREAMS", key, ">"]
                 #expect(try redis.call(command) == strata.call(command))
-                let pending = ["XPENDING", key, "g1", "-", "+", "100"]
+                let pending = ["XPENDING", key, "g1"]  // (the extended form shows idle times)
                 #expect(try redis.call(pending) == strata.call(pending))
             }
         }
-        // COPY keeps groups, IDs and counters.
-        _ = try call(strata, "COPY", "s", "copied")
-        _ = try call(redis, "COPY", "s", "copied")
-        #expect(try info(strata, "copied") == info(redis, "copied"))
     }
 
     /// Payloads of Redis 6 and older (ziplists, a zipmap, a quicklist of ziplists), built here byte by byte, restore

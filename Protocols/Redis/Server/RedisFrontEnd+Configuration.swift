@@ -23,6 +23,9 @@ extension RedisFrontEnd {
         package var appendFsync = "everysec"
         /// Redis's `notify-keyspace-events` at start-up.
         package var notifyKeyspaceEvents = ""
+        /// Redis's `io-threads`: event-loop threads serving connections. 1 (Redis's default) serves every connection
+        /// on one loop, so commands of different connections run in arrival order, as in Redis.
+        package var ioThreads = 1
         /// Redis's `maxclients`.
         package var maxClients = 10_000
         /// Redis's `client-output-buffer-limit` at start-up.
@@ -65,6 +68,7 @@ extension RedisFrontEnd.Configuration: FrontEndConfiguration {
         }
         try reader.read("notify_keyspace_events", into: &notifyKeyspaceEvents, allowEmpty: true)
         try reader.readInteger("maxclients", into: &maxClients, in: 1...1_000_000)
+        try reader.readInteger("io_threads", into: &ioThreads, in: 1...128)
         try reader.read("client_output_buffer_limit", into: &clientOutputBufferLimit)
         try reader.read("allow_shutdown", into: &allowShutdown)
     }
@@ -81,6 +85,7 @@ extension RedisFrontEnd.Configuration: FrontEndConfiguration {
         values["appendfsync"] = appendFsync
         values["notify-keyspace-events"] = notifyKeyspaceEvents
         values["maxclients"] = "\(maxClients)"
+        values["io-threads"] = "\(ioThreads)"
         values["client-output-buffer-limit"] = clientOutputBufferLimit
         return values
     }

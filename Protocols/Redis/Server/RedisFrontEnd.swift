@@ -56,7 +56,12 @@ package struct RedisFrontEnd: Service {
         )
         try loadUsers(server)
         metrics?.addCollector(server.metrics.collector(for: server))
-        let group = MultiThreadedEventLoopGroup.singleton
+        // Redis's `io-threads`: with 1 (its default) every connection is served by one event loop, so commands run
+        // in the order they arrive across connections, as in Redis; more spread connections over that many threads.
+        let ownGroup =
+            configuration.ioThreads > 1 ? MultiThreadedEventLoopGroup(numberOfThreads: configuration.ioThreads) : nil
+        defer { if let ownGroup { Task { try? await ownGroup.shutdownGracefully() } } }
+        let group: any EventLoopGroup = ownGroup ?? MultiThreadedEventLoopGroup.singleton.next()
         func bootstrap() -> ServerBootstrap {
             ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 511)

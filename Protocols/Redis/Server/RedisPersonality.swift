@@ -231,6 +231,12 @@ package enum RedisPersonality {
                     configuration = nested
                     settings = nestedSettings
                 }
+            case "io-threads":
+                guard values.count == 1, let threads = Int(value), (1...128).contains(threads) else {
+                    throw fatal("argument must be between 1 and 128 inclusive")
+                }
+                configuration.ioThreads = threads
+                configuration.directives["io-threads"] = value
             case "user":
                 guard values.count >= 1 else { throw fatal("Bad directive or wrong number of arguments") }
                 configuration.users.append(values.map(quote).joined(separator: " "))
