@@ -35,6 +35,24 @@ final class RedisScenarioTests {
         String(decoding: reply.bytes, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "⏎")
     }
 
+    /// CLIENT NO-TOUCH (Redis 7.2's, which 7.0 lacks: Strata alone): ON/OFF, the `T` flag, RESET clears it, and a
+    /// user whose categories allow @connection may run it.
+    @Test func clientNoTouch() throws {
+        let client = try strata.client()
+        #expect(try client.call("CLIENT", "NO-TOUCH", "ON") == .simple("OK"))
+        let info = try client.call("CLIENT", "INFO").text ?? ""
+        #expect(info.contains("flags=T "), "\(info)")
+        #expect(try client.call("CLIENT", "NO-TOUCH", "MAYBE") == .error("ERR syntax error"))
+        #expect(try client.call("CLIENT", "NO-TOUCH", "OFF") == .simple("OK"))
+        _ = try client.call("CLIENT", "NO-TOUCH", "ON")
+        _ = try client.call("RESET")
+        let after = try client.call("CLIENT", "INFO").text ?? ""
+        #expect(after.contains("flags=N "), "\(after)")
+        #expect(try client.call("ACL", "DRYRUN", "default", "CLIENT", "NO-TOUCH", "ON") == .simple("OK"))
+        _ = try client.call("ACL", "SETUSER", "conn", "on", "nopass", "-@all", "+@connection")
+        #expect(try client.call("ACL", "DRYRUN", "conn", "CLIENT", "NO-TOUCH", "ON") == .simple("OK"))
+    }
+
     @Test func blockedPopsAreServedFirstComeFirstServed() throws {
         try compare("BLPOP FIFO") { port in
             let first = try RESPClient(port: port)

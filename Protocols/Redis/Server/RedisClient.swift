@@ -38,6 +38,7 @@ package final class RedisClient: Sendable {
         package var softLimitSince: Int64 = 0
         package var queryBuffer = 0
         package var noEvict = false
+        package var noTouch = false
     }
 
     package enum ReplyMode: Sendable { case on, off, skip }
@@ -77,6 +78,7 @@ package final class RedisClient: Sendable {
         if state.killed { flags += "A" }
         if isUnixSocket { flags += "U" }
         if state.noEvict { flags += "e" }
+        if state.noTouch { flags += "T" }
         if flags.isEmpty { flags = "N" }
         let age = (now - createdAt) / 1000
         let idle = (now - state.lastInteraction) / 1000

@@ -46,7 +46,7 @@ package struct RedisCommandSpec: Sendable {
         arity > 0 ? count == arity : count >= -arity
     }
 
-    /// Commands newer than Redis 7.0 that clients send on connect and Strata answers (CLIENT SETINFO, 7.2).
+    /// Commands newer than Redis 7.0 that clients send and Strata answers (CLIENT SETINFO and CLIENT NO-TOUCH, 7.2).
     static let additions: [RedisCommandSpec] = [
         RedisCommandSpec(
             name: "client|setinfo",
@@ -56,7 +56,16 @@ package struct RedisCommandSpec: Sendable {
             lastKey: 0,
             keyStep: 0,
             group: "connection"
-        )
+        ),
+        RedisCommandSpec(
+            name: "client|no-touch",
+            arity: 3,
+            flags: [.noScript, .loading, .stale],
+            firstKey: 0,
+            lastKey: 0,
+            keyStep: 0,
+            group: "connection"
+        ),
     ]
 
     /// By full name.

@@ -86,6 +86,7 @@ extension RedisCommands {
                     state.name = ""
                     state.monitor = false
                     state.noEvict = false
+                    state.noTouch = false
                 }
                 c.server.monitors.withLock { $0.removeAll { $0 === c.client } }
                 c.session.replyMode = .on
@@ -157,6 +158,19 @@ extension RedisCommands {
                 }
                 c.client.shared.withLock { state in
                     if attribute == "LIB-NAME" { state.libraryName = value } else { state.libraryVersion = value }
+                }
+                return .ok
+            }
+        ),
+        (
+            // Redis 7.2's: the client's reads do not count as accesses. Strata keeps no access times (OBJECT
+            // IDLETIME is always 0), so there is nothing for it to leave alone; the flag shows in CLIENT LIST.
+            "client|no-touch", .control,
+            { c throws(RedisError) in
+                switch c.option(2) {
+                case "ON": c.client.shared.withLock { $0.noTouch = true }
+                case "OFF": c.client.shared.withLock { $0.noTouch = false }
+                default: throw .syntax
                 }
                 return .ok
             }
