@@ -14,8 +14,9 @@ final class RedisClientTests {
         ProcessInfo.processInfo.environment["STRATA_PYCLIENTS"]
         ?? repositoryRoot + "/.build/pyclients"
 
-    @Test(arguments: [("redis5", "2"), ("redis8", "3")])
-    func redisPyWorkload(environment: String, resp: String) throws {
+    /// Runs one of Tests/PythonClients' scripts with the Python of `environment` against a fresh Strata (the port
+    /// is its first argument) and expects it to print `ok`.
+    func runPythonClient(_ environment: String, _ script: String, _ arguments: [String], timeout: Double) throws {
         let python = Self.pythonClients + "/\(environment)/bin/python"
         try #require(
             FileManager.default.isExecutableFile(atPath: python),
@@ -24,45 +25,28 @@ final class RedisClientTests {
         let server = try RedisTestServer(sync: "none")
         let result = try runTool(
             python,
-            [repositoryRoot + "/Tests/PythonClients/redis_workload.py", String(server.port), resp],
-            timeoutSeconds: 120
+            [repositoryRoot + "/Tests/PythonClients/" + script, String(server.port)] + arguments,
+            timeoutSeconds: timeout
         )
         #expect(result.status == 0 && result.output.contains("ok"), "\(result.output)\n\(result.errors)")
+    }
+
+    @Test(arguments: [("redis5", "2"), ("redis8", "3")])
+    func redisPyWorkload(environment: String, resp: String) throws {
+        try runPythonClient(environment, "redis_workload.py", [resp], timeout: 120)
     }
 
     /// ACL through redis-py's API: users made with acl_setuser, username/password logins (AUTH in RESP2, HELLO
     /// AUTH in RESP3), NoPermissionError for every denial and nothing written (Tests/PythonClients/redis_acl.py).
     @Test(arguments: [("redis5", "2"), ("redis8", "3")])
     func redisPyACL(environment: String, resp: String) throws {
-        let python = Self.pythonClients + "/\(environment)/bin/python"
-        try #require(
-            FileManager.default.isExecutableFile(atPath: python),
-            "\(python) is missing: run `make test` or scripts/python-clients.sh"
-        )
-        let server = try RedisTestServer(sync: "none")
-        let result = try runTool(
-            python,
-            [repositoryRoot + "/Tests/PythonClients/redis_acl.py", String(server.port), resp],
-            timeoutSeconds: 120
-        )
-        #expect(result.status == 0 && result.output.contains("ok"), "\(result.output)\n\(result.errors)")
+        try runPythonClient(environment, "redis_acl.py", [resp], timeout: 120)
     }
 
     /// rq (a job queue whose results live in streams) enqueues, works and checks jobs; redis-py's Lock runs its
     /// Lua scripts (EVALSHA, reloaded after SCRIPT FLUSH).
     @Test func rqJobQueueWorkload() throws {
-        let python = Self.pythonClients + "/rq/bin/python"
-        try #require(
-            FileManager.default.isExecutableFile(atPath: python),
-            "\(python) is missing: run `make test` or scripts/python-clients.sh"
-        )
-        let server = try RedisTestServer(sync: "none")
-        let result = try runTool(
-            python,
-            [repositoryRoot + "/Tests/PythonClients/rq_workload.py", String(server.port)],
-            timeoutSeconds: 180
-        )
-        #expect(result.status == 0 && result.output.contains("ok"), "\(result.output)\n\(result.errors)")
+        try runPythonClient("rq", "rq_workload.py", [], timeout: 180)
     }
 
     @Test func redisCLIMassInsertion() throws {

@@ -322,7 +322,7 @@ final class RedisDumpTests {
                 lastDelivered: stream.entries[3].id,
                 entriesRead: -1,
                 pending: [
-                    RedisDump.Stream.Pending(
+                    RedisStreamPending(
                         id: stream.entries[1].id,
                         consumer: Array("c".utf8),
                         deliveryTime: 5,

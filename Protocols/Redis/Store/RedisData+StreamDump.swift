@@ -11,14 +11,7 @@ extension RedisData {
         stream.maxDeletedID = state.maxDeletedID
         stream.entriesAdded = state.entriesAdded
         for group in try streamGroups(entry) {
-            let pending = try streamPendingRange(entry, group, from: .zero, to: .max, count: 0).map {
-                RedisDump.Stream.Pending(
-                    id: $0.id,
-                    consumer: $0.consumer,
-                    deliveryTime: $0.deliveryTime,
-                    deliveryCount: $0.deliveryCount
-                )
-            }
+            let pending = try streamPendingRange(entry, group, from: .zero, to: .max, count: 0)
             let consumers = try streamConsumers(entry, group).map {
                 RedisDump.Stream.Consumer(name: $0.name, seenTime: $0.seenTime)
             }
@@ -67,19 +60,7 @@ extension RedisData {
             for consumer in saved.consumers {
                 _ = try streamConsumer(entry, &group, creating: consumer.name, now: consumer.seenTime, refresh: false)
             }
-            for pending in saved.pending {
-                try putStreamPending(
-                    entry,
-                    &group,
-                    RedisStreamPending(
-                        id: pending.id,
-                        consumer: pending.consumer,
-                        deliveryTime: pending.deliveryTime,
-                        deliveryCount: pending.deliveryCount
-                    ),
-                    previous: nil
-                )
-            }
+            for pending in saved.pending { try putStreamPending(entry, &group, pending, previous: nil) }
             try storeStreamGroup(entry, group)
         }
         return entry

@@ -17,20 +17,6 @@ extension RedisDump {
             }
         }
 
-        package struct Pending: Sendable, Equatable {
-            package var id: RedisStreamID
-            package var consumer: [UInt8]
-            package var deliveryTime: Int64
-            package var deliveryCount: UInt64
-
-            package init(id: RedisStreamID, consumer: [UInt8], deliveryTime: Int64, deliveryCount: UInt64) {
-                self.id = id
-                self.consumer = consumer
-                self.deliveryTime = deliveryTime
-                self.deliveryCount = deliveryCount
-            }
-        }
-
         package struct Consumer: Sendable, Equatable {
             package var name: [UInt8]
             package var seenTime: Int64
@@ -46,14 +32,14 @@ extension RedisDump {
             package var lastDelivered: RedisStreamID
             /// -1: unknown.
             package var entriesRead: Int64
-            package var pending: [Pending]
+            package var pending: [RedisStreamPending]
             package var consumers: [Consumer]
 
             package init(
                 name: [UInt8],
                 lastDelivered: RedisStreamID,
                 entriesRead: Int64,
-                pending: [Pending],
+                pending: [RedisStreamPending],
                 consumers: [Consumer]
             ) {
                 self.name = name
@@ -298,13 +284,13 @@ extension RedisDump.Reader {
             let lastDelivered = RedisStreamID(ms: try wideLength(), seq: try wideLength())
             let entriesRead =
                 current ? Int64(bitPattern: try wideLength()) : RedisDump.estimatedEntriesRead(stream, lastDelivered)
-            var pending: [RedisDump.Stream.Pending] = []
+            var pending: [RedisStreamPending] = []
             var seen = Set<RedisStreamID>()
             for _ in 0..<(try count()) {
                 let id = try rawID()
                 guard seen.insert(id).inserted else { throw .badFormat }
                 pending.append(
-                    RedisDump.Stream.Pending(
+                    RedisStreamPending(
                         id: id,
                         consumer: [],
                         deliveryTime: try milliseconds(),
