@@ -26,6 +26,8 @@ if [ ${#units[@]} -eq 0 ]; then
 fi
 tags="-slow -needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:config-resetstat -needs:reset"
 tags="$tags -needs:latency -needs:local-process -needs:pfdebug"
+# STRATA_SUITE_TAGS replaces the profile, e.g. "-slow -needs:debug" for TESTSUITE.md's profile B.
+tags=${STRATA_SUITE_TAGS:-$tags}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 total_ok=0; total_err=0; total_ignored=0
 start_server() {

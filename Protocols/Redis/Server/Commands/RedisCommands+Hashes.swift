@@ -224,7 +224,9 @@ extension RedisCommands {
         var found: [RESPValue] = []
         let page: [(member: [UInt8], value: [UInt8])]
         var next: UInt64 = 0
-        if small {
+        if small && type == .set {
+            page = try orderedMembers(&c, entry).map { (member: $0, value: []) }
+        } else if small {
             page = try c.data.members(entry)
         } else {
             (page, next) = try c.data.memberPage(entry, cursor: cursor, count: count)

@@ -53,7 +53,7 @@ extension RedisCommands {
             "smembers", .read,
             { c throws(RedisError) in
                 guard let entry = try c.data.lookup(c.db, c[1], as: .set) else { return .set([]) }
-                return .set(try c.data.members(entry).map { .bulk($0.member) })
+                return .set(try orderedMembers(&c, entry).map { .bulk($0) })
             }
         ),
         (
@@ -213,5 +213,19 @@ extension RedisCommands {
             c.notify("del", .generic, c[1])
         }
         return .integer(members.count)
+    }
+
+    /// A set's members in Redis's order where Redis defines one: a set it keeps as an intset (every member an
+    /// integer, at most `set-max-intset-entries`) lists them in ascending numeric order; otherwise Strata's.
+    static func orderedMembers(_ c: inout RedisInvocation, _ entry: RedisData.Entry) throws(RedisError) -> [[UInt8]] {
+        let members = try c.data.members(entry).map(\.member)
+        guard members.count <= c.server.config.effective.setIntsetEntries else { return members }
+        var numbers: [(Int64, [UInt8])] = []
+        numbers.reserveCapacity(members.count)
+        for member in members {
+            guard let number = RedisNumber.parseInteger(member) else { return members }
+            numbers.append((number, member))
+        }
+        return numbers.sorted { $0.0 < $1.0 }.map(\.1)
     }
 }
