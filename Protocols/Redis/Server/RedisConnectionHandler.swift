@@ -331,9 +331,9 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     /// Why the connection's user may not run `arguments`, if it may not.
     private func aclDenial(_ command: RedisCommand, _ arguments: [[UInt8]]) -> RedisACL.Denial? {
+        if session.isUnrestricted(server.acl) { return nil }
         // A user deleted since the connection authenticated can do nothing (the connection is being closed).
         guard let user = session.currentUser(server.acl) else { return .command }
-        if user.isUnrestricted { return nil }
         guard let id = RedisACLCatalog.shared.byName[command.spec.name] else { return nil }
         return RedisACL.check(user, id: id, arguments)
     }
@@ -397,7 +397,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         command.access == .write && command.spec.accepts(arguments.count)
             && command.spec.flags.isDisjoint(with: [.blocking, .protected, .noMulti, .admin])
             && !Self.ungroupable.contains(command.name) && session.authenticated && session.queued == nil
-            && session.currentUser(server.acl)?.isUnrestricted == true
+            && session.isUnrestricted(server.acl)
             && !session.client.isSubscribed && server.monitors.withLock({ $0.isEmpty })
             && server.blocking.blockedCount == 0 && !isPaused(command, arguments) && !server.scripting.isRunning
     }

@@ -57,12 +57,25 @@ package final class RedisSession {
         self.userName = caller.userName
         self.aclUser = caller.aclUser
         self.aclGeneration = caller.aclGeneration
+        self.aclUnrestricted = caller.aclUnrestricted
     }
+
+    /// Whether `aclUser` may run anything (checks skipped), as of `aclGeneration`.
+    var aclUnrestricted = false
 
     /// The connection's user as of the latest ACL change (nil: deleted since it authenticated).
     func currentUser(_ acl: RedisACL) -> RedisACLUser? {
-        if acl.generation != aclGeneration { (aclUser, aclGeneration) = acl.snapshot(userName) }
+        if acl.generation != aclGeneration {
+            (aclUser, aclGeneration) = acl.snapshot(userName)
+            aclUnrestricted = aclUser?.isUnrestricted ?? false
+        }
         return aclUser
+    }
+
+    /// Whether the connection's user may run anything: the common case, answered without copying the user.
+    func isUnrestricted(_ acl: RedisACL) -> Bool {
+        if acl.generation != aclGeneration { _ = currentUser(acl) }
+        return aclUnrestricted
     }
 
     package var subscriptionCount: Int { channels.count + patterns.count }

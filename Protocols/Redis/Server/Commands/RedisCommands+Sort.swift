@@ -10,8 +10,8 @@ extension RedisCommands {
 
     /// Whether the user may read any key through this command: BY and GET patterns name keys ACLs cannot check.
     private static func readsEveryKey(_ c: RedisInvocation) -> Bool {
+        if c.session.isUnrestricted(c.server.acl) { return true }
         guard let user = c.session.currentUser(c.server.acl) else { return false }
-        if user.isUnrestricted { return true }
         guard let id = RedisACLCatalog.shared.byName[c.arguments[0].isEmpty ? "" : c.text(0).lowercased()] else {
             return true
         }

@@ -304,8 +304,8 @@ package final class RedisScripting: Sendable {
         _ name: String,
         _ arguments: [[UInt8]]
     ) -> RedisACL.Denial? {
+        if session.isUnrestricted(server.acl) { return nil }
         guard let user = session.currentUser(server.acl) else { return .command }
-        if user.isUnrestricted { return nil }
         guard let id = RedisACLCatalog.shared.byName[name] else { return nil }
         return RedisACL.check(user, id: id, arguments)
     }
