@@ -72,6 +72,10 @@ extension StrataConfiguration {
         unixsocket = ""
         # Clients must AUTH with this password (Redis's requirepass); "" for none.
         requirepass = ""
+        # ACL users (Redis's aclfile): loaded at start-up and by ACL LOAD, written by ACL SAVE; "" for none.
+        aclfile = ""
+        # ACL users declared here instead, as redis.conf's `user` lines, e.g. ["alice on >secret ~app:* +@read"].
+        users = []
         # Numbered databases for SELECT (Redis's databases).
         databases = 16
         # When an acknowledged write is on disk (Redis's appendfsync): "always" fsyncs before replying, "everysec" within a
@@ -81,6 +85,11 @@ extension StrataConfiguration {
         notify_keyspace_events = ""
         # Most client connections (Redis's maxclients).
         maxclients = 10000
+        # Event-loop threads serving connections (Redis's io-threads). 1, Redis's default, serves every connection on one
+        # loop: commands of different connections run in the order they arrive, as in Redis (test suites that send a
+        # blocking command on one connection and its unblocking write on another rely on it). More threads raise pipelined
+        # throughput on several cores, but connections' commands may then interleave in another order.
+        io_threads = 1
         # Output buffer limits per client class: class hard soft seconds (Redis's client-output-buffer-limit).
         client_output_buffer_limit = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
         # Whether SHUTDOWN stops the whole process (it also serves etcd and the Iceberg catalog).
