@@ -12,19 +12,33 @@ final class RedisTestServer: @unchecked Sendable {
         redisSettings: String = "",
         sync: String = "always",
         directory: TemporaryDirectory = TemporaryDirectory(),
-        port: Int = TestNetwork.freePort()
+        port: Int? = nil
     ) throws {
         self.directory = directory
-        self.port = port
-        strata = try StrataProcess(
-            dataDirectory: directory.appending("data"),
-            extraConfig: "[storage]\nsync = \"\(sync)\"\n",
-            redisConfig: "[redis]\nenabled = true\nlisten = \"127.0.0.1:\(port)\"\n\(redisSettings)"
-        )
-        do {
-            try ReferenceRedis.waitForPort(port)
-        } catch {
-            throw RedisTestFailure("strata did not start serving Redis:\n\(strata.output)")
+        // A free port can be taken by another test's server between the check and Strata's bind; then the port
+        // answers, but not from this process. A server that is not ours is detected (INFO's process_id) and Strata
+        // starts again on another port (unless the caller fixed the port, to restart on the same one).
+        var attempt = 0
+        while true {
+            attempt += 1
+            let chosen = port ?? TestNetwork.freePort()
+            let process = try StrataProcess(
+                dataDirectory: directory.appending("data"),
+                extraConfig: "[storage]\nsync = \"\(sync)\"\n",
+                redisConfig: "[redis]\nenabled = true\nlisten = \"127.0.0.1:\(chosen)\"\n\(redisSettings)"
+            )
+            do {
+                try ReferenceRedis.waitForPort(chosen)
+            } catch {
+                throw RedisTestFailure("strata did not start serving Redis:\n\(process.output)")
+            }
+            let info = (try? RESPClient(port: chosen).call("INFO", "server").text) ?? ""
+            if info.contains("process_id:\(process.process.processIdentifier)\r\n") || port != nil || attempt == 3 {
+                self.port = chosen
+                self.strata = process
+                return
+            }
+            _ = process.stop()
         }
     }
 
