@@ -53,6 +53,31 @@ final class RedisScenarioTests {
         #expect(try client.call("ACL", "DRYRUN", "conn", "CLIENT", "NO-TOUCH", "ON") == .simple("OK"))
     }
 
+    /// Errors inside EXEC's reply and errors of commands a script ran count in INFO errorstats and the commands'
+    /// failed_calls once each, as in Redis (a redis.call error the script raises counts once, as the script's).
+    @Test func errorStatisticsCountNestedErrors() throws {
+        try compare("error statistics") { port in
+            let client = try RESPClient(port: port)
+            _ = try client.call("CONFIG", "RESETSTAT")
+            _ = try client.call("SET", "str", "x")
+            _ = try client.call("MULTI")
+            _ = try client.call("SET", "a", "b")
+            _ = try client.call("INCR", "str")
+            _ = try client.call("EXEC")
+            _ = try client.call("EXEC")
+            _ = try client.call("EVAL", "redis.pcall('INCR', 'str') return 1", "0")
+            _ = try client.call("EVAL", "return redis.call('INCR', 'str')", "0")
+            var log = [try client.call("INFO", "errorstats").text ?? ""]
+            let stats = try client.call("INFO", "commandstats").text ?? ""
+            // Times differ between the servers: only the counts, in name order (Redis lists its table's order).
+            log += stats.split(separator: "\r\n").filter { $0.hasPrefix("cmdstat_") }
+                .map { $0.split(separator: ",").filter { !$0.contains("usec") }.joined(separator: ",") }.sorted()
+            let total = (try client.call("INFO", "stats").text ?? "").split(separator: "\r\n")
+                .filter { $0.hasPrefix("total_error_replies") }
+            return log + total.map(String.init)
+        }
+    }
+
     @Test func blockedPopsAreServedFirstComeFirstServed() throws {
         try compare("BLPOP FIFO") { port in
             let first = try RESPClient(port: port)

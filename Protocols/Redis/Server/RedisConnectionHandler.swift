@@ -562,7 +562,10 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     /// EXEC: every queued command in one transaction, after checking the WATCHed keys inside it.
     private func exec(_ arguments: [[UInt8]]) {
         guard let queue = session.queued else {
-            writeReply(.error("ERR EXEC without MULTI"))
+            // A failed call of EXEC, in its statistics (Redis's failed_calls).
+            let reply = RESPValue.error("ERR EXEC without MULTI")
+            finish(RedisCommandTable.commands["exec"]!, arguments, reply: reply, elapsed: .zero)
+            writeReply(reply)
             return
         }
         let failedQueue = session.queueFailed
@@ -604,6 +607,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                     // Permissions are checked again: they may have changed since the command was queued.
                     if let denial = aclDenial(command, commandArguments) {
                         logDenial(denial, command, commandArguments, context: .multi)
+                        server.stats.recordError(RedisACL.execMessage(denial))
                         replies.append(.error(RedisACL.execMessage(denial)))
                         continue
                     }
@@ -628,6 +632,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                     if invocation.block != nil { reply = .nullArray }
                     if invocation.closeAfterReply { closeAfter = true }
                     data = invocation.data
+                    // An error inside EXEC's reply counts in the error statistics, as in Redis.
+                    if case .error(let message) = reply { server.stats.recordError(message) }
                     replies.append(reply)
                     finish(command, commandArguments, reply: reply, elapsed: commandStarted.duration(to: .now))
                 }

@@ -290,6 +290,8 @@ package final class RedisScripting: Sendable {
         var data: RedisData
         let session: RedisSession
         var storageFailure: RedisError?
+        /// Error replies of the commands the script ran: each counts in the error statistics (as in Redis), once.
+        var commandErrors: [String] = []
 
         init(data: RedisData, session: RedisSession) {
             self.data = data
@@ -391,6 +393,7 @@ package final class RedisScripting: Sendable {
                     reply = .error(error.message)
                 }
                 if invocation.block != nil { reply = .nullArray }
+                if case .error(let message) = reply { state.commandErrors.append(message) }
                 state.data = invocation.data
                 let elapsed = commandStarted.duration(to: .now)
                 server.stats.record(
@@ -452,6 +455,11 @@ package final class RedisScripting: Sendable {
         )
         c.data = state.data
         if let failure = state.storageFailure { throw failure }
+        // A command's error that the script raised (redis.call) becomes the script's own error reply, which is
+        // counted when it is sent: it is not counted twice.
+        var counted = state.commandErrors
+        if case .error(let final) = reply, let last = counted.last, final.hasPrefix(last) { counted.removeLast() }
+        for message in counted { c.server.stats.recordError(message) }
         return reply
     }
 
