@@ -549,12 +549,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func feedMonitors(_ arguments: [[UInt8]]) {
-        server.feedMonitors(
-            RedisACL.redacted(arguments),
-            db: session.db,
-            address: session.client.address,
-            except: session.client
-        )
+        server.feedMonitors(arguments, db: session.db, address: session.client.address, except: session.client)
     }
 
     // MARK: MULTI / EXEC

@@ -91,7 +91,8 @@ package final class RedisServer: Sendable {
         guard !monitors.isEmpty else { return }
         let now = store.wallMilliseconds
         var line = "\(now / 1000).\(String(format6: (now % 1000) * 1000)) [\(db) \(address)]"
-        for argument in arguments { line += " \"" + RedisText.quoted(argument) + "\"" }
+        // Passwords and ACL rules never reach a monitor.
+        for argument in RedisACL.redacted(arguments) { line += " \"" + RedisText.quoted(argument) + "\"" }
         for monitor in monitors where monitor !== except {
             monitor.push(.simple(line), limit: config.effective.outputLimits[.normal])
         }

@@ -22,6 +22,16 @@ package final class RedisACL: Sendable {
             }
         }
 
+        /// ACL LOG's `reason`.
+        var logReason: String {
+            switch self {
+            case .command: return "command"
+            case .key: return "key"
+            case .channel: return "channel"
+            case .auth: return "auth"
+            }
+        }
+
         var position: Int {
             switch self {
             case .key(let position), .channel(let position): return position
@@ -360,13 +370,7 @@ package final class RedisACL: Sendable {
         clientInfo: String,
         now: Int64
     ) {
-        let reason: String
-        switch denial {
-        case .command: reason = "command"
-        case .key: reason = "key"
-        case .channel: reason = "channel"
-        case .auth: reason = "auth"
-        }
+        let reason = denial.logReason
         let limit = Int(config.value("acllog-max-len") ?? "128") ?? 128
         state.withLock { state in
             // Like Redis, a denial that repeats one of the ten newest entries within a minute bumps its count.

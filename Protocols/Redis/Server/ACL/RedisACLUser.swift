@@ -336,6 +336,13 @@ struct RedisACLUser: Sendable, Equatable {
         bytes.count == 64 && bytes.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
     }
 
+    /// The hash a password rule names: of its clear text (`>p`, `<p`), or given (`#h`, `!h`), checked.
+    private static func passwordHash(_ op: [UInt8], clear: Bool) throws(RedisACLRuleError) -> String {
+        if clear { return hash(op.dropFirst()) }
+        guard isValidHash(op.dropFirst()) else { throw .badHash }
+        return String(decoding: op.dropFirst(), as: UTF8.self)
+    }
+
     /// Whether `password` is one of the user's (every stored hash is compared, in constant time for each).
     func accepts(_ password: [UInt8]) -> Bool {
         if noPass { return true }
@@ -378,23 +385,11 @@ struct RedisACLUser: Sendable, Equatable {
         default:
             switch first {
             case UInt8(ascii: ">"), UInt8(ascii: "#"):
-                let hash: String
-                if first == UInt8(ascii: ">") {
-                    hash = Self.hash(op.dropFirst())
-                } else {
-                    guard Self.isValidHash(op.dropFirst()) else { throw .badHash }
-                    hash = String(decoding: op.dropFirst(), as: UTF8.self)
-                }
+                let hash = try Self.passwordHash(op, clear: first == UInt8(ascii: ">"))
                 if !passwords.contains(hash) { passwords.append(hash) }
                 noPass = false
             case UInt8(ascii: "<"), UInt8(ascii: "!"):
-                let hash: String
-                if first == UInt8(ascii: "<") {
-                    hash = Self.hash(op.dropFirst())
-                } else {
-                    guard Self.isValidHash(op.dropFirst()) else { throw .badHash }
-                    hash = String(decoding: op.dropFirst(), as: UTF8.self)
-                }
+                let hash = try Self.passwordHash(op, clear: first == UInt8(ascii: "<"))
                 guard let index = passwords.firstIndex(of: hash) else { throw .noSuchPassword }
                 passwords.remove(at: index)
             case UInt8(ascii: "(") where op.last == UInt8(ascii: ")") && op.count >= 2:
