@@ -28,22 +28,17 @@ struct ClientV3Tests {
         let errorPath = directory.appending("stderr")
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: binary ?? "/nonexistent")
         process.arguments = ["--mode", mode, "--endpoint", "127.0.0.1:\(port)"]
         process.standardOutput = FileHandle(forWritingAtPath: outputPath)
         process.standardError = FileHandle(forWritingAtPath: errorPath)
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-                return
-            }
-            DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) {
-                if process.isRunning { process.terminate() }
-            }
+        try process.run()
+        if !(await process.exited(timeoutSeconds: timeoutSeconds)) {
+            process.terminate()
+            _ = await process.exited(timeoutSeconds: 10)
         }
+        let status = process.isRunning ? -1 : process.terminationStatus
         let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         let errors = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
         return Run(status: status, lines: output.split(separator: "\n").map(String.init), errors: errors)
@@ -138,7 +133,7 @@ struct ClientV3Tests {
 
         let outputPath = directory.appending("writer.out")
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        let writer = Process()
+        let writer = ChildProcess()
         let stdin = Pipe()
         writer.executableURL = URL(fileURLWithPath: binary)
         writer.arguments = ["--mode", "writer", "--endpoint", "127.0.0.1:\(port)"]

@@ -8,7 +8,7 @@ import Testing
 
 /// Debian's etcd 3.4 started on free loopback ports with a temp data dir.
 final class ReferenceEtcd: @unchecked Sendable {
-    let process = Process()
+    let process = ChildProcess()
     let port = TestNetwork.freePort()
     let directory = TemporaryDirectory(prefix: "etcd-reference")
 
@@ -39,10 +39,9 @@ final class ReferenceEtcd: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        process.terminate()
+        // What SIGTERM has not stopped by then, the process's own deinit kills.
+        _ = process.wait(timeoutSeconds: 10)
     }
 }
 

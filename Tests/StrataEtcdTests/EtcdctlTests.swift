@@ -6,29 +6,21 @@ import Testing
 struct Etcdctl {
     let port: Int
 
-    /// A long-running etcdctl (watch) whose output is collected until `stop()`.
+    /// A long-running etcdctl (watch) whose output goes to a file, read as it grows.
     final class Background: @unchecked Sendable {
-        let process = Process()
-        let pipe = Pipe()
-        private let lock = NSLock()
-        private var collected = Data()
+        let process = ChildProcess()
+        let outputPath = NSTemporaryDirectory() + "etcdctl-\(UUID().uuidString).out"
 
         func start() throws {
-            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let data = handle.availableData
-                guard let self else { return }
-                self.lock.lock()
-                self.collected.append(data)
-                self.lock.unlock()
-            }
+            _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+            let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+            defer { try? output.close() }
+            process.standardOutput = output
+            process.standardError = output
             try process.run()
         }
 
-        var output: String {
-            lock.lock()
-            defer { lock.unlock() }
-            return String(decoding: collected, as: UTF8.self)
-        }
+        var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
 
         func waitForOutput(containing text: String, timeoutSeconds: Double) -> String {
             let deadline = Date().addingTimeInterval(timeoutSeconds)
@@ -37,10 +29,12 @@ struct Etcdctl {
         }
 
         func stop() {
-            if process.isRunning { process.terminate() }
+            process.terminate()
+            if !process.wait(timeoutSeconds: 10) { process.signal(SIGKILL) }
             process.waitUntilExit()
-            pipe.fileHandleForReading.readabilityHandler = nil
         }
+
+        deinit { try? FileManager.default.removeItem(atPath: outputPath) }
     }
 
     func background(_ arguments: [String], input: Pipe? = nil) throws -> Background {
@@ -48,8 +42,6 @@ struct Etcdctl {
         background.process.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
         background.process.arguments = ["--endpoints=127.0.0.1:\(port)", "--dial-timeout=5s"] + arguments
         background.process.environment = ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]
-        background.process.standardOutput = background.pipe
-        background.process.standardError = background.pipe
         if let input { background.process.standardInput = input }
         try background.start()
         return background
@@ -69,7 +61,7 @@ struct Etcdctl {
     }
 
     func call(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
         process.arguments = ["--endpoints=127.0.0.1:\(port)", "--dial-timeout=5s", "--command-timeout=10s"] + arguments
         process.environment = ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]

@@ -11,7 +11,7 @@ struct IcebergCrashTests {
         let acks = server.directory.appending("acks.log")
         let setup = try server.runPython("iceberg_storm.py", [server.uri, acks, "setup"])
         try #require(setup.status == 0, "\(setup.output)\n\(setup.errors)")
-        let storm = Process()
+        let storm = ChildProcess()
         storm.executableURL = URL(fileURLWithPath: IcebergTestServer.python)
         storm.arguments = [repositoryRoot + "/Tests/PythonClients/iceberg_storm.py", server.uri, acks, "storm"]
         storm.standardOutput = FileHandle.nullDevice

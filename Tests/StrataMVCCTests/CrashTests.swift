@@ -20,7 +20,7 @@ struct CrashTests {
         var acknowledged: [String: Revision] = [:]
         var leases = Set<Int64>()
         for round in 0..<5 {
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: Self.writerPath)
             // Odd rounds grant leases only, so no committer fsync covers their synced writes by accident.
             process.arguments = [path, "r\(round)"] + (round % 2 == 1 ? ["leases-only"] : [])

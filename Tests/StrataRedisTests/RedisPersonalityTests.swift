@@ -8,7 +8,7 @@ internal import Testing
 struct RedisPersonalityTests {
     /// A running `redis-server`-style process whose output is collected in a file.
     final class Running {
-        let process = Process()
+        let process = ChildProcess()
         let logPath: String
 
         init(executable: String, arguments: [String], directory: TemporaryDirectory) throws {

@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -252,7 +252,8 @@ package enum RESPClientError: Error, CustomStringConvertible {
 
 /// A Debian `redis-server` started on a free port with no persistence, as the reference for differential tests.
 package final class ReferenceRedis: @unchecked Sendable {
-    package let process = Process()
+    /// Killed (SIGKILL) and reaped when this is released.
+    package let process = ChildProcess()
     package let port: Int
 
     package init(directory: String, arguments: [String] = []) throws {
@@ -282,14 +283,4 @@ package final class ReferenceRedis: @unchecked Sendable {
         throw RESPClientError.connect(port)
     }
 
-    deinit {
-        // SIGKILL: a child of the test runner may inherit a blocked SIGTERM.
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            // Bounded: Foundation's waitUntilExit can miss an exit it is told of late and wait forever (seen
-            // twice with many servers starting and stopping in parallel); the process is gone either way.
-            let deadline = Date().addingTimeInterval(10)
-            while process.isRunning && Date() < deadline { usleep(5_000) }
-        }
-    }
 }

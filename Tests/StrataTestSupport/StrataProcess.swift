@@ -1,10 +1,10 @@
-package import Foundation
+import Foundation
 
 /// The built `strata` executable, started as a child process with its own config, ports and temp data dir, the way
 /// users run it. Output goes to a file so a failing test can show it.
 package final class StrataProcess: @unchecked Sendable {
-    // Mutated only from the test that owns it.
-    package let process = Process()
+    // Mutated only from the test that owns it; killed (SIGKILL) and reaped when this is released.
+    package let process = ChildProcess()
     package let adminPort: Int
     package let dataDirectory: String
     package let logPath: String
@@ -107,21 +107,9 @@ package final class StrataProcess: @unchecked Sendable {
     }
 
     package func waitForExit(timeoutSeconds: Double) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeoutSeconds)
-        while process.isRunning && Date() < deadline { usleep(5_000) }
-        if process.isRunning { return nil }
-        return process.terminationStatus
+        process.wait(timeoutSeconds: timeoutSeconds) ? process.terminationStatus : nil
     }
 
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            // Bounded: Foundation's waitUntilExit can miss an exit it is told of late and wait forever (seen
-            // twice with many servers starting and stopping in parallel); the process is gone either way.
-            let deadline = Date().addingTimeInterval(10)
-            while process.isRunning && Date() < deadline { usleep(5_000) }
-        }
-    }
 }
 
 /// Runs the strata binary to completion (for one-shot subcommands) and returns its exit status and combined output.
@@ -131,7 +119,7 @@ package func runStrata(_ arguments: [String], timeoutSeconds: Double = 30) throw
 
 /// Runs a program to completion and returns its exit status and combined output.
 package func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
+    let process = ChildProcess()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     let pipe = Pipe()

@@ -21,7 +21,7 @@ package func runTool(
     _ = FileManager.default.createFile(atPath: paths.0, contents: Data(input ?? []))
     _ = FileManager.default.createFile(atPath: paths.1, contents: nil)
     _ = FileManager.default.createFile(atPath: paths.2, contents: nil)
-    let process = Process()
+    let process = ChildProcess()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     if let environment { process.environment = environment }
