@@ -87,7 +87,10 @@ struct RedisPersonalityTests {
         #expect(try client.call("SELECT", "3") == .simple("OK"))
         #expect(try client.call("SELECT", "4") == .error("ERR DB index is out of range"))
         #expect(try client.call("RPUSH", "list", "a", "b") == .integer(2))
-        #expect(first.stop() == 0)
+        // SHUTDOWN stops the server as harnesses stop redis-server: no reply, the connection closes, exit status 0.
+        #expect(throws: RESPClientError.self) { try client.call("SHUTDOWN") }
+        #expect(first.process.wait(timeoutSeconds: 20), "SHUTDOWN did not stop the server")
+        #expect(first.process.terminationStatus == 0, "\(first.output)")
         let second = try Running(executable: StrataProcess.binaryPath, arguments: arguments, directory: directory)
         #expect(second.waitUntilReady(), "\(second.output)")
         client = try RESPClient(port: port)

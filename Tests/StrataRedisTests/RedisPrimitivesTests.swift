@@ -6,6 +6,28 @@ internal import Testing
 /// Numbers, glob patterns and replies as Redis 7.0 writes and reads them.
 @Suite("Redis primitives")
 struct RedisPrimitivesTests {
+    /// The percentiles INFO latencystats reports are the bounds of Redis's HdrHistogram buckets (1 ns…1 s, two
+    /// significant digits), from the calls' microseconds.
+    @Test func latencyHistogramReportsRedisBucketBounds() {
+        var histogram = RedisLatencyHistogram()
+        for microseconds: Int64 in [1, 1, 1, 2, 250, 1_000, 2_000_000] {
+            histogram.record(nanoseconds: microseconds * 1000)
+        }
+        histogram.record(nanoseconds: 0)
+        #expect(histogram.total == 8)
+        // 1 ns (0 clamped up) is exact; 1000 ns falls in a 4 ns wide bucket, 250 µs in a 1024 ns one.
+        #expect(histogram.value(atPercentile: 0) == 1)
+        #expect(histogram.value(atPercentile: 10) == 1)
+        #expect(histogram.value(atPercentile: 50) == 1003)
+        #expect(histogram.value(atPercentile: 60) == 2007)
+        #expect(histogram.value(atPercentile: 70) == 250_879)
+        #expect(histogram.value(atPercentile: 80) == 250_879)
+        #expect(histogram.value(atPercentile: 90) == 1_003_519)
+        // 2 s counts as 1 s, the histogram's top, in a bucket 4 Mi ns wide.
+        #expect(histogram.value(atPercentile: 100) == 1_002_438_655)
+        #expect(RedisLatencyHistogram().value(atPercentile: 50) == 0)
+    }
+
     @Test func integersParseLikeString2ll() {
         func parse(_ text: String) -> Int64? { RedisNumber.parseInteger(Array(text.utf8)) }
         #expect(parse("0") == 0)

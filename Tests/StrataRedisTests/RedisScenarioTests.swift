@@ -78,6 +78,65 @@ final class RedisScenarioTests {
         }
     }
 
+    /// INFO latencystats: which commands (subcommands by their full name, a blocked BLPOP) have percentile lines, with
+    /// which labels, as `latency-tracking` and `latency-tracking-info-percentiles` change; and the CONFIG errors.
+    @Test func latencyStatisticsFollowTheirConfiguration() throws {
+        try compare("latency statistics") { port in
+            let client = try RESPClient(port: port)
+            let pusher = try RESPClient(port: port)
+            var log: [String] = []
+            func latencies() throws {
+                let text = try client.call("INFO", "latencystats").text ?? ""
+                // Times differ between the servers: the labels only, in name order (Redis lists its table's order).
+                log += text.split(separator: "\r\n").map { line in
+                    line.split(separator: ",").map { $0.split(separator: "=").first.map(String.init) ?? "" }
+                        .joined(separator: ",")
+                }.sorted()
+            }
+            _ = try client.call("CONFIG", "RESETSTAT")
+            _ = try client.call("CONFIG", "SET", "latency-tracking", "no")
+            _ = try client.call("SET", "a", "b")
+            try latencies()
+            _ = try client.call("CONFIG", "SET", "latency-tracking", "yes")
+            _ = try client.call("CONFIG", "RESETSTAT")
+            _ = try client.call("SET", "a", "b")
+            _ = try client.call("CLIENT", "ID")
+            try client.send(["BLPOP", "list", "0"])
+            try waitForBlocked(pusher, 1)
+            _ = try pusher.call("LPUSH", "list", "x")
+            log.append("\(try client.read())")
+            try latencies()
+            for percentiles in ["0.0 50.0 100.0", "10.0 50.0 a", "10 101", "99.990 1e1", ""] {
+                log.append("\(try client.call("CONFIG", "SET", "latency-tracking-info-percentiles", percentiles))")
+                log.append("\(try client.call("CONFIG", "GET", "latency-tracking-info-percentiles"))")
+                try latencies()
+            }
+            _ = try client.call("CONFIG", "RESETSTAT")
+            try latencies()
+            return log
+        }
+    }
+
+    /// SHUTDOWN's refusals (none of these stops a server): bad and clashing options, ABORT with nothing to abort, and
+    /// SHUTDOWN queued in MULTI (a client that may not block).
+    @Test func shutdownRefusals() throws {
+        try compare("SHUTDOWN refusals") { port in
+            let client = try RESPClient(port: port)
+            var log: [String] = []
+            for arguments in [
+                ["NOSAVE", "SAVE"], ["SAVE", "NOSAVE"], ["ABORT", "NOW"], ["FORCE", "ABORT"], ["ABORT"], ["LATER"],
+            ] {
+                log.append("\(arguments): \(try client.call(["SHUTDOWN"] + arguments))")
+            }
+            _ = try client.call("MULTI")
+            log.append("\(try client.call("SHUTDOWN"))")
+            log.append("\(try client.call("SHUTDOWN", "NOSAVE"))")
+            log.append("\(try client.call("EXEC"))")
+            log.append("\(try client.call("PING"))")
+            return log
+        }
+    }
+
     @Test func blockedPopsAreServedFirstComeFirstServed() throws {
         try compare("BLPOP FIFO") { port in
             let first = try RESPClient(port: port)

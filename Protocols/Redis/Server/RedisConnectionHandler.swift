@@ -519,13 +519,18 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         monitored: Bool = false
     ) {
         let microseconds = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        let effective = server.config.effective
         server.stats.commandsProcessed.wrappingAdd(1, ordering: .relaxed)
-        server.stats.record(command.name, microseconds: microseconds, failed: reply.isError)
+        server.stats.record(
+            command.name,
+            microseconds: microseconds,
+            failed: reply.isError,
+            trackLatency: effective.latencyTracking
+        )
         server.metrics.record(
             command.name,
             nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
         )
-        let effective = server.config.effective
         if effective.slowlogSlowerThan >= 0 && microseconds >= effective.slowlogSlowerThan
             && !command.spec.flags.contains(.skipSlowlog)
         {

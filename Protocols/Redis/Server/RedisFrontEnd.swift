@@ -41,7 +41,9 @@ package struct RedisFrontEnd: Service {
         let config = RedisConfig(overrides: configuration.initialDirectives, configFile: configuration.configFile)
         let directory = dataDirectory.isEmpty ? FileManager.default.currentDirectoryPath : dataDirectory
         _ = config.set([("dir", directory)], protectedAllowed: true)
-        let stop: @Sendable () -> Void = { _ = raise(SIGTERM) }
+        // To the process, not the calling thread (`raise`): the lifecycle's signal watcher reads process signals
+        // only, so a SIGTERM aimed at an event-loop thread was lost and SHUTDOWN left the server running.
+        let stop: @Sendable () -> Void = { _ = kill(getpid(), SIGTERM) }
         let shutdown = configuration.allowShutdown ? stop : nil
         let server = RedisServer(
             store: store,

@@ -228,7 +228,20 @@ package enum RedisInfo {
             let table = server.stats.errorTable.sorted { $0.key < $1.key }
             return "# Errorstats\r\n" + table.map { "errorstat_\($0.key):count=\($0.value)\r\n" }.joined()
         case "latencystats":
+            let effective = server.config.effective
+            guard effective.latencyTracking else { return "# Latencystats\r\n" }
+            let table = server.stats.commandTable.sorted { $0.key < $1.key }
             return "# Latencystats\r\n"
+                + table.compactMap { name, stat in
+                    stat.latency.map { histogram in
+                        "latency_percentiles_usec_\(name):"
+                            + effective.latencyPercentiles.map { percentile in
+                                let microseconds = Double(histogram.value(atPercentile: percentile)) / 1000
+                                return "p\(RedisConfigParameter.trimmed(percentile))="
+                                    + String(format: "%.3f", microseconds)
+                            }.joined(separator: ",") + "\r\n"
+                    }
+                }.joined()
         case "cluster":
             return lines("Cluster", [("cluster_enabled", "0")])
         case "keyspace":

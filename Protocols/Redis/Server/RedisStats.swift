@@ -7,6 +7,8 @@ package final class RedisStats: Sendable {
         package var microseconds: Int64 = 0
         package var rejected = 0
         package var failed = 0
+        /// nil until the command runs with `latency-tracking` on (INFO latencystats lists only those).
+        package var latency: RedisLatencyHistogram? = nil
     }
 
     package let connectionsReceived = Atomic<Int>(0)
@@ -43,11 +45,21 @@ package final class RedisStats: Sendable {
         lastSave = Atomic(now / 1000)
     }
 
-    package func record(_ command: String, microseconds: Int64, failed: Bool) {
+    /// One call of `command`; `trackLatency` (`latency-tracking`) also puts it in the command's latency histogram, in
+    /// nanoseconds at microsecond resolution as Redis does.
+    package func record(_ command: String, microseconds: Int64, failed: Bool, trackLatency: Bool) {
         commands.withLock { table in
-            table[command, default: CommandStat()].calls += 1
-            table[command, default: CommandStat()].microseconds += microseconds
-            if failed { table[command, default: CommandStat()].failed += 1 }
+            Self.count(&table[command, default: CommandStat()], microseconds, failed, trackLatency)
+        }
+    }
+
+    private static func count(_ stat: inout CommandStat, _ microseconds: Int64, _ failed: Bool, _ trackLatency: Bool) {
+        stat.calls += 1
+        stat.microseconds += microseconds
+        if failed { stat.failed += 1 }
+        if trackLatency {
+            if stat.latency == nil { stat.latency = RedisLatencyHistogram() }
+            stat.latency!.record(nanoseconds: microseconds * 1000)
         }
     }
 

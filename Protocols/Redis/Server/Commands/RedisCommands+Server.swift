@@ -304,13 +304,34 @@ extension RedisCommands {
         (
             "shutdown", .control,
             { c throws(RedisError) in
-                var index = 1
-                while index < c.count {
+                var save: Bool? = nil
+                var now = false
+                var abort = false
+                var others = false
+                for index in 1..<c.count {
                     switch c.option(index) {
-                    case "NOSAVE", "SAVE", "NOW", "FORCE", "ABORT": break
+                    case "NOSAVE":
+                        if save == true { throw .syntax }
+                        save = false
+                    case "SAVE":
+                        if save == false { throw .syntax }
+                        save = true
+                    case "NOW": now = true
+                    case "FORCE": others = true
+                    case "ABORT": abort = true
                     default: throw .syntax
                     }
-                    index += 1
+                }
+                if abort {
+                    if save != nil || now || others { throw .syntax }
+                    // Strata's shutdown is never pending (no replicas to wait for): there is nothing to abort.
+                    throw .err("No shutdown in progress.")
+                }
+                if !now && c.inTransaction {
+                    throw .err("SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client")
+                }
+                if save != false, let running = c.server.scripting.current, running.timedOut {
+                    throw .reply(RedisScripting.busyMessage(isEval: running.isEval))
                 }
                 guard let shutdown = c.server.shutdown else {
                     throw .err("SHUTDOWN is disabled for this Strata (set [redis] allow_shutdown = true to allow it)")

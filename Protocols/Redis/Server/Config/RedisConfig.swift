@@ -27,6 +27,9 @@ package final class RedisConfig: Sendable {
         package var hllSparseMaxBytes = 3000
         package var streamNodeMaxEntries = 100
         package var streamNodeMaxBytes = 4096
+        /// `latency-tracking` and `latency-tracking-info-percentiles` (INFO latencystats).
+        package var latencyTracking = true
+        package var latencyPercentiles: [Double] = [50, 99, 99.9]
     }
 
     private struct State {
@@ -155,6 +158,10 @@ package final class RedisConfig: Sendable {
         effective.streamNodeMaxBytes =
             values["stream-node-max-bytes"].flatMap { Int($0) ?? RedisConfigParameter.parseMemory($0).map(Int.init) }
             ?? 4096
+        effective.latencyTracking = values["latency-tracking"] != "no"
+        effective.latencyPercentiles =
+            values["latency-tracking-info-percentiles"].map { $0.split(separator: " ").compactMap { Double($0) } }
+            ?? effective.latencyPercentiles
         return effective
     }
 }

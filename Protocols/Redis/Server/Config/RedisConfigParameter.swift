@@ -1,3 +1,5 @@
+internal import Foundation
+
 /// One `CONFIG GET`/`CONFIG SET` parameter of Redis 7.0 (the table is generated from Redis's own: the
 /// `+Table.swift` file), with its validation. Strata applies the parameters that mean something to it (listed in
 /// docs/redis.md) and keeps the others as values, so tools and test suites that set them back and forth work.
@@ -158,6 +160,16 @@ package struct RedisConfigParameter: Sendable {
         return .success(style == .octal ? String(number, radix: 8) : "\(number)")
     }
 
+    /// A percentile as Redis shows it: `%f` without trailing zeros (`50`, `99.9`).
+    package static func trimmed(_ value: Double) -> String {
+        var text = String(format: "%f", value)
+        if text.contains(".") {
+            while text.hasSuffix("0") { text.removeLast() }
+            if text.hasSuffix(".") { text.removeLast() }
+        }
+        return text
+    }
+
     /// Redis's `memtoull`: digits with an optional unit (b, k = 1000, kb = 1024, m, mb, g, gb; any case).
     package static func parseMemory(_ text: String) -> Int64? {
         let digits = text.prefix { $0.isASCII && $0.isNumber }
@@ -211,10 +223,19 @@ package struct RedisConfigParameter: Sendable {
             }
             return .success(words.joined(separator: " "))
         case "latency-tracking-info-percentiles":
-            guard words.allSatisfy({ Double($0).map { $0 >= 0 && $0 <= 100 } ?? false }) else {
-                return .failure(ConfigRefusal("latency-tracking-info-percentiles must be between 0.0 and 100.0"))
+            var percentiles: [String] = []
+            for word in words {
+                guard let percentile = RedisNumber.parseDouble(Array(word.utf8)) else {
+                    return .failure(ConfigRefusal("Invalid latency-tracking-info-percentiles parameters"))
+                }
+                guard (0...100).contains(percentile) else {
+                    return .failure(
+                        ConfigRefusal("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]")
+                    )
+                }
+                percentiles.append(Self.trimmed(percentile))
             }
-            return .success(words.joined(separator: " "))
+            return .success(percentiles.joined(separator: " "))
         case "bind":
             guard words.count <= 16 else { return .failure(ConfigRefusal("Too many bind addresses specified.")) }
             return .success(words.joined(separator: " "))

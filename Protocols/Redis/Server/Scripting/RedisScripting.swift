@@ -400,7 +400,8 @@ package final class RedisScripting: Sendable {
                     command.name,
                     microseconds: elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds
                         / 1_000_000_000_000,
-                    failed: reply.isError
+                    failed: reply.isError,
+                    trackLatency: server.config.effective.latencyTracking
                 )
                 server.feedMonitors(arguments, db: state.session.db, address: "lua", except: nil)
                 // A script that reads counts as a read of the keys it declared, for client-side caching (Redis).
