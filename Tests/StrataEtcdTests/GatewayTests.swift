@@ -396,8 +396,14 @@ struct EtcdPortHTTPTests {
     @Test func badInputGetsAnErrorAndTheServerCarriesOn() async throws {
         try await withStrata { strata, port in
             // A body past the bound is refused without being read to its end.
-            let huge = String(repeating: "a", count: 4 << 20)
-            let tooLarge = await TestNetwork.httpRequest(port: port, path: "/v3/kv/put", body: #"{"key":"\#(huge)"}"#)
+            let huge = String(repeating: "a", count: 8 << 20)
+            // (A long timeout: on a loaded machine sending 8 MiB can take more than the default 5 s.)
+            let tooLarge = await TestNetwork.httpRequest(
+                port: port,
+                path: "/v3/kv/put",
+                body: #"{"key":"\#(huge)"}"#,
+                timeoutSeconds: 60
+            )
             #expect(tooLarge?.status == 429)
             #expect(tooLarge?.body.contains("grpc: received message larger than max") == true)
             // Within the gRPC limit but over max_request_bytes: etcd's own "request is too large" (400).

@@ -95,6 +95,8 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
     /// JSON is base64 and quoting around the protobuf limit: a body this large cannot be a valid request.
     private let maxBodyBytes: Int
     private var phase = Phase.idle
+    /// Answered and closed for output, still reading (and dropping) the request's rest: see ``answerTooLarge``.
+    private var lingering = false
     private var call: Call?
     private var nextCallID = 0
     private var context: ChannelHandlerContext?
@@ -128,6 +130,11 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
     // MARK: Requests
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if lingering {
+            // The client has sent all of its request: nothing unread is left to turn the close into a reset.
+            if case .end = unwrapInboundIn(data) { context.close(promise: nil) }
+            return
+        }
         switch unwrapInboundIn(data) {
         case .head(let head): begin(head, context: context)
         case .body(var chunk):
@@ -454,9 +461,29 @@ final class EtcdHTTPHandler: ChannelInboundHandler {
 
     private func answerTooLarge(context: ChannelHandlerContext) {
         let status = GRPCDeframer.Failure.tooLarge(length: maxBodyBytes + 1, limit: router.maxRequestPayload).status
-        // The rest of the body is not read: close after answering.
-        respondError(code: status.code, message: status.message, keepAlive: false, context: context)
+        let body = Array(EtcdGateway.errorBody(code: status.code, message: status.message).utf8)
+        var headers = Self.headers(contentType: "application/json", keepAlive: false)
+        headers.add(name: "Content-Length", value: "\(body.count)")
+        let head = HTTPResponseHead(
+            version: .http1_1,
+            status: HTTPResponseStatus(statusCode: EtcdGateway.httpStatus(for: status.code)),
+            headers: headers
+        )
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+        // Closing with the body's rest unread would send a reset, which can destroy the answer before the client
+        // reads it. As Go's server does: close for output, drop what still arrives until the request ends, then
+        // close; a client that never finishes gets a bounded wait.
+        lingering = true
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: Self.lingerLimit) { channel.close(promise: nil) }
+        }
     }
+
+    /// How long a refused request's rest is read and dropped before the connection closes anyway.
+    static let lingerLimit = TimeAmount.seconds(2)
 
     private func respond(status: HTTPResponseStatus, text: String, keepAlive: Bool, context: ChannelHandlerContext) {
         var headers = Self.headers(contentType: "text/plain; charset=utf-8", keepAlive: keepAlive)
