@@ -99,6 +99,34 @@ struct RedisPersonalityTests {
         #expect(FileManager.default.fileExists(atPath: data + "/strata-data"))
     }
 
+    /// Directives from the file and the command line combine as in redis-server: the first `save` replaces the
+    /// defaults and later ones add to it (`save ""` clears), and values read back as CONFIG SET leaves them.
+    @Test(arguments: [
+        ["--save", "100 100"], ["--save", ""], ["--save", "", "--save", "5 5"], [],
+    ])
+    func configurationCombinesAsInRedisServer(extra: [String]) throws {
+        let configPath = directory.appending("combine-\(UUID().uuidString).conf")
+        try "save 900 1\nnotify-keyspace-events KEA\nappendonly no\n".write(
+            toFile: configPath,
+            atomically: true,
+            encoding: .utf8
+        )
+        var answers: [[String]] = []
+        for executable in ["/usr/bin/redis-server", try symlinkOnce()] {
+            let port = TestNetwork.freePort()
+            let arguments =
+                [configPath, "--port", String(port), "--bind", "127.0.0.1", "--dir", directory.path] + extra
+            let server = try Running(executable: executable, arguments: arguments, directory: directory)
+            #expect(server.waitUntilReady(), "\(server.output)")
+            let client = try RESPClient(port: port)
+            answers.append(
+                try ["save", "notify-keyspace-events"].map { "\(try client.call("CONFIG", "GET", $0))" }
+            )
+            #expect(server.stop() == 0)
+        }
+        #expect(answers[0] == answers[1], "\(extra)")
+    }
+
     /// Bad command lines end as redis-server 7.0's do: the same text and exit status.
     @Test(arguments: [
         ["--bogus", "1"], ["--databases", "x"], ["--databases", "0"], ["--port", "70000"],

@@ -402,6 +402,38 @@ struct RedisScriptingTests {
         #expect(gaps == .array(Array(repeating: .bulk(Array("1".utf8)), count: writers * runs)))
     }
 
+    /// SHUTDOWN NOSAVE stops a server whose script never ends and has written (SCRIPT KILL cannot stop it): the
+    /// listener closes at once (the next connection is refused) and the process exits.
+    @Test func shutdownNosaveStopsAServerStuckInAScript() throws {
+        let strata = try RedisTestServer(redisSettings: "allow_shutdown = true")
+        let admin = try strata.client()
+        _ = try admin.call("CONFIG", "SET", "busy-reply-threshold", "100")
+        let runner = try strata.client()
+        try runner.send(["EVAL", "redis.call('set', 'k', 'v'); while true do end", "0"])
+        var busy: RESPReply = .null
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            busy = try admin.call("PING")
+            if case .error = busy { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(
+            busy == .error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+        )
+        if case .error(let message) = try admin.call("SCRIPT", "KILL") {
+            #expect(message.hasPrefix("UNKILLABLE"))
+        } else {
+            Issue.record("SCRIPT KILL stopped a script that wrote")
+        }
+        #expect(
+            try admin.call("SHUTDOWN")
+                == .error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+        )
+        #expect(throws: RESPClientError.self) { try admin.call("SHUTDOWN", "NOSAVE") }
+        #expect(throws: RESPClientError.self) { try RESPClient(port: strata.port) }
+        #expect(strata.strata.waitForExit(timeoutSeconds: 20) == 0, "\(strata.strata.output)")
+    }
+
     @Test func runawayReadOnlyScriptGetsKilledAndServerStaysResponsive() throws {
         let strata = try RedisTestServer()
         let admin = try strata.client()

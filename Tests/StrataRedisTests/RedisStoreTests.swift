@@ -61,6 +61,50 @@ struct RedisStoreTests {
         return steps
     }
 
+    /// A stream written before node records (metadata without them, no `z…n` records) gets them at its first change,
+    /// from its entries, and then trims by whole nodes as any other.
+    @Test func aStreamFromBeforeNodeRecordsGetsThemAtItsFirstChange() throws {
+        let key = b("events")
+        try write { data throws(RedisError) in
+            var entry = data.newStream()
+            for seq in 1...20 {
+                let id = RedisStreamID(ms: 1, seq: UInt64(seq))
+                try data.streamAppend(&entry, id: id, fields: [b("f"), b("v")], nodeMaxEntries: 4, nodeMaxBytes: 0)
+            }
+            // Nodes of 4: 1-1…1-4 (the last deleted), 1-5…1-8, …, 1-17…1-20 (the tail).
+            #expect(try data.streamDelete(&entry, RedisStreamID(ms: 1, seq: 4)))
+            try data.store(0, key, entry.metadata)
+        }
+        #expect(try count("z") == 4, "the four closed nodes have records")
+        // What an older Strata wrote: no records, and the metadata's 15th field 0.
+        _ = try fixture.store.applyUpdate(.redis) { txn throws(MVCCError) -> Void in
+            try txn.deleteRange(.prefix(Array("z".utf8)))
+        }
+        try write { data throws(RedisError) in
+            guard var entry = try data.lookup(0, key, as: .stream) else { throw .noSuchKey }
+            entry.metadata.stream.nodeRecords = false
+            try data.store(0, key, entry.metadata)
+        }
+        #expect(try count("z") == 0)
+        let legacy = try read { data throws(RedisError) in try data.lookup(0, key, as: .stream) }
+        #expect(legacy?.metadata.stream.nodeRecords == false)
+
+        let deleted = try write { data throws(RedisError) -> Int64 in
+            guard var entry = try data.lookup(0, key, as: .stream) else { throw .noSuchKey }
+            // 19 entries: the first node (3 live) and the second go whole; the third would leave 8 < 10.
+            let deleted = try data.streamTrim(&entry, .maxLength(10), approximate: true, limit: 0)
+            try data.store(0, key, entry.metadata)
+            return deleted
+        }
+        #expect(deleted == 7)
+        let after = try #require(try read { data throws(RedisError) in try data.lookup(0, key, as: .stream) })
+        #expect(after.metadata.size == 12)
+        #expect(after.metadata.stream.nodeRecords)
+        #expect(after.metadata.stream.nodes == 3)
+        #expect(after.metadata.stream.firstID == RedisStreamID(ms: 1, seq: 9))
+        #expect(try count("z") == 2, "records of the two closed nodes left")
+    }
+
     @Test func deletingABigHashRewritesMetadataOnlyAndTheReclaimerDeletesTheRest() async throws {
         try makeHash(0, "big", fields: 2500)
         #expect(try count("m") == 1)

@@ -41,9 +41,14 @@ package struct RedisFrontEnd: Service {
         let config = RedisConfig(overrides: configuration.initialDirectives, configFile: configuration.configFile)
         let directory = dataDirectory.isEmpty ? FileManager.default.currentDirectoryPath : dataDirectory
         _ = config.set([("dir", directory)], protectedAllowed: true)
-        // To the process, not the calling thread (`raise`): the lifecycle's signal watcher reads process signals
-        // only, so a SIGTERM aimed at an event-loop thread was lost and SHUTDOWN left the server running.
-        let stop: @Sendable () -> Void = { _ = kill(getpid(), SIGTERM) }
+        // The listeners close at once, so a client connecting after SHUTDOWN is refused as by an exited
+        // redis-server; then SIGTERM to the process, not the calling thread (`raise`): the lifecycle's signal
+        // watcher reads process signals only, so a SIGTERM aimed at an event-loop thread was lost.
+        let listeners = Mutex<[any Channel]>([])
+        let stop: @Sendable () -> Void = {
+            for channel in listeners.withLock({ $0 }) { channel.close(promise: nil) }
+            _ = kill(getpid(), SIGTERM)
+        }
         let shutdown = configuration.allowShutdown ? stop : nil
         let server = RedisServer(
             store: store,
@@ -90,6 +95,7 @@ package struct RedisFrontEnd: Service {
             throw ListenError(component: "Redis", address: configuration.listen, underlying: error)
         }
         let channels = bound
+        listeners.withLock { $0 = channels }
         let port = channels[0].localAddress?.port ?? configuration.listen.port
         logger.info("Redis RESP listening on \(host):\(port)")
         // What redis-server prints, and what testcontainers and pytest-redis wait for.

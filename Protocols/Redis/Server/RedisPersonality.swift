@@ -124,6 +124,7 @@ package enum RedisPersonality {
         var settings = ProcessSettings()
         var directory = FileManager.default.currentDirectoryPath
         var save = "3600 1 300 100 60 10000"
+        var saveSeen = false
         var appendOnly = false
         var outputLimits: [String] = []
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -190,7 +191,11 @@ package enum RedisPersonality {
                 appendOnly = flag
                 configuration.directives["appendonly"] = flag ? "yes" : "no"
             case "save":
-                save = value == "\"\"" ? "" : value
+                // As redis-server reads its configuration (file, then arguments): the first `save` replaces the
+                // defaults, later ones add to it, and `save ""` clears everything so far.
+                let points = value == "\"\"" ? "" : value
+                save = points.isEmpty || !saveSeen ? points : save.isEmpty ? points : save + " " + points
+                saveSeen = true
                 configuration.directives["save"] = save
             case "dir":
                 directory = value

@@ -61,15 +61,25 @@ package struct RedisStreamState: Sendable, Hashable {
     /// Nodes holding at least one entry (`radix-tree-keys`).
     package var nodes: UInt64 = 0
     package var nextNode: UInt64 = 1
+    /// Whether the nodes before the tail have records (live entries, last ID) — every stream written since they
+    /// exist; older ones get them at their first change (``RedisData/upgradeStreamNodes(_:)``).
+    package var nodeRecords = true
+    /// The tail node's live entries and the last ID appended to it (deleted or not), as Redis's listpack has them.
+    package var tailNodeLive: UInt64 = 0
+    package var tailNodeLastID = RedisStreamID.zero
+    /// No node record is older than this node (where finding the oldest starts, past trimmed nodes' tombstones).
+    package var oldestNode: UInt64 = 0
 
     package init() {}
 
+    /// The size of the oldest records (15 fields); records with node records have 19.
     static let encodedSize = 15 * 8
 
     func encode(into bytes: inout [UInt8]) {
         for value in [
             lastID.ms, lastID.seq, maxDeletedID.ms, maxDeletedID.seq, firstID.ms, firstID.seq, entriesAdded, groups,
-            nextGroup, tailNode, tailNodeEntries, tailNodeBytes, nodes, nextNode, 0,
+            nextGroup, tailNode, tailNodeEntries, tailNodeBytes, nodes, nextNode, nodeRecords ? 1 : 0, tailNodeLive,
+            tailNodeLastID.ms, tailNodeLastID.seq, oldestNode,
         ] {
             RedisLayout.append(value, to: &bytes)
         }
@@ -88,6 +98,13 @@ package struct RedisStreamState: Sendable, Hashable {
         tailNodeBytes = field(11)
         nodes = field(12)
         nextNode = field(13)
+        // The 15th field was a spare (0) before node records.
+        nodeRecords = field(14) == 1 && bytes.count >= offset + 19 * 8
+        if nodeRecords {
+            tailNodeLive = field(15)
+            tailNodeLastID = RedisStreamID(ms: field(16), seq: field(17))
+            oldestNode = field(18)
+        }
     }
 }
 
@@ -219,6 +236,7 @@ extension RedisData {
         nodeMaxEntries: Int,
         nodeMaxBytes: Int
     ) throws(RedisError) {
+        try upgradeStreamNodes(&entry)
         var state = entry.metadata.stream
         let payload = fields.reduce(0) { $0 + $1.count }
         let elementBytes = UInt64(fields.reduce(0) { $0 + $1.count + 2 } + 8)
@@ -232,7 +250,15 @@ extension RedisData {
             }
         }
         if newNode {
+            // The tail becomes an ordinary node: its record now holds what the metadata held.
+            if state.tailNode != 0 {
+                try writeStreamNode(
+                    entry.metadata.version,
+                    StreamNode(number: state.tailNode, live: state.tailNodeLive, lastID: state.tailNodeLastID)
+                )
+            }
             state.tailNode = state.nextNode
+            state.tailNodeLive = 0
             state.nextNode += 1
             state.tailNodeEntries = 0
             // The master entry: its fields, counters and terminator.
@@ -242,6 +268,8 @@ extension RedisData {
         }
         state.tailNodeEntries += 1
         state.tailNodeBytes += elementBytes
+        state.tailNodeLive += 1
+        state.tailNodeLastID = id
         try write(Self.entryKey(entry.metadata.version, id), Self.encodeEntry(node: state.tailNode, fields: fields))
         entry.metadata.size += 1
         if entry.metadata.size == 1 { state.firstID = id }
@@ -287,98 +315,65 @@ extension RedisData {
     /// Deletes one entry; false when there is none. Node bookkeeping follows (a node left empty is gone).
     package mutating func streamDelete(_ entry: inout Entry, _ id: RedisStreamID) throws(RedisError) -> Bool {
         guard let existing = try streamEntry(entry, id) else { return false }
+        try upgradeStreamNodes(&entry)
         try remove(Self.entryKey(entry.metadata.version, id))
         entry.metadata.size -= 1
-        try forgetNodeIfEmpty(&entry, existing.node, around: id)
+        // As in Redis, a node whose last live entry goes is gone (the tail too: the next append starts a new one).
+        if var node = try streamNode(entry, existing.node) {
+            node.live -= 1
+            if node.live == 0 {
+                try dropStreamNode(&entry, node, oldest: false)
+            } else {
+                try keepStreamNode(&entry, node)
+            }
+        }
         return true
     }
 
-    /// After an entry of `node` went: if no entry of that node is left, the node is gone (and if it was the tail,
-    /// the next append starts a new node).
-    private mutating func forgetNodeIfEmpty(_ entry: inout Entry, _ node: UInt64, around id: RedisStreamID)
-        throws(RedisError)
-    {
-        let before = try id.previous.flatMap { previous throws(RedisError) in
-            try streamRange(entry, from: .zero, to: previous, reverse: true, count: 1).first
-        }
-        let after = try id.next.flatMap { next throws(RedisError) in
-            try streamRange(entry, from: next, to: .max, count: 1).first
-        }
-        guard before?.node != node && after?.node != node else { return }
-        entry.metadata.stream.nodes -= 1
-        if entry.metadata.stream.tailNode == node { entry.metadata.stream.tailNode = 0 }
-    }
-
-    /// XTRIM and XADD's trimming, as Redis trims: whole nodes from the oldest while they all go; with `approximate`
-    /// it stops at the first node that cannot go whole, otherwise it deletes that node's entries one by one.
-    /// `limit` (0: none) bounds the entries removed by whole nodes. Returns how many went.
+    /// XTRIM and XADD's trimming, as Redis's `streamTrim`: from the oldest node, each goes whole while it can (MAXLEN:
+    /// the length without its live entries stays at or above the bound; MINID: the last ID appended to it is below
+    /// the minimum); with `approximate` it stops at the first node that cannot go whole, otherwise it deletes that
+    /// node's entries one by one (the node stays, even with none left, as Redis's listpack does). `limit` (0: none)
+    /// stops before a node whose entries would exceed it. Returns how many went. Decisions come from node records, so
+    /// `XADD … MAXLEN ~ n` reads one record, as Redis reads a listpack header.
     package mutating func streamTrim(
         _ entry: inout Entry,
         _ strategy: RedisStreamTrim,
         approximate: Bool,
         limit: Int64
     ) throws(RedisError) -> Int64 {
+        try upgradeStreamNodes(&entry)
         var deleted: Int64 = 0
-        // Where the oldest remaining node starts (entries before it are gone in this transaction).
-        var position = entry.metadata.stream.firstID
-        while entry.metadata.size > 0 {
+        while let node = try oldestStreamNode(entry) {
             if case .maxLength(let length) = strategy, entry.metadata.size <= length { break }
-            // The oldest node: its live entries.
-            guard let first = try streamRange(entry, from: position, to: .max, count: 1).first else { break }
-            // Reading stops as soon as the node is known to stay (what a per-node counter tells Redis at once):
-            // for MAXLEN once it holds more entries than the excess, for MINID at its first entry not below the
-            // minimum, and past the LIMIT budget. XADD MAXLEN ~ N then reads at most the excess, not the node.
-            var node: [RedisStreamEntry] = []
-            var whole = true
-            var overLimit = false
-            let cap: Int? =
-                if case .maxLength(let length) = strategy { Int(clamping: entry.metadata.size - length) + 1 } else {
-                    nil
-                }
-            var cursor: RedisStreamID? = first.id
-            scanning: while let from = cursor {
-                let size = min(256, cap.map { $0 - node.count } ?? 256)
-                let batch = try streamRange(entry, from: from, to: .max, count: size)
-                for item in batch {
-                    guard item.node == first.node else { break scanning }
-                    node.append(item)
-                    if limit > 0 && deleted + Int64(node.count) > limit {
-                        overLimit = true
-                        break scanning
-                    }
-                    if case .minID(let minimum) = strategy, item.id >= minimum {
-                        whole = false
-                        break scanning
-                    }
-                    if let cap, node.count >= cap {
-                        whole = false
-                        break scanning
-                    }
-                }
-                cursor = batch.count == size ? batch.last!.id.next : nil
+            let live = Int64(node.live)
+            if limit > 0 && deleted + live > limit { break }
+            let whole: Bool
+            switch strategy {
+            case .maxLength(let length): whole = entry.metadata.size - live >= length
+            case .minID(let minimum): whole = node.lastID < minimum
             }
-            if overLimit { break }
-            let entries = Int64(node.count)
             if whole {
-                for item in node { try remove(Self.entryKey(entry.metadata.version, item.id)) }
-                entry.metadata.size -= entries
-                entry.metadata.stream.nodes -= 1
-                if entry.metadata.stream.tailNode == first.node { entry.metadata.stream.tailNode = 0 }
-                deleted += entries
-                guard let next = node.last!.id.next else { break }
-                position = next
-                entry.metadata.stream.firstID = next
+                let ids = try streamNodeIDs(entry, node.number)
+                for id in ids { try remove(Self.entryKey(entry.metadata.version, id)) }
+                // The next node's entries start past these (reads start at the first ID, past the tombstones).
+                if let next = ids.last?.next { entry.metadata.stream.firstID = next }
+                entry.metadata.size -= live
+                deleted += live
+                try dropStreamNode(&entry, node, oldest: true)
                 continue
             }
             if approximate { break }
-            for item in node {
-                entry.metadata.stream.firstID = item.id
+            var remaining = node
+            for id in try streamNodeIDs(entry, node.number) {
                 if case .maxLength(let length) = strategy, entry.metadata.size <= length { break }
-                if case .minID(let minimum) = strategy, item.id >= minimum { break }
-                try remove(Self.entryKey(entry.metadata.version, item.id))
+                if case .minID(let minimum) = strategy, id >= minimum { break }
+                try remove(Self.entryKey(entry.metadata.version, id))
                 entry.metadata.size -= 1
+                remaining.live -= 1
                 deleted += 1
             }
+            try keepStreamNode(&entry, remaining)
             break
         }
         if entry.metadata.size == 0 {
@@ -387,6 +382,155 @@ extension RedisData {
             entry.metadata.stream.firstID = first.id
         }
         return deleted
+    }
+
+    // MARK: Nodes
+
+    /// A listpack node as Redis would have it: live entries and the last ID appended to it.
+    struct StreamNode: Sendable, Hashable {
+        var number: UInt64
+        var live: UInt64
+        var lastID: RedisStreamID
+    }
+
+    private static let nodeTag = UInt8(ascii: "n")
+
+    private mutating func writeStreamNode(_ version: UInt64, _ node: StreamNode) throws(RedisError) {
+        var value: [UInt8] = []
+        RedisLayout.append(node.live, to: &value)
+        value += node.lastID.bytes
+        try write(Self.groupScoped(version, Self.nodeTag, node.number), value)
+    }
+
+    private static func decodeStreamNode(_ number: UInt64, _ value: [UInt8]) throws(RedisError) -> StreamNode {
+        guard value.count == 24 else { throw .storage(.storage("malformed stream node record")) }
+        return StreamNode(
+            number: number,
+            live: RedisLayout.readUInt64(value, at: 0),
+            lastID: RedisStreamID(decoding: value, at: 8)
+        )
+    }
+
+    /// Node `number`: the tail from the metadata, another from its record.
+    private mutating func streamNode(_ entry: Entry, _ number: UInt64) throws(RedisError) -> StreamNode? {
+        let state = entry.metadata.stream
+        if number == state.tailNode {
+            return StreamNode(number: number, live: state.tailNodeLive, lastID: state.tailNodeLastID)
+        }
+        guard let kv = try read(Self.groupScoped(entry.metadata.version, Self.nodeTag, number)) else { return nil }
+        return try Self.decodeStreamNode(number, kv.value)
+    }
+
+    /// The oldest node: the first record, else the tail.
+    private mutating func oldestStreamNode(_ entry: Entry) throws(RedisError) -> StreamNode? {
+        let version = entry.metadata.version
+        let prefix = RedisLayout.scorePrefix(version) + [Self.nodeTag]
+        var found: StreamNode?
+        var failure: RedisError?
+        let range = KeyRange(
+            key: Self.groupScoped(version, Self.nodeTag, entry.metadata.stream.oldestNode),
+            end: KeyRange.prefixEnd(prefix)
+        )
+        try scan(range) { kv in
+            do throws(RedisError) {
+                found = try Self.decodeStreamNode(RedisLayout.readUInt64(kv.key, at: prefix.count), kv.value)
+            } catch {
+                failure = error
+            }
+            return false
+        }
+        if let failure { throw failure }
+        if let found { return found }
+        let state = entry.metadata.stream
+        guard state.tailNode != 0 else { return nil }
+        return StreamNode(number: state.tailNode, live: state.tailNodeLive, lastID: state.tailNodeLastID)
+    }
+
+    /// Stores a node's changed count.
+    private mutating func keepStreamNode(_ entry: inout Entry, _ node: StreamNode) throws(RedisError) {
+        if node.number == entry.metadata.stream.tailNode {
+            entry.metadata.stream.tailNodeLive = node.live
+        } else {
+            try writeStreamNode(entry.metadata.version, node)
+        }
+    }
+
+    /// A node is gone (its entries are, or go, with it). Past the `oldest`, the next search for the oldest starts.
+    private mutating func dropStreamNode(_ entry: inout Entry, _ node: StreamNode, oldest: Bool) throws(RedisError) {
+        entry.metadata.stream.nodes -= 1
+        if node.number == entry.metadata.stream.tailNode {
+            entry.metadata.stream.tailNode = 0
+            entry.metadata.stream.tailNodeLive = 0
+        } else {
+            try remove(Self.groupScoped(entry.metadata.version, Self.nodeTag, node.number))
+            if oldest { entry.metadata.stream.oldestNode = node.number + 1 }
+        }
+    }
+
+    /// The IDs of a node's live entries, from the keys and node numbers alone (nodes hold entries in ID order, and
+    /// none of an older node is left before it).
+    private mutating func streamNodeIDs(_ entry: Entry, _ number: UInt64) throws(RedisError) -> [RedisStreamID] {
+        let version = entry.metadata.version
+        var ids: [RedisStreamID] = []
+        var failure: RedisError?
+        let range = KeyRange(
+            key: Self.entryKey(version, entry.metadata.stream.firstID),
+            end: KeyRange.prefixEnd(RedisLayout.memberPrefix(version))
+        )
+        try scan(range) { kv in
+            guard kv.key.count == 25, kv.value.count >= 8 else {
+                failure = .storage(.storage("malformed stream entry"))
+                return false
+            }
+            let node = RedisLayout.readUInt64(kv.value, at: 0)
+            // Older nodes' entries are gone; a newer node's entry ends this one.
+            if node < number { return true }
+            guard node == number else { return false }
+            ids.append(RedisStreamID(decoding: kv.key, at: 9))
+            return true
+        }
+        if let failure { throw failure }
+        return ids
+    }
+
+    /// Gives a stream written before node records its records: one pass over its entries, at its first change.
+    /// (The last ID of a node is its last live entry's: which deleted entries it held is not known.)
+    package mutating func upgradeStreamNodes(_ entry: inout Entry) throws(RedisError) {
+        guard !entry.metadata.stream.nodeRecords else { return }
+        let version = entry.metadata.version
+        var nodes: [StreamNode] = []
+        var failure: RedisError?
+        try scan(.prefix(RedisLayout.memberPrefix(version))) { kv in
+            guard kv.key.count == 25, kv.value.count >= 8 else {
+                failure = .storage(.storage("malformed stream entry"))
+                return false
+            }
+            let number = RedisLayout.readUInt64(kv.value, at: 0)
+            let id = RedisStreamID(decoding: kv.key, at: 9)
+            if nodes.last?.number == number {
+                nodes[nodes.count - 1].live += 1
+                nodes[nodes.count - 1].lastID = id
+            } else {
+                nodes.append(StreamNode(number: number, live: 1, lastID: id))
+            }
+            return true
+        }
+        if let failure { throw failure }
+        var state = entry.metadata.stream
+        state.tailNodeLive = 0
+        state.tailNodeLastID = state.lastID
+        for node in nodes {
+            if node.number == state.tailNode {
+                state.tailNodeLive = node.live
+            } else {
+                try writeStreamNode(version, node)
+            }
+        }
+        state.nodes =
+            UInt64(nodes.count) + (state.tailNode != 0 && !nodes.contains { $0.number == state.tailNode } ? 1 : 0)
+        state.oldestNode = nodes.first?.number ?? 0
+        state.nodeRecords = true
+        entry.metadata.stream = state
     }
 
     // MARK: Consumer groups

@@ -336,6 +336,7 @@ extension RedisCommands {
                 guard let shutdown = c.server.shutdown else {
                     throw .err("SHUTDOWN is disabled for this Strata (set [redis] allow_shutdown = true to allow it)")
                 }
+                c.server.scripting.killForShutdown()
                 try? c.server.store.syncNow()
                 shutdown()
                 c.closeAfterReply = true

@@ -277,16 +277,16 @@ extension RedisCommands {
     private static func xtrim(_ c: inout RedisInvocation) throws(RedisError) -> RESPValue {
         let arguments = try trimArguments(c, xadd: false)
         guard var entry = try c.data.lookup(c.db, c[1], as: .stream) else { return .integer(0) }
+        let before = entry.metadata.stream
         let trimmed = try c.data.streamTrim(
             &entry,
             arguments.strategy!,
             approximate: arguments.approximate,
             limit: arguments.limit
         )
-        if trimmed > 0 {
-            try c.data.store(c.db, c[1], entry.metadata)
-            c.notify("xtrim", .stream, c[1])
-        }
+        // (A trim of nothing may still have given an old stream its node records.)
+        if trimmed > 0 || entry.metadata.stream != before { try c.data.store(c.db, c[1], entry.metadata) }
+        if trimmed > 0 { c.notify("xtrim", .stream, c[1]) }
         return .integer(Int(trimmed))
     }
 

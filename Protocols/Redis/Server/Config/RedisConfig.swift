@@ -46,7 +46,8 @@ package final class RedisConfig: Sendable {
         for parameter in RedisConfigParameter.all { values[parameter.name] = parameter.defaultValue }
         for (name, value) in overrides {
             guard let parameter = RedisConfigParameter.byName[name] else { continue }
-            values[parameter.name] = value
+            // Shown as CONFIG SET would leave it (`KEA` reads back as `AKE`, as in Redis).
+            values[parameter.name] = (try? parameter.normalize(value).get()) ?? value
         }
         self.configFile = configFile
         self.state = Mutex(State(values: values, effective: Self.parse(values)))

@@ -140,6 +140,12 @@ package final class RedisScripting: Sendable {
         }
     }
 
+    /// SHUTDOWN NOSAVE: the running script stops even if it wrote (Redis exits under it), so shutting down does not
+    /// wait for a script that may never end.
+    func killForShutdown() {
+        running.withLock { state in state.current?.kill = true }
+    }
+
     /// Whether a script command will not write: a `_RO` command, or a script or function declared `no-writes`
     /// (CLIENT PAUSE WRITE lets those run, as Redis does).
     func isReadOnly(_ name: String, _ arguments: [[UInt8]]) -> Bool {
