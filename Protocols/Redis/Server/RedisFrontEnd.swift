@@ -44,9 +44,13 @@ package struct RedisFrontEnd: Service {
         // The listeners close at once, so a client connecting after SHUTDOWN is refused as by an exited
         // redis-server; then SIGTERM to the process, not the calling thread (`raise`): the lifecycle's signal
         // watcher reads process signals only, so a SIGTERM aimed at an event-loop thread was lost.
-        let listeners = Mutex<[any Channel]>([])
+        let listeners = Listeners()
         let stop: @Sendable () -> Void = {
-            for channel in listeners.withLock({ $0 }) { channel.close(promise: nil) }
+            let channels = listeners.state.withLock { state in
+                state.stopping = true
+                return state.channels
+            }
+            for channel in channels { channel.close(promise: nil) }
             _ = kill(getpid(), SIGTERM)
         }
         let shutdown = configuration.allowShutdown ? stop : nil
@@ -95,7 +99,7 @@ package struct RedisFrontEnd: Service {
             throw ListenError(component: "Redis", address: configuration.listen, underlying: error)
         }
         let channels = bound
-        listeners.withLock { $0 = channels }
+        listeners.state.withLock { $0.channels = channels }
         let port = channels[0].localAddress?.port ?? configuration.listen.port
         logger.info("Redis RESP listening on \(host):\(port)")
         // What redis-server prints, and what testcontainers and pytest-redis wait for.
@@ -115,7 +119,11 @@ package struct RedisFrontEnd: Service {
                 tasks.addTask { try await RedisReclaimer(store: store).run() }
                 tasks.addTask { try await RedisNotifier(server: server).run() }
                 tasks.addTask { try await Self.closeIdleClients(server) }
-                tasks.addTask { try await channels[0].closeFuture.get() }
+                tasks.addTask {
+                    try await channels[0].closeFuture.get()
+                    // Closed by SHUTDOWN: the front-end ends with the rest of the process, on the SIGTERM it sent.
+                    if listeners.state.withLock({ $0.stopping }) { try await gracefulShutdown() }
+                }
                 try await tasks.next()
                 tasks.cancelAll()
             }
@@ -261,4 +269,9 @@ struct RedisNotifier {
             server.notifyKeyspace("expired", db: db, key: key, flags: flags)
         }
     }
+}
+
+/// The front-end's listening channels, and whether SHUTDOWN closed them.
+private final class Listeners: Sendable {
+    let state = Mutex<(channels: [any Channel], stopping: Bool)>(([], false))
 }
