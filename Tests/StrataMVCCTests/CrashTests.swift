@@ -27,12 +27,17 @@ struct CrashTests {
             let pipe = Pipe()
             process.standardOutput = pipe
             try process.run()
-            // Let it write for a random while (at least until the first acknowledgement of the round's kind: a put
-            // in even rounds, where a lease grant may come first on a loaded machine), then kill it.
+            // Let it write for a random while (at least until the first acknowledgements of the round's kind: a put
+            // of each keyspace in even rounds — a latest-only one waits for its own fsync, which a loaded machine
+            // delays — a lease grant in odd ones), then kill it.
             let deadline = Date().addingTimeInterval(Double.random(in: 0.05...0.4, using: &random))
-            let firstAcknowledgement = Array((round % 2 == 1 ? "lease " : " r\(round)/").utf8)
+            let firstAcknowledgements =
+                round % 2 == 1 ? [Array("lease ".utf8)] : [Array(" r\(round)/".utf8), Array(" r\(round)/L".utf8)]
+            let patience = Date().addingTimeInterval(60)
             var output = Data()
-            while output.firstRange(of: firstAcknowledgement) == nil || Date() < deadline {
+            while firstAcknowledgements.contains(where: { output.firstRange(of: $0) == nil }) && Date() < patience
+                || Date() < deadline
+            {
                 output.append(pipe.fileHandleForReading.availableData)
                 if !process.isRunning { break }
             }
