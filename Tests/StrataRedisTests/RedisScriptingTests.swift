@@ -434,6 +434,18 @@ struct RedisScriptingTests {
         #expect(strata.strata.waitForExit(timeoutSeconds: 20) == 0, "\(strata.strata.output)")
     }
 
+    /// SIGTERM stops a server stuck in a script that wrote, as it stops redis-server.
+    @Test func sigtermStopsAServerStuckInAScript() throws {
+        let strata = try RedisTestServer()
+        let admin = try strata.client()
+        _ = try admin.call("CONFIG", "SET", "busy-reply-threshold", "100")
+        let runner = try strata.client()
+        try runner.send(["EVAL", "redis.call('set', 'k', 'v'); while true do end", "0"])
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, case .simple = try admin.call("PING") { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(strata.strata.stop(signal: SIGTERM, timeoutSeconds: 20) == 0, "\(strata.strata.output)")
+    }
+
     @Test func runawayReadOnlyScriptGetsKilledAndServerStaysResponsive() throws {
         let strata = try RedisTestServer()
         let admin = try strata.client()

@@ -128,6 +128,8 @@ package struct RedisFrontEnd: Service {
                 tasks.cancelAll()
             }
         } onGracefulShutdown: {
+            // A script that never ends would hold the shutdown forever (SIGTERM stops redis-server under one too).
+            server.scripting.killForShutdown()
             for channel in channels { channel.close(promise: nil) }
             for client in server.clients.all { client.channel.close(promise: nil) }
         }

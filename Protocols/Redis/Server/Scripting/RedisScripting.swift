@@ -140,8 +140,8 @@ package final class RedisScripting: Sendable {
         }
     }
 
-    /// SHUTDOWN NOSAVE: the running script stops even if it wrote (Redis exits under it), so shutting down does not
-    /// wait for a script that may never end.
+    /// SHUTDOWN NOSAVE or SIGTERM: the running script stops even if it wrote (Redis exits under it), so shutting
+    /// down does not wait for a script that may never end.
     func killForShutdown() {
         running.withLock { state in state.current?.kill = true }
     }
