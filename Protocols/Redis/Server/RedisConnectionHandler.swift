@@ -130,8 +130,14 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 runGroup()
                 writeReply(.error("ERR Protocol error: " + message), force: true)
                 closing = true
-            case .command(let arguments):
+            case .command(let typed):
                 commandBytes = input.readerIndex - start
+                guard let arguments = server.renames.resolve(typed) else {
+                    // Renamed away (`rename-command`): its old name is unknown.
+                    runGroup()
+                    execute(typed, .failure(RedisCommandTable.unknownCommand(typed)))
+                    continue
+                }
                 let lookup = RedisCommandTable.lookup(arguments)
                 if case .success(let command) = lookup, groupable(command, arguments) {
                     group.append((command, arguments))

@@ -33,6 +33,8 @@ extension RedisFrontEnd {
         /// Whether SHUTDOWN stops the process (a shared Strata serves other protocols too: off by default; the
         /// `redis-server` personality turns it on, as Redis has it).
         package var allowShutdown = false
+        /// redis.conf's `rename-command`: a command's own name → its new name ("" disables it).
+        package var renamedCommands: [String: String] = [:]
         /// Redis directives given on a `redis-server` command line or file that Strata keeps as CONFIG values.
         package var directives: [String: String] = [:]
         /// The redis.conf file CONFIG REWRITE writes (the personality's), if any.

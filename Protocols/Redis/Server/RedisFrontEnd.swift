@@ -39,7 +39,17 @@ package struct RedisFrontEnd: Service {
     package func run() async throws {
         let spaces = try await RedisSpaces(store: store, databases: configuration.databases)
         let config = RedisConfig(overrides: configuration.initialDirectives, configFile: configuration.configFile)
-        let directory = dataDirectory.isEmpty ? FileManager.default.currentDirectoryPath : dataDirectory
+        let workingDirectory = FileManager.default.currentDirectoryPath
+        // As redis-server, the personality shows the `dir` it was given, absolute (its store is <dir>/strata-data),
+        // so that CONFIG REWRITE writes it back unchanged; `strata serve` shows its data directory.
+        let directory =
+            configuration.redisStyleLog
+            ? URL(
+                fileURLWithPath: configuration.directives["dir"] ?? ".",
+                relativeTo: URL(fileURLWithPath: workingDirectory)
+            )
+            .standardizedFileURL.path
+            : dataDirectory.isEmpty ? workingDirectory : dataDirectory
         _ = config.set([("dir", directory)], protectedAllowed: true)
         // The listeners close at once, so a client connecting after SHUTDOWN is refused as by an exited
         // redis-server; then SIGTERM to the process, not the calling thread (`raise`): the lifecycle's signal
@@ -63,7 +73,8 @@ package struct RedisFrontEnd: Service {
             dataDirectory: directory,
             shutdown: shutdown,
             metrics: RedisMetrics(factory: metrics?.factory ?? NOOPMetricsHandler.instance),
-            aclFile: configuration.aclFile.isEmpty ? nil : configuration.aclFile
+            aclFile: configuration.aclFile.isEmpty ? nil : configuration.aclFile,
+            renames: RedisCommandRenames(configuration.renamedCommands)
         )
         try loadUsers(server)
         metrics?.addCollector(server.metrics.collector(for: server))

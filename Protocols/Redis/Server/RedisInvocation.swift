@@ -137,6 +137,11 @@ package enum RedisCommandTable {
             return .failure(.err("unknown subcommand '\(typed)'. Try \(name.uppercased()) HELP."))
         }
         if !name.contains("|"), let command = commands[name] { return .success(command) }
+        return .failure(unknownCommand(arguments))
+    }
+
+    /// Redis's error for a command name it does not know.
+    package static func unknownCommand(_ arguments: [[UInt8]]) -> RedisError {
         var listed = ""
         for argument in arguments.dropFirst() {
             guard listed.utf8.count < 128 else { break }
@@ -145,7 +150,7 @@ package enum RedisCommandTable {
         }
         let typed = clip(String(decoding: arguments[0], as: UTF8.self), 128)
         let message = "unknown command '\(typed)', with args beginning with: \(listed)"
-        return .failure(.err(String(message.map { $0 == "\r" || $0 == "\n" ? " " : $0 })))
+        return .err(String(message.map { $0 == "\r" || $0 == "\n" ? " " : $0 }))
     }
 
     /// At most `count` bytes, cut at a NUL as C's `%.*s` does.

@@ -150,6 +150,9 @@ package enum RedisPersonality {
             let values = words.dropFirst().map { String(decoding: $0, as: UTF8.self) }
             let value = values.joined(separator: " ")
             // Values are checked as Redis checks them (its messages), then mapped onto Strata's settings.
+            if let parameter = RedisConfigParameter.byName[name], !parameter.flags.contains(.multi), values.count != 1 {
+                throw fatal("wrong number of arguments")
+            }
             if let parameter = RedisConfigParameter.byName[name],
                 case .failure(let refusal) = parameter.normalize(value)
             {
@@ -223,6 +226,7 @@ package enum RedisPersonality {
                 case "warning": settings.logLevel = "warning"
                 default: throw fatal("argument(s) must be one of the following: debug, verbose, notice, warning")
                 }
+                configuration.directives["loglevel"] = value.lowercased()
             case "pidfile":
                 configuration.directives["pidfile"] = value
                 if !value.isEmpty { try? "\(getpid())\n".write(toFile: value, atomically: true, encoding: .utf8) }
@@ -245,7 +249,25 @@ package enum RedisPersonality {
             case "user":
                 guard values.count >= 1 else { throw fatal("Bad directive or wrong number of arguments") }
                 configuration.users.append(values.map(quote).joined(separator: " "))
-            case "rename-command", "loadmodule", "replicaof", "slaveof", "sentinel":
+            case "rename-command":
+                guard values.count == 2 else { throw fatal("Bad directive or wrong number of arguments") }
+                let original = values[0].lowercased()
+                let renamed = configuration.renamedCommands
+                // The command a name answers as earlier lines left the table (a renamed one only to its new name).
+                func command(answering name: String) -> String? {
+                    if let own = renamed.first(where: { $0.value.lowercased() == name })?.key { return own }
+                    if renamed[name] != nil { return nil }
+                    return RedisCommandSpec.byName[name] != nil && !name.contains("|") ? name : nil
+                }
+                guard let own = command(answering: original) else {
+                    throw fatal("No such command in rename-command")
+                }
+                let target = values[1]
+                if !target.isEmpty, target.lowercased() != original, command(answering: target.lowercased()) != nil {
+                    throw fatal("Target command name already exists")
+                }
+                configuration.renamedCommands[own] = target
+            case "loadmodule", "replicaof", "slaveof", "sentinel":
                 throw fatal("Strata does not support '\(name)'")
             default:
                 guard let parameter = RedisConfigParameter.byName[name] else {

@@ -40,6 +40,8 @@ package final class RedisServer: Sendable {
     package let acl: RedisACL
     /// The ACL file (ACL LOAD and SAVE), absolute; nil: none configured.
     package let aclFile: String?
+    /// redis.conf's `rename-command` lines.
+    package let renames: RedisCommandRenames
 
     package init(
         store: MVCCStore,
@@ -50,8 +52,10 @@ package final class RedisServer: Sendable {
         dataDirectory: String,
         shutdown: (@Sendable () -> Void)?,
         metrics: RedisMetrics = RedisMetrics(factory: NOOPMetricsHandler.instance),
-        aclFile: String? = nil
+        aclFile: String? = nil,
+        renames: RedisCommandRenames = RedisCommandRenames()
     ) {
+        self.renames = renames
         self.acl = RedisACL(config: config)
         self.aclFile = aclFile
         self.metrics = metrics

@@ -119,27 +119,7 @@ extension RedisCommands {
         ),
         (
             "config|rewrite", .control,
-            { c throws(RedisError) in
-                guard let path = c.server.config.configFile else {
-                    throw .err("The server is running without a config file")
-                }
-                var lines = c.server.config.nonDefaultLines
-                // Users go with the file unless an ACL file keeps them (Redis's rewriteConfigUserOption).
-                if c.server.aclFile == nil {
-                    for user in c.server.acl.usersByName {
-                        lines.append(
-                            String(decoding: Array("user ".utf8) + user.name + [32] + user.description, as: UTF8.self)
-                        )
-                    }
-                }
-                let text = lines.joined(separator: "\n") + "\n"
-                do {
-                    try text.write(toFile: path, atomically: true, encoding: .utf8)
-                } catch {
-                    throw .err("Rewriting config file: \(error)")
-                }
-                return .ok
-            }
+            { c throws(RedisError) in try rewriteConfig(c, forceAll: false) }
         ),
         (
             "config|help", .control,
@@ -505,9 +485,32 @@ extension RedisCommands {
         return total
     }
 
+    /// CONFIG REWRITE (and DEBUG CONFIG-REWRITE-FORCE-ALL): the config file rewritten as Redis rewrites it.
+    private static func rewriteConfig(_ c: RedisInvocation, forceAll: Bool) throws(RedisError) -> RESPValue {
+        guard let path = c.server.config.configFile else {
+            throw .err("The server is running without a config file")
+        }
+        // Users go with the file unless an ACL file keeps them (Redis's rewriteConfigUserOption).
+        let users: [String]? =
+            c.server.aclFile == nil
+            ? c.server.acl.usersByName.map { user in
+                String(decoding: Array("user ".utf8) + user.name + [32] + user.description, as: UTF8.self)
+            } : nil
+        let old = try? String(contentsOfFile: path, encoding: .utf8)
+        let text = c.server.config.rewrittenFile(old: old, users: users, forceAll: forceAll)
+        do {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            throw .err("Rewriting config file: \(error)")
+        }
+        return .ok
+    }
+
     /// DEBUG subcommands test suites use.
     private static func debug(_ c: inout RedisInvocation) throws(RedisError) -> RESPValue {
         switch c.option(1) {
+        case "CONFIG-REWRITE-FORCE-ALL":
+            return try rewriteConfig(c, forceAll: true)
         case "SLEEP":
             guard c.count == 3, let seconds = Double(c.text(2)), seconds.isFinite else { throw .syntax }
             usleep(UInt32(max(0, min(seconds, 3600)) * 1_000_000))

@@ -115,18 +115,8 @@ package final class RedisConfig: Sendable {
         }
     }
 
-    /// Non-default values, as `name value` lines (CONFIG REWRITE).
-    package var nonDefaultLines: [String] {
-        state.withLock { state in
-            RedisConfigParameter.all.compactMap { parameter in
-                guard let value = state.values[parameter.name], value != parameter.defaultValue,
-                    !parameter.flags.contains(.hidden)
-                else { return nil }
-                let quoted = value.isEmpty || value.contains(" ") ? "\"\(value)\"" : value
-                return "\(parameter.name) \(quoted)"
-            }
-        }
-    }
+    /// Every parameter's value now.
+    package var currentValues: [String: String] { state.withLock { $0.values } }
 
     private static func parse(_ values: [String: String]) -> Effective {
         var effective = Effective()

@@ -295,6 +295,12 @@ package struct RedisOutputLimits: Sendable, Hashable {
 
     package subscript(_ kind: Kind) -> Limit { limits[kind.rawValue] }
 
+    /// One class's limits as a redis.conf line's arguments (`normal 0 0 0`).
+    func line(for kind: Kind) -> String {
+        let limit = limits[kind.rawValue]
+        return "\(kind.name) \(limit.hard) \(limit.soft) \(limit.seconds)"
+    }
+
     var text: String {
         Kind.allCases.map { kind in
             let limit = limits[kind.rawValue]

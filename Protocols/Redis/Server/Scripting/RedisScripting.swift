@@ -348,8 +348,11 @@ package final class RedisScripting: Sendable {
             for wake in waiters { wake() }
         }
         let context = LuaRunContext(
-            call: { [self] arguments, resp in
+            call: { [self] typed, resp in
                 if state.storageFailure != nil { return .error("ERR storage failure") }
+                guard let arguments = server.renames.resolve(typed) else {
+                    return .error("ERR Unknown Redis command called from script")
+                }
                 let command: RedisCommand
                 switch RedisCommandTable.lookup(arguments) {
                 case .failure:
