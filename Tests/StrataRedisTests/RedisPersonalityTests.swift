@@ -193,6 +193,9 @@ struct RedisPersonalityTests {
         ["--bogus", "1"], ["--databases", "x"], ["--databases", "0"], ["--port", "70000"],
         ["--appendfsync", "sometimes"], ["--loglevel", "loud"], ["/nonexistent/redis.conf"], ["--version"],
         ["--rename-command", "nosuch", "x"], ["--rename-command", "get", "set"], ["--rename-command", "get"],
+        ["--port"], ["--port", "6379", "6380"], ["--port", "--loglevel", "verbose"],
+        ["--port", "--bla", "--loglevel", "verbose"], ["--logfile", "--my--log--file", "--loglevel", "--bla"],
+        ["--shutdown-on-sigint"], ["--replicaof", "127.0.0.1", "abc"],
     ])
     func badCommandLinesFailAsRedisServerDoes(arguments: [String]) throws {
         let reference = try runTool("/usr/bin/redis-server", arguments, timeoutSeconds: 10)

@@ -74,22 +74,40 @@ package enum RedisPersonality {
             }
             index = 1
         }
-        // `--name value…` options become directive lines (as redis-server builds them).
+        // `--name value…` options become directive lines, as redis-server builds them: an option named alone takes
+        // the next argument as its value even when that starts with `--` (`--proc-title-template --x--`), except
+        // `--save` and `--sentinel` followed by an option (`--save` alone, or last, means `save ""`).
         var options = ""
+        var expectsValue = false
         while index < arguments.count {
             let argument = arguments[index]
-            if argument == "-" {
+            let isLast = index == arguments.count - 1
+            if argument == "-" && (index == 0 || isLast) {
                 text += readStandardInput() ?? ""
-            } else if argument.hasPrefix("--") {
+            } else if !expectsValue && argument.hasPrefix("--") {
                 if !options.isEmpty { options += "\n" }
                 options += String(argument.dropFirst(2)) + " "
+                // "--port 6380" in one argument carries its value.
+                let named = RESPRequestParser.splitArguments(Array(argument.utf8))?.count ?? 1
+                expectsValue = named == 1
+                if named == 1 {
+                    let followedByOption = !isLast && arguments[index + 1].hasPrefix("--")
+                    switch argument.lowercased() {
+                    case "--save" where followedByOption || isLast:
+                        options += "\"\""
+                        expectsValue = false
+                    case "--sentinel" where followedByOption || isLast:
+                        expectsValue = false
+                    default:
+                        break
+                    }
+                }
             } else {
                 options += quote(argument) + " "
+                expectsValue = false
             }
             index += 1
         }
-        // A `--save` with no value last on the line means `save ""`, as in redis-server.
-        if arguments.last?.lowercased() == "--save" { options += "\"\"" }
         // As redis-server: the file, then stdin, then a newline and the options (line numbers in errors count it).
         text += "\n" + options
         return try apply(text, configFile: configFile)
@@ -267,7 +285,16 @@ package enum RedisPersonality {
                     throw fatal("Target command name already exists")
                 }
                 configuration.renamedCommands[own] = target
-            case "loadmodule", "replicaof", "slaveof", "sentinel":
+            case "replicaof", "slaveof":
+                // Checked as Redis checks it before saying no: Strata does not replicate.
+                guard values.count == 2 else { throw fatal("wrong number of arguments") }
+                if values[0].lowercased() != "no" || values[1].lowercased() != "one" {
+                    guard let port = Int(values[1]), (0...65535).contains(port) else {
+                        throw fatal("Invalid master port")
+                    }
+                    throw fatal("Strata does not support '\(name)'")
+                }
+            case "loadmodule", "sentinel":
                 throw fatal("Strata does not support '\(name)'")
             default:
                 guard let parameter = RedisConfigParameter.byName[name] else {
