@@ -103,6 +103,7 @@ struct RedisPersonalityTests {
     /// defaults and later ones add to it (`save ""` clears), and values read back as CONFIG SET leaves them.
     @Test(arguments: [
         ["--save", "100 100"], ["--save", ""], ["--save", "", "--save", "5 5"], [],
+        ["--shutdown-on-sigint", "nosave force now", "--proc-title-template", "--my--title--"],
     ])
     func configurationCombinesAsInRedisServer(extra: [String]) throws {
         let configPath = directory.appending("combine-\(UUID().uuidString).conf")
@@ -120,7 +121,9 @@ struct RedisPersonalityTests {
             #expect(server.waitUntilReady(), "\(server.output)")
             let client = try RESPClient(port: port)
             answers.append(
-                try ["save", "notify-keyspace-events"].map { "\(try client.call("CONFIG", "GET", $0))" }
+                try ["save", "notify-keyspace-events", "shutdown-on-sigint", "proc-title-template"].map {
+                    "\(try client.call("CONFIG", "GET", $0))"
+                }
             )
             #expect(server.stop() == 0)
         }

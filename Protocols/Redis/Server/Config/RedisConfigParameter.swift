@@ -104,7 +104,11 @@ package struct RedisConfigParameter: Sendable {
                     ConfigRefusal("argument(s) must be one of the following: " + names.joined(separator: ", "))
                 )
             }
-            return .success(words.map { $0.lowercased() }.joined(separator: " "))
+            guard flags.contains(.multi) else { return .success(value.lowercased()) }
+            // Flags read back in the table's order, as Redis names a bit set (the first name, 0, only alone).
+            let given = Set(words.map { $0.lowercased() })
+            let named = names.dropFirst().filter { given.contains($0) }
+            return .success(named.isEmpty ? names[0] : named.joined(separator: " "))
         case .number(let lower, let upper, let style, let percent, let unsigned):
             return Self.normalizeNumber(value, lower, upper, style, percent, unsigned)
         case .special:
