@@ -191,6 +191,36 @@ struct RedisPersonalityTests {
         #expect(transcripts[0] == transcripts[1])
     }
 
+    /// DEBUG POPULATE (Redis's own tests fill databases with it): names, values, sizes, existing keys, errors; on a
+    /// server started with `--enable-debug-command yes`, next to redis-server.
+    @Test func debugPopulateAsInRedisServer() throws {
+        var transcripts: [[String]] = []
+        for executable in ["/usr/bin/redis-server", try symlinkOnce()] {
+            let port = TestNetwork.freePort()
+            let arguments = [
+                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--enable-debug-command", "yes",
+            ]
+            let server = try Running(executable: executable, arguments: arguments, directory: directory)
+            #expect(server.waitUntilReady(), "\(server.output)")
+            let client = try RESPClient(port: port)
+            var log: [String] = []
+            _ = try client.call("SET", "key:1", "mine")
+            for command in [
+                ["DEBUG", "POPULATE", "5"], ["DEBUG", "POPULATE", "3", "pre", "10"],
+                ["DEBUG", "POPULATE", "2", "tiny", "3"],
+                ["DEBUG", "POPULATE", "-1"], ["DEBUG", "POPULATE", "x"], ["DEBUG", "POPULATE", "1", "a", "-2"],
+                ["DEBUG", "populate", "1", "a", "1", "extra"], ["DBSIZE"], ["GET", "key:1"], ["GET", "key:4"],
+                ["GET", "pre:2"], ["GET", "tiny:1"], ["STRLEN", "pre:0"],
+            ] {
+                log.append("\(command.joined(separator: " ")): \(try client.call(command))")
+            }
+            transcripts.append(log)
+            #expect(server.stop() == 0)
+        }
+        #expect(transcripts[0] == transcripts[1])
+    }
+
     /// Bad command lines end as redis-server 7.0's do: the same text and exit status.
     @Test(arguments: [
         ["--bogus", "1"], ["--databases", "x"], ["--databases", "0"], ["--port", "70000"],

@@ -136,6 +136,13 @@ package enum RedisCommandTable {
             let typed = Self.clip(String(decoding: arguments[1], as: UTF8.self), 128)
             return .failure(.err("unknown subcommand '\(typed)'. Try \(name.uppercased()) HELP."))
         }
+        // DEBUG POPULATE writes keys, so it runs as a write; every other DEBUG subcommand is control.
+        if name == "debug", arguments.count > 1,
+            String(decoding: arguments[1], as: UTF8.self).lowercased() == "populate",
+            let debug = commands[name]
+        {
+            return .success(RedisCommand(spec: debug.spec, access: .write, run: RedisCommands.debugPopulate))
+        }
         if !name.contains("|"), let command = commands[name] { return .success(command) }
         return .failure(unknownCommand(arguments))
     }

@@ -506,6 +506,32 @@ extension RedisCommands {
         return .ok
     }
 
+    /// DEBUG POPULATE count [prefix] [size]: `prefix:N` keys (default `key`) holding `value:N`, cut or padded with
+    /// zero bytes to `size`; keys that exist are left alone.
+    static func debugPopulate(_ c: inout RedisInvocation) throws(RedisError) -> RESPValue {
+        guard (3...5).contains(c.count) else {
+            throw .err("unknown subcommand or wrong number of arguments for '\(c.text(1))'. Try DEBUG HELP.")
+        }
+        func positive(_ index: Int) throws(RedisError) -> Int {
+            guard let number = RedisNumber.parseInteger(c[index]), number >= 0 else { throw .outOfRangePositive }
+            return Int(number)
+        }
+        let count = try positive(2)
+        let size = c.count == 5 ? try positive(4) : 0
+        let prefix = c.count >= 4 ? c[3] : Array("key".utf8)
+        for index in 0..<count {
+            let key = prefix + Array(":\(index)".utf8)
+            if try c.data.lookup(c.db, key) != nil { continue }
+            var value = Array("value:\(index)".utf8)
+            if size > 0 {
+                value = Array(value.prefix(size))
+                value += [UInt8](repeating: 0, count: size - value.count)
+            }
+            try c.data.setString(c.db, key, value, previous: .some(nil))
+        }
+        return .ok
+    }
+
     /// DEBUG subcommands test suites use.
     private static func debug(_ c: inout RedisInvocation) throws(RedisError) -> RESPValue {
         switch c.option(1) {
