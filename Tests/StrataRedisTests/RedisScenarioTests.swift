@@ -189,6 +189,25 @@ final class RedisScenarioTests {
         }
     }
 
+    /// FLUSHALL saves when save points are set (rdb_changes_since_last_save back to 0), and counts as changes when not.
+    @Test func flushallAndTheChangeCounter() throws {
+        try compare("FLUSHALL and rdb_changes_since_last_save") { port in
+            let client = try RESPClient(port: port)
+            var log: [String] = []
+            defer { _ = try? client.call("CONFIG", "SET", "save", "") }
+            for save in ["3600 1 300 100", ""] {
+                _ = try client.call("CONFIG", "SET", "save", save)
+                _ = try client.call("SET", "key", "value")
+                _ = try client.call("FLUSHALL")
+                let info = try client.call("INFO", "persistence").text ?? ""
+                let changes = info.split(separator: "\r\n").first { $0.hasPrefix("rdb_changes_since_last_save:") }
+                let count = changes.flatMap { Int($0.split(separator: ":")[1]) } ?? -1
+                log.append("save '\(save)': changes \(count == 0 ? "0" : count > 0 ? "more than 0" : "missing")")
+            }
+            return log
+        }
+    }
+
     @Test func blockedPopsAreServedFirstComeFirstServed() throws {
         try compare("BLPOP FIFO") { port in
             let first = try RESPClient(port: port)

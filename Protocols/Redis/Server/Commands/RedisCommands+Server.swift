@@ -27,7 +27,13 @@ extension RedisCommands {
             { c throws(RedisError) in
                 try flushMode(c)
                 try c.data.flush(Array(0..<c.server.spaces.databases))
-                c.server.stats.dirty.store(0, ordering: .relaxed)
+                // As redis-server: with save points FLUSHALL saves (the change counter starts again at 0, and the
+                // save time moves); without, its changes count like any write's.
+                if !(c.server.config.value("save") ?? "").isEmpty {
+                    c.data.changes = 0
+                    c.server.stats.dirty.store(0, ordering: .relaxed)
+                    c.server.stats.lastSave.store(c.data.now / 1000, ordering: .relaxed)
+                }
                 for db in 0..<c.server.spaces.databases {
                     for name in c.server.blocking.blockedKeys(in: db) { c.data.readied.append(name) }
                 }
