@@ -19,13 +19,15 @@ cp -r "$suite" "$work/tree"
 mkdir -p "$work/tree/src"
 ln -sf "$binary" "$work/tree/src/redis-server"
 ln -sf "$(command -v redis-cli)" "$work/tree/src/redis-cli"
+ln -sf "$(command -v redis-benchmark)" "$work/tree/src/redis-benchmark"
 total_ok=0; total_err=0
 for unit in "$@"; do
   name=${unit//\//_}
   (cd "$work/tree" && timeout 900 ./runtest --single "$unit" --clients 1 --baseport 29000 \
     --tags "-slow -needs:debug -needs:repl" > "$work/$name.log" 2>&1)
-  ok=$(grep -c '\[ok\]' <(sed 's/\x1b\[[0-9;]*m//g' "$work/$name.log"))
-  err=$(grep -cE '\[(err|exception)\]' <(sed 's/\x1b\[[0-9;]*m//g' "$work/$name.log"))
+  ok=$(grep -ac '\[ok\]' <(sed 's/\x1b\[[0-9;]*m//g' "$work/$name.log"))
+  # (The harness prints each failure twice, the second time in its summary after "*** ": count the first.)
+  err=$(grep -acE '^\[(err|exception)\]' <(sed 's/\x1b\[[0-9;]*m//g' "$work/$name.log"))
   echo "$unit: ok $ok, err $err"
   total_ok=$((total_ok + ok)); total_err=$((total_err + err))
 done

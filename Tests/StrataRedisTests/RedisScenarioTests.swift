@@ -208,6 +208,32 @@ final class RedisScenarioTests {
         }
     }
 
+    /// client-output-buffer-limit's refusals, each with Redis's reason, and a good value read back.
+    @Test func outputBufferLimitRefusals() throws {
+        try compare("client-output-buffer-limit") { port in
+            let client = try RESPClient(port: port)
+            var log: [String] = []
+            let original = try client.call("CONFIG", "GET", "client-output-buffer-limit")
+            for value in [
+                "wrong number", "invalid_class 10mb 10mb 60", "master 10mb 10mb 60", "normal 10mbs 10mb 60",
+                "replica 10mb 10mbs 60", "pubsub 10mb 10mb 60s",
+                "normal 1mb 2mb 60 replica 3mb 4mb 70 pubsub 5mb 6mb 80",
+            ] {
+                log.append("\(value): \(try client.call("CONFIG", "SET", "client-output-buffer-limit", value))")
+                log.append("\(try client.call("CONFIG", "GET", "client-output-buffer-limit"))")
+            }
+            if case .array(let pair?) = original, case .bulk(let text?) = pair.last {
+                _ = try client.call(
+                    "CONFIG",
+                    "SET",
+                    "client-output-buffer-limit",
+                    String(decoding: text, as: UTF8.self)
+                )
+            }
+            return log
+        }
+    }
+
     @Test func blockedPopsAreServedFirstComeFirstServed() throws {
         try compare("BLPOP FIFO") { port in
             let first = try RESPClient(port: port)

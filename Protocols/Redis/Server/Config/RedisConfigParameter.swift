@@ -209,10 +209,16 @@ package struct RedisConfigParameter: Sendable {
             }
             var limits = RedisOutputLimits.parse(RedisOutputLimits.defaultText)!
             for index in stride(from: 0, to: words.count, by: 4) {
-                guard let kind = RedisOutputLimits.Kind(name: words[index]),
-                    let hard = Self.parseMemory(words[index + 1]), let soft = Self.parseMemory(words[index + 2]),
+                guard let kind = RedisOutputLimits.Kind(name: words[index]) else {
+                    return .failure(ConfigRefusal("Invalid client class specified in buffer limit configuration."))
+                }
+                guard let hard = Self.parseMemory(words[index + 1]), let soft = Self.parseMemory(words[index + 2]),
                     let seconds = Int64(words[index + 3]), hard >= 0, soft >= 0, seconds >= 0
-                else { return .failure(ConfigRefusal("Invalid client class specified in buffer limit configuration.")) }
+                else {
+                    return .failure(
+                        ConfigRefusal("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
+                    )
+                }
                 limits.set(kind, hard: hard, soft: soft, seconds: seconds)
             }
             return .success(limits.text)
