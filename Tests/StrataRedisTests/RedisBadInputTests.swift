@@ -83,6 +83,40 @@ final class RedisBadInputTests {
         #expect(try next.call("PUBLISH", "news", "still here") == .integer(1))
     }
 
+    /// A subscriber that stops reading goes once it has stayed over the pubsub soft limit for its time, even when
+    /// nothing more is published (Redis's client cron): publishing stops as soon as it is over the limit.
+    @Test func subscriberOverTheSoftLimitGoesWhenTrafficStops() throws {
+        let admin = try server.client()
+        _ = try admin.call("CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 100000 2")
+        defer { _ = try? admin.call("CONFIG", "SET", "client-output-buffer-limit", "pubsub 32mb 8mb 60") }
+        let subscriber = try server.client()
+        _ = try subscriber.call("CLIENT", "SETNAME", "slow_reader")
+        try subscriber.send(["SUBSCRIBE", "firehose"])
+        _ = try subscriber.read()
+        func line() throws -> Substring? {
+            (try admin.call("CLIENT", "LIST").text ?? "").split(separator: "\n").first {
+                $0.contains("name=slow_reader")
+            }
+        }
+        let message = String(repeating: "x", count: 1000)
+        var overLimit = false
+        for _ in 0..<200_000 where !overLimit {
+            _ = try admin.call("PUBLISH", "firehose", message)
+            guard let current = try line() else { break }
+            let omem =
+                current.split(separator: " ").first { $0.hasPrefix("omem=") }.flatMap { Int($0.dropFirst(5)) } ?? 0
+            overLimit = omem > 100_000
+        }
+        #expect(overLimit, "the subscriber's unsent output never passed the soft limit")
+        let started = Date()
+        var gone = false
+        while !gone && Date().timeIntervalSince(started) < 10 {
+            gone = try line() == nil
+            if !gone { usleep(100_000) }
+        }
+        #expect(gone, "the subscriber over its soft limit stayed connected with no traffic")
+    }
+
     /// A client that pipelines reads of a big value and never reads the replies: the server stops reading from it
     /// (memory stays bounded) and, once `client-output-buffer-limit` gives normal clients a limit, disconnects it.
     @Test func clientThatNeverReadsIsBoundedThenDisconnected() throws {

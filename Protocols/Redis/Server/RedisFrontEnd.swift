@@ -183,16 +183,25 @@ extension RedisFrontEnd {
     /// every second.
     static func closeIdleClients(_ server: RedisServer) async throws {
         while !Task.isCancelled {
-            try await Task.sleep(for: .seconds(1))
+            try await Task.sleep(for: .milliseconds(250))
             let timeout = Int64(server.config.effective.idleTimeoutSeconds)
-            guard timeout > 0 else { continue }
+            let limits = server.config.effective.outputLimits
             let now = server.store.wallMilliseconds
             for client in server.clients.all {
-                let idle = client.shared.withLock { state in
-                    !state.blocked && !state.monitor && state.channels + state.patterns + state.shardChannels == 0
+                let (idle, overSoftLimit, subscriber) = client.shared.withLock { state in
+                    let subscriber = state.channels + state.patterns + state.shardChannels > 0
+                    let idle =
+                        timeout > 0 && !state.blocked && !state.monitor && !subscriber
                         && now - state.lastInteraction > timeout * 1000
+                    return (idle, state.softLimitSince != 0, subscriber)
                 }
-                if idle { client.channel.close(promise: nil) }
+                if idle {
+                    client.channel.close(promise: nil)
+                } else if overSoftLimit {
+                    // As Redis's client cron: a client over its soft limit goes when the time passes, even if nothing
+                    // more is written to it.
+                    _ = client.exceedsOutputLimit(adding: 0, limits[subscriber ? .pubsub : .normal])
+                }
             }
         }
     }
