@@ -221,6 +221,39 @@ struct RedisPersonalityTests {
         #expect(transcripts[0] == transcripts[1])
     }
 
+    /// `oom-score-adj`: the process's OOM score follows it as redis-server's does (relative to the score before,
+    /// absolute, given back when turned off); compared with redis-server, score by score.
+    @Test func oomScoreFollowsItsConfigurationAsInRedisServer() throws {
+        var transcripts: [[String]] = []
+        for executable in ["/usr/bin/redis-server", try symlinkOnce()] {
+            let port = TestNetwork.freePort()
+            let arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            let server = try Running(executable: executable, arguments: arguments, directory: directory)
+            #expect(server.waitUntilReady(), "\(server.output)")
+            let client = try RESPClient(port: port)
+            let path = "/proc/\(server.process.processIdentifier)/oom_score_adj"
+            func score() -> Int {
+                Int(
+                    (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(
+                        in: .whitespacesAndNewlines
+                    ) ?? ""
+                ) ?? -9999
+            }
+            let base = score()
+            var log: [String] = []
+            for step in [
+                ["oom-score-adj-values", "9 9 9", "oom-score-adj", "yes"], ["oom-score-adj-values", "15 20 30"],
+                ["oom-score-adj", "absolute"], ["oom-score-adj", "no"], ["oom-score-adj-values", "-2001 0 0"],
+            ] {
+                let reply = try client.call(["CONFIG", "SET"] + step)
+                log.append("\(step.joined(separator: " ")): \(reply), score - base = \(score() - base)")
+            }
+            transcripts.append(log)
+            #expect(server.stop() == 0)
+        }
+        #expect(transcripts[0] == transcripts[1])
+    }
+
     /// Bad command lines end as redis-server 7.0's do: the same text and exit status.
     @Test(arguments: [
         ["--bogus", "1"], ["--databases", "x"], ["--databases", "0"], ["--port", "70000"],

@@ -74,8 +74,17 @@ package struct RedisFrontEnd: Service {
             shutdown: shutdown,
             metrics: RedisMetrics(factory: metrics?.factory ?? NOOPMetricsHandler.instance),
             aclFile: configuration.aclFile.isEmpty ? nil : configuration.aclFile,
-            renames: RedisCommandRenames(configuration.renamedCommands)
+            renames: RedisCommandRenames(configuration.renamedCommands),
+            oomScore: configuration.redisStyleLog ? RedisOOMScore() : nil
         )
+        if let oomScore = server.oomScore,
+            !oomScore.apply(
+                mode: config.value("oom-score-adj") ?? "no",
+                values: config.value("oom-score-adj-values") ?? ""
+            )
+        {
+            logger.warning("Unable to set oom_score_adj")
+        }
         try loadUsers(server)
         metrics?.addCollector(server.metrics.collector(for: server))
         // Redis's `io-threads`: with 1 (its default) every connection is served by one event loop, so commands run

@@ -42,6 +42,8 @@ package final class RedisServer: Sendable {
     package let aclFile: String?
     /// redis.conf's `rename-command` lines.
     package let renames: RedisCommandRenames
+    /// The process's OOM score (`oom-score-adj`), when this process is a Redis server alone; nil otherwise.
+    package let oomScore: RedisOOMScore?
 
     package init(
         store: MVCCStore,
@@ -53,9 +55,11 @@ package final class RedisServer: Sendable {
         shutdown: (@Sendable () -> Void)?,
         metrics: RedisMetrics = RedisMetrics(factory: NOOPMetricsHandler.instance),
         aclFile: String? = nil,
-        renames: RedisCommandRenames = RedisCommandRenames()
+        renames: RedisCommandRenames = RedisCommandRenames(),
+        oomScore: RedisOOMScore? = nil
     ) {
         self.renames = renames
+        self.oomScore = oomScore
         self.acl = RedisACL(config: config)
         self.aclFile = aclFile
         self.metrics = metrics

@@ -106,7 +106,29 @@ extension RedisCommands {
                 var pairs: [(String, String)] = []
                 for index in stride(from: 2, to: c.count, by: 2) { pairs.append((c.text(index), c.text(index + 1))) }
                 let protectedAllowed = c.server.config.value("enable-protected-configs") == "yes"
+                let oomNames = ["oom-score-adj", "oom-score-adj-values"]
+                let previous = pairs.compactMap { pair in c.server.config.value(pair.0).map { (pair.0, $0) } }
                 if let error = c.server.config.set(pairs, protectedAllowed: protectedAllowed) { throw .err(error) }
+                if let oomScore = c.server.oomScore,
+                    let changed = pairs.first(where: { oomNames.contains($0.0.lowercased()) })
+                {
+                    let config = c.server.config
+                    if !oomScore.apply(
+                        mode: config.value("oom-score-adj") ?? "no",
+                        values: config.value("oom-score-adj-values") ?? ""
+                    ) {
+                        // As Redis: the whole CONFIG SET is rolled back (and the old score put back).
+                        _ = config.set(previous, protectedAllowed: true)
+                        _ = oomScore.apply(
+                            mode: config.value("oom-score-adj") ?? "no",
+                            values: config.value("oom-score-adj-values") ?? ""
+                        )
+                        throw .err(
+                            "CONFIG SET failed (possibly related to argument '\(changed.0)') - Failed to set current "
+                                + "oom_score_adj. Check server logs."
+                        )
+                    }
+                }
                 if pairs.contains(where: { $0.0.lowercased() == "requirepass" }) {
                     c.server.acl.updateDefaultPassword(c.server.config.effective.requirePass)
                 }
