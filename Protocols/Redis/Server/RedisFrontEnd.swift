@@ -77,14 +77,7 @@ package struct RedisFrontEnd: Service {
             renames: RedisCommandRenames(configuration.renamedCommands),
             oomScore: configuration.redisStyleLog ? RedisOOMScore() : nil
         )
-        if let oomScore = server.oomScore,
-            !oomScore.apply(
-                mode: config.value("oom-score-adj") ?? "no",
-                values: config.value("oom-score-adj-values") ?? ""
-            )
-        {
-            logger.warning("Unable to set oom_score_adj")
-        }
+        if let oomScore = server.oomScore, !oomScore.apply(config) { logger.warning("Unable to set oom_score_adj") }
         try loadUsers(server)
         metrics?.addCollector(server.metrics.collector(for: server))
         // Redis's `io-threads`: with 1 (its default) every connection is served by one event loop, so commands run
@@ -138,7 +131,7 @@ package struct RedisFrontEnd: Service {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await RedisReclaimer(store: store).run() }
                 tasks.addTask { try await RedisNotifier(server: server).run() }
-                tasks.addTask { try await Self.closeIdleClients(server) }
+                tasks.addTask { try await Self.clientCron(server) }
                 tasks.addTask {
                     try await channels[0].closeFuture.get()
                     // Closed by SHUTDOWN: the front-end ends with the rest of the process, on the SIGTERM it sent.
@@ -188,13 +181,13 @@ extension RedisFrontEnd {
 }
 
 extension RedisFrontEnd {
-    /// Redis's `timeout`: closes clients idle for longer (not blocked, subscribed or monitoring ones), checked
-    /// every second.
-    static func closeIdleClients(_ server: RedisServer) async throws {
+    /// Redis's client cron, every 250 ms: closes clients idle past `timeout` (not blocked, subscribed or monitoring
+    /// ones) and clients that have stayed over their soft output limit for its time.
+    static func clientCron(_ server: RedisServer) async throws {
         while !Task.isCancelled {
             try await Task.sleep(for: .milliseconds(250))
-            let timeout = Int64(server.config.effective.idleTimeoutSeconds)
-            let limits = server.config.effective.outputLimits
+            let effective = server.config.effective
+            let timeout = Int64(effective.idleTimeoutSeconds)
             let now = server.store.wallMilliseconds
             for client in server.clients.all {
                 let (idle, overSoftLimit, subscriber) = client.shared.withLock { state in
@@ -207,9 +200,8 @@ extension RedisFrontEnd {
                 if idle {
                     client.channel.close(promise: nil)
                 } else if overSoftLimit {
-                    // As Redis's client cron: a client over its soft limit goes when the time passes, even if nothing
-                    // more is written to it.
-                    _ = client.exceedsOutputLimit(adding: 0, limits[subscriber ? .pubsub : .normal])
+                    // A client over its soft limit goes when the time passes, even if nothing more is written to it.
+                    _ = client.exceedsOutputLimit(adding: 0, effective.outputLimits[subscriber ? .pubsub : .normal])
                 }
             }
         }

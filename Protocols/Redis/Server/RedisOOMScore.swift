@@ -19,6 +19,11 @@ package final class RedisOOMScore: Sendable {
         self.path = path
     }
 
+    /// Applies `config`'s `oom-score-adj` and `oom-score-adj-values`.
+    package func apply(_ config: RedisConfig) -> Bool {
+        apply(mode: config.value("oom-score-adj") ?? "no", values: config.value("oom-score-adj-values") ?? "")
+    }
+
     /// Applies `mode` (no, yes, relative, absolute) with `values` (three numbers); false when the score could not be
     /// read or written (lowering it needs privileges).
     package func apply(mode: String, values: String) -> Bool {

@@ -168,13 +168,9 @@ package enum RedisPersonality {
             let values = words.dropFirst().map { String(decoding: $0, as: UTF8.self) }
             let value = values.joined(separator: " ")
             // Values are checked as Redis checks them (its messages), then mapped onto Strata's settings.
-            if let parameter = RedisConfigParameter.byName[name], !parameter.flags.contains(.multi), values.count != 1 {
-                throw fatal("wrong number of arguments")
-            }
-            if let parameter = RedisConfigParameter.byName[name],
-                case .failure(let refusal) = parameter.normalize(value)
-            {
-                throw fatal(refusal.message)
+            if let parameter = RedisConfigParameter.byName[name] {
+                if !parameter.flags.contains(.multi) && values.count != 1 { throw fatal("wrong number of arguments") }
+                if case .failure(let refusal) = parameter.normalize(value) { throw fatal(refusal.message) }
             }
             switch name {
             case "port":
@@ -215,7 +211,7 @@ package enum RedisPersonality {
                 // As redis-server reads its configuration (file, then arguments): the first `save` replaces the
                 // defaults, later ones add to it, and `save ""` clears everything so far.
                 let points = value == "\"\"" ? "" : value
-                save = points.isEmpty || !saveSeen ? points : save.isEmpty ? points : save + " " + points
+                save = saveSeen && !points.isEmpty && !save.isEmpty ? save + " " + points : points
                 saveSeen = true
                 configuration.directives["save"] = save
             case "dir":

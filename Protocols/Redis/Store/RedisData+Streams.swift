@@ -426,20 +426,14 @@ extension RedisData {
         let version = entry.metadata.version
         let prefix = RedisLayout.scorePrefix(version) + [Self.nodeTag]
         var found: StreamNode?
-        var failure: RedisError?
         let range = KeyRange(
             key: Self.groupScoped(version, Self.nodeTag, entry.metadata.stream.oldestNode),
             end: KeyRange.prefixEnd(prefix)
         )
-        try scan(range) { kv in
-            do throws(RedisError) {
-                found = try Self.decodeStreamNode(RedisLayout.readUInt64(kv.key, at: prefix.count), kv.value)
-            } catch {
-                failure = error
-            }
+        try scan(range) { kv throws(RedisError) in
+            found = try Self.decodeStreamNode(RedisLayout.readUInt64(kv.key, at: prefix.count), kv.value)
             return false
         }
-        if let failure { throw failure }
         if let found { return found }
         let state = entry.metadata.stream
         guard state.tailNode != 0 else { return nil }
@@ -472,25 +466,29 @@ extension RedisData {
     private mutating func streamNodeIDs(_ entry: Entry, _ number: UInt64) throws(RedisError) -> [RedisStreamID] {
         let version = entry.metadata.version
         var ids: [RedisStreamID] = []
-        var failure: RedisError?
         let range = KeyRange(
             key: Self.entryKey(version, entry.metadata.stream.firstID),
             end: KeyRange.prefixEnd(RedisLayout.memberPrefix(version))
         )
-        try scan(range) { kv in
-            guard kv.key.count == 25, kv.value.count >= 8 else {
-                failure = .storage(.storage("malformed stream entry"))
-                return false
-            }
-            let node = RedisLayout.readUInt64(kv.value, at: 0)
+        try scanEntryNodes(range) { id, node in
             // Older nodes' entries are gone; a newer node's entry ends this one.
             if node < number { return true }
             guard node == number else { return false }
-            ids.append(RedisStreamID(decoding: kv.key, at: 9))
+            ids.append(id)
             return true
         }
-        if let failure { throw failure }
         return ids
+    }
+
+    /// Entries in `range` as their IDs and node numbers, read from the keys and the values' first bytes alone.
+    private mutating func scanEntryNodes(
+        _ range: KeyRange,
+        _ body: (RedisStreamID, UInt64) throws(RedisError) -> Bool
+    ) throws(RedisError) {
+        try scan(range) { kv throws(RedisError) in
+            guard kv.key.count == 25, kv.value.count >= 8 else { throw .storage(.storage("malformed stream entry")) }
+            return try body(RedisStreamID(decoding: kv.key, at: 9), RedisLayout.readUInt64(kv.value, at: 0))
+        }
     }
 
     /// Gives a stream written before node records its records: one pass over its entries, at its first change.
@@ -499,14 +497,7 @@ extension RedisData {
         guard !entry.metadata.stream.nodeRecords else { return }
         let version = entry.metadata.version
         var nodes: [StreamNode] = []
-        var failure: RedisError?
-        try scan(.prefix(RedisLayout.memberPrefix(version))) { kv in
-            guard kv.key.count == 25, kv.value.count >= 8 else {
-                failure = .storage(.storage("malformed stream entry"))
-                return false
-            }
-            let number = RedisLayout.readUInt64(kv.value, at: 0)
-            let id = RedisStreamID(decoding: kv.key, at: 9)
+        try scanEntryNodes(.prefix(RedisLayout.memberPrefix(version))) { id, number in
             if nodes.last?.number == number {
                 nodes[nodes.count - 1].live += 1
                 nodes[nodes.count - 1].lastID = id
@@ -515,7 +506,6 @@ extension RedisData {
             }
             return true
         }
-        if let failure { throw failure }
         var state = entry.metadata.stream
         state.tailNodeLive = 0
         state.tailNodeLastID = state.lastID

@@ -112,17 +112,10 @@ extension RedisCommands {
                 if let oomScore = c.server.oomScore,
                     let changed = pairs.first(where: { oomNames.contains($0.0.lowercased()) })
                 {
-                    let config = c.server.config
-                    if !oomScore.apply(
-                        mode: config.value("oom-score-adj") ?? "no",
-                        values: config.value("oom-score-adj-values") ?? ""
-                    ) {
+                    if !oomScore.apply(c.server.config) {
                         // As Redis: the whole CONFIG SET is rolled back (and the old score put back).
-                        _ = config.set(previous, protectedAllowed: true)
-                        _ = oomScore.apply(
-                            mode: config.value("oom-score-adj") ?? "no",
-                            values: config.value("oom-score-adj-values") ?? ""
-                        )
+                        _ = c.server.config.set(previous, protectedAllowed: true)
+                        _ = oomScore.apply(c.server.config)
                         throw .err(
                             "CONFIG SET failed (possibly related to argument '\(changed.0)') - Failed to set current "
                                 + "oom_score_adj. Check server logs."

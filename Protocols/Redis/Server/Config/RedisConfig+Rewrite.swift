@@ -72,7 +72,7 @@ extension RedisConfig {
                     // Several arguments (bind, percentiles, shutdown-on-sigterm …) go unquoted; none is `""`.
                     line = value.isEmpty ? "\(name) \"\"" : "\(name) \(value)"
                 }
-                file.rewrite(name, line, force: differs && !parameter.flags.contains(.hidden) || forceAll)
+                file.rewrite(name, line, force: differs && !parameter.flags.contains(.hidden))
             }
         }
         if let users {
